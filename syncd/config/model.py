@@ -1,0 +1,147 @@
+"""The parsed configuration: frozen dataclasses, their defaults and the schema of known keys.
+
+Every other module receives these objects, never the raw TOML, so a value is checked once, at
+load time, and carries its unit in its name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from syncd.rules import FAILED_DIR_NAME, SENT_DIR_NAME, WORK_DIR_NAME
+
+AfterSend = Literal["archive", "delete"]
+WatchMode = Literal["auto", "events", "poll"]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+AFTER_SEND_CHOICES: tuple[AfterSend, ...] = ("archive", "delete")
+WATCH_CHOICES: tuple[WatchMode, ...] = ("auto", "events", "poll")
+LOG_LEVEL_CHOICES: tuple[LogLevel, ...] = ("debug", "info", "warning", "error", "critical")
+
+DEFAULT_DOMAIN_API = "https://api.liveperson.net"
+DEFAULT_CAPTION = "{filename}"
+
+
+@dataclass(frozen=True)
+class LivePersonConfig:
+    """``[liveperson]``: which account, where its Domain API (CSDS) is, and network timings."""
+
+    account: str
+    domain_api: str = DEFAULT_DOMAIN_API
+    ca_file: Path | None = None
+    request_timeout_seconds: float = 30.0
+    keepalive_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """``[state]``: the SQLite file that records every step (an absolute path)."""
+
+    database: Path
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """``[daemon]``: process-wide settings."""
+
+    prepare_workers: int = 2
+    log_level: LogLevel = "info"
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """``[admin]``: the account admin for ``syncd enable-file-sharing`` (never a password)."""
+
+    username: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """One ``[[route]]``: an outbox folder shared into one conversation, and its inbox.
+
+    ``outbox`` and ``inbox`` are absolute. The folders syncd keeps inside the outbox
+    (``work_dir``, ``sent_dir``, ``failed_dir``) are derived, not configured.
+    """
+
+    name: str
+    outbox: Path
+    inbox: Path
+    skill_id: str | None = None
+    caption: str = DEFAULT_CAPTION
+    after_send: AfterSend = "archive"
+    watch: WatchMode = "auto"
+    settle_seconds: float = 2.0
+    poll_seconds: float = 5.0
+    rescan_seconds: float = 300.0
+    max_download_bytes: int = 25_000_000
+    send_accept_receipts: bool = True
+
+    @property
+    def work_dir(self) -> Path:
+        """Where claimed files wait while they are prepared and sent (same filesystem)."""
+        return self.outbox / WORK_DIR_NAME
+
+    @property
+    def sent_dir(self) -> Path:
+        """Where originals are archived after a successful send (``after_send = "archive"``)."""
+        return self.outbox / SENT_DIR_NAME
+
+    @property
+    def failed_dir(self) -> Path:
+        """Where files that can never be sent go, each with a ``NAME.error.txt``."""
+        return self.outbox / FAILED_DIR_NAME
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration. ``source_path`` is the file it came from, if any."""
+
+    liveperson: LivePersonConfig
+    state: StateConfig
+    daemon: DaemonConfig
+    admin: AdminConfig
+    routes: tuple[RouteConfig, ...]
+    source_path: Path | None = None
+
+    def route(self, name: str) -> RouteConfig:
+        """Return the route called ``name``; raise KeyError when there is none."""
+        for route in self.routes:
+            if route.name == name:
+                return route
+        raise KeyError(name)
+
+
+# The keys each table accepts, in the order the example file documents them. The parser
+# refuses every other key, and a test checks that config.example.toml shows all of these.
+SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "liveperson": (
+        "account",
+        "domain_api",
+        "ca_file",
+        "request_timeout_seconds",
+        "keepalive_seconds",
+    ),
+    "state": ("database",),
+    "daemon": ("prepare_workers", "log_level"),
+    "admin": ("username",),
+    "route": (
+        "name",
+        "outbox",
+        "inbox",
+        "skill_id",
+        "caption",
+        "after_send",
+        "watch",
+        "settle_seconds",
+        "poll_seconds",
+        "rescan_seconds",
+        "max_download_bytes",
+        "send_accept_receipts",
+    ),
+}
+
+KNOWN_KEYS: frozenset[str] = frozenset(
+    f"{section}.{key}" for section, keys in SECTION_KEYS.items() for key in keys
+)
