@@ -1,0 +1,69 @@
+"""What the record-keeping parts of the state store are written against.
+
+``state.py`` owns the SQLite connection and hands each unit of work a ``Transaction``; the
+parts that keep outbound, inbound and route records (``state_outbound``, ``state_inbound``,
+``state_routes``) only see this protocol. That keeps the SQLite libraries in one module while
+letting each part stay small. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from syncd.state_model import Transition
+
+
+class Transaction(Protocol):
+    """One open database transaction. Every method raises ``StateError`` on failure."""
+
+    def rows(self, sql: str, parameters: Sequence[object] = ()) -> list[dict[str, Any]]:
+        """The rows ``sql`` selects, each as a column → value dict."""
+
+    def value(self, sql: str, parameters: Sequence[object] = ()) -> Any:
+        """The first column of the first row ``sql`` selects, or None when it selects none."""
+
+    def run(self, sql: str, parameters: Sequence[object] = ()) -> int:
+        """Executes a write; returns how many rows it changed."""
+
+    def insert(self, table: str, record: Mapping[str, object]) -> int:
+        """Inserts ``record``; returns its rowid."""
+
+    def update(self, table: str, key: int | str, changes: Mapping[str, object]) -> None:
+        """Writes ``changes`` into the row whose primary key is ``key``."""
+
+    def upsert(self, table: str, record: Mapping[str, object], key_column: str) -> None:
+        """Inserts ``record``, or updates the given columns of the row with the same key."""
+
+    def get(self, table: str, key: int | str) -> dict[str, Any]:
+        """The row whose primary key is ``key``; raises ``UnknownRowError`` when absent."""
+
+
+class RecordsBase(ABC):
+    """The two ways into the database that ``StateStore`` provides to its parts."""
+
+    @abstractmethod
+    def _transaction(self, action: str) -> AbstractContextManager[Transaction]:
+        """A write transaction; ``action`` completes the message "cannot …" of errors."""
+
+    @abstractmethod
+    def _reading(self, action: str) -> AbstractContextManager[Transaction]:
+        """A read-only snapshot, so the queries of one report agree with each other."""
+
+    def _move(
+        self, table: str, row_id: int, transition: Transition, now: float, **changes: object
+    ) -> None:
+        """Moves one row along ``transition`` and writes ``changes``, in one transaction.
+
+        The state is re-read inside the transaction, so two threads (or the daemon and
+        ``syncd retry``) cannot both move the same row. Raises ``IllegalTransitionError``
+        when the row's state does not allow the move and ``UnknownRowError`` when no row
+        has ``row_id``.
+        """
+        with self._transaction(f"{transition.name} {table} row {row_id}") as transaction:
+            transition.check(table, row_id, transaction.get(table, row_id)["state"])
+            if transition.target is not None:
+                changes["state"] = transition.target
+            transaction.update(table, row_id, {**changes, "updated_at": now})
