@@ -1,0 +1,189 @@
+"""The subcommands other than ``run``: their options and what they do.
+
+Each ``cmd_*`` takes the parsed arguments and returns an exit code; printing for humans
+happens here and in ``cli.py`` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from syncd.cli import EX_CONFIG, EX_OK, EX_UNAVAILABLE, load_config_or_report
+from syncd.config import Config
+from syncd.errors import ConfigError, StateError, SyncdError
+from syncd.state import StateStore
+from syncd.state_model import DatabaseMissingError
+
+
+def add_subcommand_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    """Add the options of subcommand ``name`` (``--config`` is added by cli.py)."""
+    if name == "emulator":
+        from syncd.emulator.command import add_arguments
+
+        add_arguments(parser)
+    elif name == "demo":
+        from syncd.demo import add_arguments as add_demo_arguments
+
+        add_demo_arguments(parser)
+    elif name == "check":
+        parser.add_argument(
+            "--online",
+            action="store_true",
+            help="also resolve LivePerson's domains and open a messaging session",
+        )
+    elif name == "status":
+        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    elif name == "retry":
+        parser.add_argument("ids", nargs="*", type=int, metavar="ID", help="state row ids to retry")
+        parser.add_argument(
+            "--all-failed", action="store_true", help="retry every failed file of every route"
+        )
+    elif name == "enable-file-sharing":
+        parser.add_argument("--username", required=True, help="LivePerson admin login name")
+
+
+def run_subcommand(args: argparse.Namespace) -> int:
+    """Dispatch to the subcommand named by ``args.command``; returns its exit code."""
+    if args.command == "emulator":
+        from syncd.emulator.command import run as run_emulator
+
+        return run_emulator(args)
+    if args.command == "demo":
+        from syncd.demo import run as run_demo
+
+        return run_demo(args)
+    config = load_config_or_report(args.config)
+    if config is None:
+        return EX_CONFIG
+    handlers = {
+        "check": cmd_check,
+        "status": cmd_status,
+        "retry": cmd_retry,
+        "enable-file-sharing": cmd_enable_file_sharing,
+    }
+    return handlers[args.command](config, args)
+
+
+def folder_problems(config: Config) -> list[str]:
+    """Check that every route's folders exist (or can be made) and are writable."""
+    problems = []
+    for index, route in enumerate(config.routes):
+        for key, folder in (("outbox", route.outbox), ("inbox", route.inbox)):
+            path = folder
+            while not path.exists() and path != path.parent:
+                path = path.parent
+            if not os.access(path, os.W_OK | os.X_OK):
+                problems.append(f"route[{index}].{key}: {folder} is not writable by this user")
+    return problems
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    """``syncd check``: the same config code path as ``run``, plus folders and state."""
+    problems = folder_problems(config)
+    try:
+        StateStore.open(config.state.database, exclusive=False).close()
+    except DatabaseMissingError:
+        pass  # a fresh install: `syncd run` creates it
+    except StateError as error:
+        problems.append(f"state.database: {error}")
+    if problems:
+        for problem in problems:
+            print(f"syncd: {problem}", file=sys.stderr)
+        return EX_CONFIG
+    print(f"configuration {config.source_path} is valid: {len(config.routes)} route(s)")
+    if args.online:
+        return _check_online(config)
+    return EX_OK
+
+
+def _check_online(config: Config) -> int:
+    from syncd.liveperson.domains import DomainResolver
+    from syncd.liveperson.http import HttpClient
+    from syncd.services import USER_AGENT
+
+    http = HttpClient(config.liveperson.ca_file, config.liveperson.request_timeout_seconds, USER_AGENT)
+    try:
+        resolver = DomainResolver(http, config.liveperson.domain_api, config.liveperson.account)
+        for service in ("idp", "asyncMessagingEnt", "swift"):
+            print(f"  {service}: {resolver.base_uri(service)}")
+    except SyncdError as error:
+        print(f"syncd: LivePerson is not reachable: {error}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    finally:
+        http.close()
+    print("LivePerson domains resolved")
+    return EX_OK
+
+
+def _summaries(config: Config) -> list[dict[str, Any]]:
+    now = time.time()
+    summaries = []
+    with StateStore.open(config.state.database, exclusive=False) as store:
+        for route in config.routes:
+            summary = store.route_summary(route.name)
+            oldest = summary.oldest_pending_created_at
+            summaries.append(
+                {
+                    "route": route.name,
+                    "conversation": summary.conversation_id,
+                    "outbound": dict(summary.outbound_counts),
+                    "inbound": dict(summary.inbound_counts),
+                    "oldest_pending_seconds": None if oldest is None else round(now - oldest, 1),
+                    "last_success_at": summary.last_success_at,
+                    "last_error": summary.last_error,
+                    "last_error_at": summary.last_error_at,
+                }
+            )
+    return summaries
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    """``syncd status``: per route counts, conversation, oldest pending, last results."""
+    summaries = _summaries(config)
+    if args.json:
+        print(json.dumps({"routes": summaries}, indent=2, sort_keys=True))
+        return EX_OK
+    for summary in summaries:
+        print(f"route {summary['route']}")
+        print(f"  conversation: {summary['conversation'] or '-'}")
+        outbound = ", ".join(f"{k} {v}" for k, v in sorted(summary["outbound"].items())) or "none"
+        inbound = ", ".join(f"{k} {v}" for k, v in sorted(summary["inbound"].items())) or "none"
+        print(f"  outbound: {outbound}")
+        print(f"  inbound: {inbound}")
+        oldest = summary["oldest_pending_seconds"]
+        print(f"  oldest pending: {'-' if oldest is None else f'{oldest:.0f} s'}")
+        print(f"  last success: {_when(summary['last_success_at'])}")
+        error = summary["last_error"]
+        when = _when(summary["last_error_at"])
+        print(f"  last error: {'-' if error is None else f'{error} ({when})'}")
+    return EX_OK
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def cmd_retry(config: Config, args: argparse.Namespace) -> int:
+    """``syncd retry``: put failed files back into the outbox to be sent again."""
+    from syncd.retry import retry_failed
+
+    if not args.ids and not args.all_failed:
+        raise ConfigError(["retry: name row ids or pass --all-failed"])
+    moved = retry_failed(config, args.ids, all_failed=args.all_failed)
+    for line in moved:
+        print(line)
+    return EX_OK
+
+
+def cmd_enable_file_sharing(config: Config, args: argparse.Namespace) -> int:
+    """``syncd enable-file-sharing``: log in as an admin and turn the site setting on."""
+    from syncd.admin_command import enable_file_sharing
+
+    return enable_file_sharing(config, args.username)

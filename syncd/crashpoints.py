@@ -1,0 +1,43 @@
+"""A test-only hook that kills the process right after a named state transition.
+
+Crash tests set ``SYNCD_CRASH_AFTER`` to a transition name (for example ``claimed`` or
+``publishing``) and start the daemon; it SIGKILLs itself right after committing that
+transition, exactly as a power cut or an OOM kill would. Unset, the hook costs one string
+comparison. ``SYNCD_CRASH_AFTER_COUNT`` (default 1) picks the n-th time the point is reached.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+_TARGET = os.environ.get("SYNCD_CRASH_AFTER", "")
+_REMAINING = int(os.environ.get("SYNCD_CRASH_AFTER_COUNT", "1") or "1")
+_lock = threading.Lock()
+
+TRANSITIONS = (
+    "detected",
+    "claimed",
+    "prepared",
+    "uploaded",
+    "publishing",
+    "published",
+    "done",
+    "failed",
+    "inbound-recorded",
+    "inbound-linked",
+    "inbound-done",
+)
+
+
+def crash_point(name: str) -> None:
+    """Kill this process with SIGKILL if ``SYNCD_CRASH_AFTER`` names this point."""
+    global _REMAINING
+    if name != _TARGET:
+        return
+    with _lock:
+        _REMAINING -= 1
+        if _REMAINING > 0:
+            return
+    os.kill(os.getpid(), signal.SIGKILL)

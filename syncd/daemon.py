@@ -1,0 +1,254 @@
+"""The daemon: wires watchers, intake, preparer, senders and receivers around one state store.
+
+``Daemon.start()`` does only local work (state, folders, watchers) and never waits for
+LivePerson, so systemd gets READY=1 at once even when the network is down; every route's
+LivePerson session connects lazily in its own threads. The main loop is ``step(now)``,
+which tests can call directly. Signal handlers only set a flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncd import imaging
+from syncd.config import Config, RouteConfig
+from syncd.intake import Intake
+from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.notify import Notifier, watchdog_interval_seconds
+from syncd.preparer import Preparer
+from syncd.receiver import RouteReceiver
+from syncd.reconcile import reconcile_route
+from syncd.sender import RouteSender
+from syncd.services import LivePersonServices
+from syncd.state import StateStore
+from syncd.state_model import OutboundRow
+from syncd.status import status_line
+from syncd.watcher import OutboxWatcher, PathSeen
+
+log = logging.getLogger("syncd.daemon")
+
+# How often the main loop runs when nothing wakes it: settle checks need this resolution.
+TICK_SECONDS = 0.1
+# STATUS= costs a few COUNT queries; once a second is plenty for `systemctl status`.
+STATUS_INTERVAL_SECONDS = 1.0
+
+
+@dataclass
+class _Route:
+    config: RouteConfig
+    intake: Intake
+    client: ConsumerClient
+    sender: RouteSender
+    receiver: RouteReceiver
+    watcher: OutboxWatcher | None = None
+    next_scan_at: float = 0.0
+    threads: list[threading.Thread] = field(default_factory=list)
+
+
+class Daemon:
+    """Runs every route of ``config`` until ``request_stop`` is called."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        notifier: Notifier | None = None,
+        on_published: Callable[[OutboundRow], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._notifier = notifier or Notifier.from_environment()
+        self._on_published = on_published
+        self._events: queue.SimpleQueue[PathSeen] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._routes: dict[str, _Route] = {}
+        self._store: StateStore | None = None
+        self._preparer: Preparer | None = None
+        self._services: LivePersonServices | None = None
+        self._watchdog_seconds = watchdog_interval_seconds()
+        self._next_watchdog_at = 0.0
+        self._next_status_at = 0.0
+
+    @property
+    def store(self) -> StateStore:
+        """The open state store (after ``start``)."""
+        if self._store is None:
+            raise RuntimeError("daemon not started")
+        return self._store
+
+    def start(self) -> None:
+        """Open the state, reconcile folders, start watchers and route threads; then READY=1.
+
+        Raises AlreadyRunningError when another syncd holds the state, StateError when the
+        database cannot be opened, and OSError when a route's folders cannot be created.
+        """
+        self._store = StateStore.open(self.config.state.database, exclusive=True)
+        routes = {route.name: route for route in self.config.routes}
+        self._services = LivePersonServices(self.config, self._store)
+        self._preparer = Preparer(
+            self._store,
+            routes,
+            workers=self.config.daemon.prepare_workers,
+            limits=imaging.ImageLimits(),
+            clock=self._clock,
+            on_finished=self._wake_sender,
+        )
+        now = self._clock()
+        for route in self.config.routes:
+            for folder in (route.outbox, route.inbox, route.work_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            reconcile_route(route, self._store, now)
+            client = self._services.client_for(
+                route,
+                on_messaging_event=self._event_forwarder(route.name),
+                on_conversation_change=self._change_forwarder(route.name),
+            )
+            sender = RouteSender(
+                route,
+                self._store,
+                client,
+                self._services.storage,
+                self._preparer,
+                self._clock,
+                on_published=self._on_published,
+            )
+            receiver = RouteReceiver(route, self._store, client, self._services.storage, self._clock)
+            self._routes[route.name] = _Route(route, Intake(route, self._store), client, sender, receiver)
+        for state in self._routes.values():
+            self._start_watcher(state)
+            state.intake.scan(now)
+            state.next_scan_at = now + state.config.rescan_seconds
+            for name, target in (("send", state.sender.run), ("receive", state.receiver.run)):
+                thread = threading.Thread(
+                    target=target, args=(self._stop,), name=f"{name}-{state.config.name}", daemon=True
+                )
+                thread.start()
+                state.threads.append(thread)
+        self._notifier.ready()
+        log.info("syncd started with %d route(s)", len(self._routes))
+
+    def _event_forwarder(self, route_name: str) -> Callable[[MessagingEvent], None]:
+        def forward(event: MessagingEvent) -> None:
+            self._routes[route_name].receiver.handle_event(event)
+
+        return forward
+
+    def _change_forwarder(self, route_name: str) -> Callable[[ConversationChange], None]:
+        def forward(change: ConversationChange) -> None:
+            self._routes[route_name].receiver.handle_conversation_change(change)
+
+        return forward
+
+    def _start_watcher(self, state: _Route) -> None:
+        watcher = OutboxWatcher(
+            state.config.name,
+            state.config.outbox,
+            state.config.watch,
+            state.config.poll_seconds,
+            self._events.put,
+        )
+        try:
+            watcher.start()
+        except OSError as error:
+            log.warning("route=%s: cannot watch %s: %s", state.config.name, state.config.outbox, error)
+            return
+        state.watcher = watcher
+
+    def _wake_sender(self, route_name: str) -> None:
+        state = self._routes.get(route_name)
+        if state is not None:
+            state.sender.wake()
+
+    def request_stop(self) -> None:
+        """Ask the main loop to stop (safe from a signal handler: it only sets a flag)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested."""
+        return self._stop.is_set()
+
+    def step(self, now: float) -> None:
+        """One pass of the main loop: events, settling and claiming, rescans, health, status."""
+        while True:
+            try:
+                seen = self._events.get_nowait()
+            except queue.Empty:
+                break
+            state = self._routes.get(seen.route)
+            if state is not None:
+                state.intake.note_seen(seen.path, seen.close_write, now)
+        for state in self._routes.values():
+            if now >= state.next_scan_at:
+                state.intake.scan(now)
+                state.next_scan_at = now + state.config.rescan_seconds
+            if state.watcher is None or not state.watcher.is_healthy():
+                self._restart_watcher(state, now)
+            if state.intake.step(now):
+                state.sender.wake()
+        if now >= self._next_status_at:
+            self._next_status_at = now + STATUS_INTERVAL_SECONDS
+            self._notifier.status(status_line(self.store, self._routes_connection_states()))
+        if self._watchdog_seconds is not None and now >= self._next_watchdog_at and self._healthy():
+            self._next_watchdog_at = now + self._watchdog_seconds
+            self._notifier.watchdog()
+
+    def _healthy(self) -> bool:
+        """True while every route thread is alive (a dead thread must trip the watchdog)."""
+        return all(thread.is_alive() for state in self._routes.values() for thread in state.threads)
+
+    def _restart_watcher(self, state: _Route, now: float) -> None:
+        if state.watcher is not None:
+            state.watcher.stop()
+            state.watcher = None
+        if state.config.outbox.is_dir():
+            self._start_watcher(state)
+            state.intake.scan(now)  # events between the old watch and the new one are lost
+
+    def _routes_connection_states(self) -> dict[str, str]:
+        return {name: state.client.connection_state for name, state in self._routes.items()}
+
+    def run_until_stopped(self) -> None:
+        """Loop ``step`` until a stop is requested, then stop gracefully."""
+        try:
+            while not self._stop.is_set():
+                self.step(self._clock())
+                self._stop.wait(TICK_SECONDS)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop watchers, let in-flight work finish, close connections and the state."""
+        self._notifier.stopping()
+        self._stop.set()
+        for state in self._routes.values():
+            if state.watcher is not None:
+                state.watcher.stop()
+            state.sender.wake()
+            state.receiver.wake()
+        for state in self._routes.values():
+            for thread in state.threads:
+                thread.join(timeout=30)
+        if self._preparer is not None:
+            self._preparer.shutdown()
+        for state in self._routes.values():
+            state.client.close()
+        if self._services is not None:
+            self._services.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        log.info("syncd stopped")
+
+
+def database_path(config: Config) -> Path:
+    """The state database of ``config`` (for commands that only read it)."""
+    return config.state.database

@@ -1,0 +1,197 @@
+"""The receiver: files agents send into a route's conversation land in its inbox, once.
+
+Events arrive from the route's LivePerson session (replayed from the stored cursor after
+every connect). A ``hosted/file`` from anyone but us becomes an ``inbound`` row, unique per
+conversation and sequence, so replays never download twice. The receiver thread downloads
+due rows, writes them atomically into the inbox under a name made from local facts, marks
+them done, and sends LivePerson's receipt (an AcceptStatusEvent ACCEPT).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from syncd import imaging, rules
+from syncd.config import RouteConfig
+from syncd.crashpoints import crash_point
+from syncd.errors import (
+    AuthenticationError,
+    PermanentFileError,
+    RequestRejectedError,
+    SyncdError,
+    TransientError,
+    UploadUrlExpiredError,
+)
+from syncd.inbox import remove_stale_temp_files, write_into_inbox
+from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.storage import SwiftStorage
+from syncd.state import StateStore
+from syncd.state_model import InboundRow
+
+log = logging.getLogger("syncd.receiver")
+
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif"}
+DOWNLOAD_URL_ATTEMPTS = 3
+
+
+class RouteReceiver:
+    """Receives one route's inbound files. Event callbacks run on the session's reader thread
+    and only record rows; downloads run on the receiver's own thread.
+    """
+
+    def __init__(
+        self,
+        route: RouteConfig,
+        store: StateStore,
+        client: ConsumerClient,
+        storage: Callable[[], SwiftStorage],
+        clock: Callable[[], float],
+    ) -> None:
+        self.route = route
+        self._store = store
+        self._client = client
+        self._storage = storage
+        self._clock = clock
+        self._wake = threading.Event()
+        self._conversation_closed = threading.Event()
+
+    def wake(self) -> None:
+        """Make the receiver thread look for due downloads now."""
+        self._wake.set()
+
+    def handle_event(self, event: MessagingEvent) -> None:
+        """Record one messaging event (called on the session's reader thread)."""
+        if event.sequence is None:
+            return  # chat states ("agent is typing") carry no sequence and no content
+        now = self._clock()
+        ours = event.originator_id == self._client.consumer_id
+        # Known conversations are left as they are; an unknown one (a replay that raced the
+        # conversation notification) is recorded so its cursor and files have a parent row.
+        self._store.record_conversation(self.route.name, event.dialog_id, self.route.skill_id, now)
+        if event.hosted_file is not None and not ours:
+            row_id = self._store.record_inbound(
+                self.route.name,
+                event.dialog_id,
+                event.sequence,
+                event.hosted_file.relative_path,
+                event.hosted_file.file_type,
+                event.hosted_file.caption,
+                event.originator_id,
+                now,
+            )
+            if row_id is not None:
+                crash_point("inbound-recorded")
+                log.info(
+                    "route=%s: agent sent a file (conversation %s, sequence %d)",
+                    self.route.name,
+                    event.dialog_id,
+                    event.sequence,
+                )
+                self._wake.set()
+        elif event.text is not None and not ours:
+            log.info(
+                "route=%s: agent message in conversation %s: %s",
+                self.route.name,
+                event.dialog_id,
+                event.text[:500],
+            )
+        self._store.note_sequence_seen(event.dialog_id, event.sequence)
+
+    def handle_conversation_change(self, change: ConversationChange) -> None:
+        """Keep the conversations table current (called on the session's reader thread)."""
+        now = self._clock()
+        if change.is_open:
+            self._store.record_conversation(
+                self.route.name, change.conversation_id, change.skill_id, now
+            )
+        else:
+            self._store.mark_conversation_closed(change.conversation_id, now)
+            log.info("route=%s: conversation %s was closed", self.route.name, change.conversation_id)
+            self._conversation_closed.set()
+            self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Thread body: keep an open, subscribed conversation; download due files."""
+        remove_stale_temp_files(self.route.inbox)
+        need_conversation = True
+        while not stop.is_set():
+            delay_seconds = 30.0
+            try:
+                if need_conversation or self._conversation_closed.is_set():
+                    self._conversation_closed.clear()
+                    conversation_id = self._client.ensure_open_conversation()
+                    self._store.record_conversation(
+                        self.route.name, conversation_id, self.route.skill_id, self._clock()
+                    )
+                    need_conversation = False
+                delay_seconds = self.step(self._clock())
+            except (TransientError, AuthenticationError, RequestRejectedError) as error:
+                log.warning("route=%s: LivePerson session not ready: %s", self.route.name, error)
+                delay_seconds = 10.0
+            except Exception:
+                log.exception("route=%s: receiver step failed unexpectedly", self.route.name)
+                delay_seconds = 10.0
+            if delay_seconds > 0:
+                self._wake.wait(timeout=delay_seconds)
+                self._wake.clear()
+
+    def step(self, now: float) -> float:
+        """Download every due inbound row; return the seconds until the next is due."""
+        for row in self._store.due_inbound(self.route.name, now):
+            self._receive(row, now)
+        return 30.0
+
+    def _receive(self, row: InboundRow, now: float) -> None:
+        try:
+            data = self._download(row)
+            detected = imaging.sniff_image_format(data[:64])
+            if detected is None:
+                raise PermanentFileError(
+                    f"not an image: {imaging.describe_non_image(data[:64])}"
+                )
+            received_at = datetime.fromtimestamp(row.created_at, UTC)
+            name = rules.inbox_file_name(
+                received_at, row.conversation_id, row.sequence, row.caption, _EXTENSIONS[detected]
+            )
+            path = write_into_inbox(self.route.inbox, name, data, f"inbound-{row.id}")
+            crash_point("inbound-linked")
+        except PermanentFileError as error:
+            self._store.mark_inbound_failed(row.id, error.reason, self._clock())
+            log.error(
+                "route=%s: file from conversation %s sequence %d refused: %s",
+                self.route.name,
+                row.conversation_id,
+                row.sequence,
+                error.reason,
+            )
+            return
+        except (TransientError, AuthenticationError, UploadUrlExpiredError, SyncdError) as error:
+            if isinstance(error, RequestRejectedError) and not error.is_transient:
+                self._store.mark_inbound_failed(row.id, str(error), self._clock())
+                log.error("route=%s: download refused: %s", self.route.name, error)
+                return
+            when = rules.next_attempt_at(row.attempts + 1, now, getattr(error, "retry_after_seconds", None))
+            self._store.schedule_inbound_retry(row.id, str(error), when, now)
+            log.warning("route=%s: download failed, retrying: %s", self.route.name, error)
+            return
+        self._store.mark_inbound_done(row.id, path, len(data), self._clock())
+        crash_point("inbound-done")
+        log.info("route=%s file=%s: received %d bytes into the inbox", self.route.name, path.name, len(data))
+        if self.route.send_accept_receipts:
+            try:
+                self._client.publish_accept(row.conversation_id, [row.sequence])
+            except SyncdError as error:
+                log.warning("route=%s: could not send the receipt: %s", self.route.name, error)
+
+    def _download(self, row: InboundRow) -> bytes:
+        for _attempt in range(DOWNLOAD_URL_ATTEMPTS):
+            temp_url = self._client.request_download_url(row.relative_path)
+            try:
+                return self._storage().download(temp_url, self.route.max_download_bytes)
+            except UploadUrlExpiredError:
+                continue  # the 60-second URL expired: ask for a fresh one
+        raise UploadUrlExpiredError("the download URL expired before the download, 3 times")

@@ -1,0 +1,75 @@
+"""``syncd retry``: put quarantined files back into the pipeline.
+
+A failed file sits in its route's ``failed/`` folder beside ``NAME.error.txt``, whose
+``state row:`` line names its row. Retrying moves the file back into the outbox (never
+replacing a file there), removes the report, and resets the row to ``detected`` at its new
+place, so the intake claims it under the same row, and the history stays in one row.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from syncd.config import Config, RouteConfig
+from syncd.folders import move_without_clobber
+from syncd.quarantine import ERROR_SUFFIX
+from syncd.state import StateStore
+from syncd.state_model import OutboundState, UnknownRowError
+
+
+def quarantined_files(route: RouteConfig) -> dict[int, Path]:
+    """Map row id → quarantined file for every report in ``route``'s failed folder."""
+    found: dict[int, Path] = {}
+    try:
+        names = os.listdir(route.failed_dir)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        if not name.endswith(ERROR_SUFFIX):
+            continue
+        report = route.failed_dir / name
+        for line in report.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(": ")
+            if key == "state row" and value.strip().isdigit():
+                found[int(value)] = route.failed_dir / name[: -len(ERROR_SUFFIX)]
+    return found
+
+
+def retry_failed(config: Config, row_ids: Iterable[int], *, all_failed: bool) -> list[str]:
+    """Retry the failed rows ``row_ids`` (or every failed row); returns one line per row.
+
+    Raises StateError when the state cannot be opened or written.
+    """
+    lines = []
+    routes = {route.name: route for route in config.routes}
+    with StateStore.open(config.state.database, exclusive=False) as store:
+        if all_failed:
+            rows = store.outbound_in_states((OutboundState.FAILED,))
+        else:
+            rows = []
+            for row_id in row_ids:
+                try:
+                    rows.append(store.get_outbound(row_id))
+                except UnknownRowError:
+                    lines.append(f"#{row_id}: no such row")
+        files_by_route = {name: quarantined_files(route) for name, route in routes.items()}
+        for row in rows:
+            route = routes.get(row.route)
+            if row.state != OutboundState.FAILED or route is None:
+                lines.append(f"#{row.id} {row.source_name}: not failed ({row.state}), left alone")
+                continue
+            quarantined = files_by_route[row.route].get(row.id)
+            if quarantined is None or not os.path.lexists(quarantined):
+                lines.append(f"#{row.id} {row.source_name}: file not found in {route.failed_dir}")
+                continue
+            target = move_without_clobber(quarantined, route.outbox, quarantined.name)
+            store.reset_for_retry(row.id, target, time.time())
+            try:
+                os.unlink(quarantined.with_name(quarantined.name + ERROR_SUFFIX))
+            except FileNotFoundError:
+                pass
+            lines.append(f"#{row.id} {row.source_name}: back in {route.outbox} as {target.name}")
+    return lines

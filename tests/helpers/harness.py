@@ -1,0 +1,121 @@
+"""Configs and running daemons for integration tests (real folders, real emulator)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncd.config import Config, load_config
+from syncd.daemon import Daemon
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def write_config(
+    folder: Path,
+    domain_api: str,
+    account: str,
+    routes: list[Mapping[str, Any]] | None = None,
+    liveperson: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a config with ``routes`` (name → folders under ``folder``) and return its path.
+
+    Each route mapping needs ``name``; ``outbox`` and ``inbox`` default to
+    ``folder/NAME/outbox`` and ``folder/NAME/inbox``; other keys are written as given.
+    Settle times default to 0.3 s so tests stay quick.
+    """
+    routes = routes or [{"name": "scans"}]
+    lines = ["[liveperson]", f"account = {_toml_value(account)}", f"domain_api = {_toml_value(domain_api)}"]
+    for key, value in (liveperson or {}).items():
+        lines.append(f"{key} = {_toml_value(value)}")
+    lines += ["", "[state]", f"database = {_toml_value(folder / 'state' / 'syncd.sqlite3')}"]
+    for route in routes:
+        entry = {
+            "outbox": folder / route["name"] / "outbox",
+            "inbox": folder / route["name"] / "inbox",
+            "settle_seconds": 0.3,
+            "rescan_seconds": 5,
+            **route,
+        }
+        lines += ["", "[[route]]"] + [f"{key} = {_toml_value(value)}" for key, value in entry.items()]
+    path = folder / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    for route in routes:
+        (folder / route["name"] / "outbox").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class RunningDaemon:
+    """A daemon running ``run_until_stopped`` in a thread of the test process."""
+
+    daemon: Daemon
+    thread: threading.Thread
+    config: Config
+
+    def stop(self) -> None:
+        self.daemon.request_stop()
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), "daemon did not stop within 60 s"
+
+
+@contextmanager
+def running_daemon(config_path: Path) -> Iterator[RunningDaemon]:
+    """Start a daemon in-process on ``config_path``; stop it (gracefully) on exit."""
+    config = load_config(config_path)
+    daemon = Daemon(config)
+    daemon.start()
+    thread = threading.Thread(target=daemon.run_until_stopped, name="test-daemon", daemon=True)
+    thread.start()
+    running = RunningDaemon(daemon, thread, config)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def start_daemon_process(
+    config_path: Path, env: Mapping[str, str] | None = None, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``syncd run`` as a separate process (for SIGKILL crash tests)."""
+    environment = {**os.environ, **(env or {})}
+    environment.pop("NOTIFY_SOCKET", None)
+    stderr = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncd", "run", "--config", str(config_path)],
+        cwd=REPOSITORY,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_seconds: float = 60) -> int:
+    """SIGTERM a daemon process and return its exit code (SIGKILL if it hangs)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=timeout_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+    return process.returncode
