@@ -33,8 +33,10 @@ def read_admin_password(env: Mapping[str, str] = os.environ) -> str:
             mode = path.stat().st_mode
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
                 raise ConfigError(
-                    [f"credential {path}: readable by other users (mode {mode & 0o777:o}); "
-                     "chmod 600 it"]
+                    [
+                        f"credential {path}: readable by other users (mode {mode & 0o777:o}); "
+                        "chmod 600 it"
+                    ]
                 )
             return path.read_text(encoding="utf-8").rstrip("\n")
     password = env.get("SYNCD_ADMIN_PASSWORD")
@@ -43,8 +45,12 @@ def read_admin_password(env: Mapping[str, str] = os.environ) -> str:
     try:
         return getpass.getpass("LivePerson admin password: ")
     except EOFError as error:
-        raise ConfigError(["admin password: none in $CREDENTIALS_DIRECTORY/lp-admin-password, "
-                           "SYNCD_ADMIN_PASSWORD, or a terminal"]) from error
+        raise ConfigError(
+            [
+                "admin password: none in $CREDENTIALS_DIRECTORY/lp-admin-password, "
+                "SYNCD_ADMIN_PASSWORD, or a terminal"
+            ]
+        ) from error
 
 
 def enable_file_sharing(config: Config, username: str) -> int:
@@ -58,7 +64,9 @@ def enable_file_sharing(config: Config, username: str) -> int:
     from syncd.services import USER_AGENT
 
     password = read_admin_password()
-    http = HttpClient(config.liveperson.ca_file, config.liveperson.request_timeout_seconds, USER_AGENT)
+    http = HttpClient(
+        config.liveperson.ca_file, config.liveperson.request_timeout_seconds, USER_AGENT
+    )
     try:
         resolver = DomainResolver(http, config.liveperson.domain_api, config.liveperson.account)
         account = config.liveperson.account

@@ -12,14 +12,19 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from syncd import __version__
 from syncd.config import Config, config_file_permission_warning, load_config
 from syncd.errors import AlreadyRunningError, ConfigError, StateError, SyncdError
 from syncd.logs import configure_logging
+
+if TYPE_CHECKING:
+    from syncd.daemon import Daemon
 
 EX_OK = 0
 EX_USAGE = 64
@@ -89,19 +94,28 @@ def load_config_or_report(path: Path) -> Config | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``syncd run``: the daemon in the foreground."""
-    from syncd.daemon import Daemon
+    stop_requested = threading.Event()
+    daemon_holder: list[Daemon] = []
 
+    def stop(signal_number: int, _frame: FrameType | None) -> None:
+        # Only set flags: a signal handler must not do work the main loop is in the middle of.
+        stop_requested.set()
+        for daemon in daemon_holder:
+            daemon.request_stop()
+
+    # Installed before the slow imports and the start-up, so an early SIGTERM is graceful.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     config = load_config_or_report(args.config)
     if config is None:
         return EX_CONFIG
     configure_logging(config.daemon.log_level)
+    from syncd.daemon import Daemon
+
     daemon = Daemon(config)
-
-    def stop(signal_number: int, _frame: FrameType | None) -> None:
-        daemon.request_stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    daemon_holder.append(daemon)
+    if stop_requested.is_set():
+        return EX_OK
     try:
         daemon.start()
     except AlreadyRunningError as error:
@@ -111,6 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"syncd: cannot start: {error}", file=sys.stderr)
         daemon.shutdown()
         return EX_CONFIG
+    if stop_requested.is_set():
+        daemon.request_stop()
     daemon.run_until_stopped()
     return EX_OK
 

@@ -106,7 +106,9 @@ def _check_online(config: Config) -> int:
     from syncd.liveperson.http import HttpClient
     from syncd.services import USER_AGENT
 
-    http = HttpClient(config.liveperson.ca_file, config.liveperson.request_timeout_seconds, USER_AGENT)
+    http = HttpClient(
+        config.liveperson.ca_file, config.liveperson.request_timeout_seconds, USER_AGENT
+    )
     try:
         resolver = DomainResolver(http, config.liveperson.domain_api, config.liveperson.account)
         for service in ("idp", "asyncMessagingEnt", "swift"):

@@ -120,15 +120,22 @@ class Daemon:
                 self._clock,
                 on_published=self._on_published,
             )
-            receiver = RouteReceiver(route, self._store, client, self._services.storage, self._clock)
-            self._routes[route.name] = _Route(route, Intake(route, self._store), client, sender, receiver)
+            receiver = RouteReceiver(
+                route, self._store, client, self._services.storage, self._clock
+            )
+            self._routes[route.name] = _Route(
+                route, Intake(route, self._store), client, sender, receiver
+            )
         for state in self._routes.values():
             self._start_watcher(state)
             state.intake.scan(now)
             state.next_scan_at = now + state.config.rescan_seconds
             for name, target in (("send", state.sender.run), ("receive", state.receiver.run)):
                 thread = threading.Thread(
-                    target=target, args=(self._stop,), name=f"{name}-{state.config.name}", daemon=True
+                    target=target,
+                    args=(self._stop,),
+                    name=f"{name}-{state.config.name}",
+                    daemon=True,
                 )
                 thread.start()
                 state.threads.append(thread)
@@ -158,7 +165,9 @@ class Daemon:
         try:
             watcher.start()
         except OSError as error:
-            log.warning("route=%s: cannot watch %s: %s", state.config.name, state.config.outbox, error)
+            log.warning(
+                "route=%s: cannot watch %s: %s", state.config.name, state.config.outbox, error
+            )
             return
         state.watcher = watcher
 

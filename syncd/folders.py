@@ -12,6 +12,7 @@ Every move syncd makes (claim into the work folder, archive into ``sent/``, quar
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -78,10 +79,8 @@ def move_without_clobber(source: Path, folder: Path, name: str) -> Path:
     """
     folder.mkdir(parents=True, exist_ok=True)
     target = link_without_clobber(source, folder, name)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(source)
-    except FileNotFoundError:
-        pass
     fsync_directory(folder)
     if source.parent != folder:
         fsync_directory(source.parent)

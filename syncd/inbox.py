@@ -11,6 +11,7 @@ remote caption or path never becomes a path here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -73,10 +74,8 @@ def write_into_inbox(inbox: Path, name: str, data: bytes, temp_tag: str) -> Path
             return target
         raise OSError(f"no free name for {name!r} in {inbox}")
     finally:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-        except FileNotFoundError:
-            pass
         fsync_directory(inbox)
 
 

@@ -169,7 +169,9 @@ class Intake:
                 )
                 return False
             candidate.stable = None
-            candidate.not_before = rules.next_still_writing_check_at(candidate.incomplete_checks, now)
+            candidate.not_before = rules.next_still_writing_check_at(
+                candidate.incomplete_checks, now
+            )
             return False
         row_id = self._journal(path, read.size_bytes, read.mtime_ns, read.inode, read.sha256, now)
         crash_point("detected")
@@ -185,7 +187,9 @@ class Intake:
         existing = self._store.find_outbound_by_source(self.route.name, path, inode, size, mtime_ns)
         if existing is not None:
             return existing.id
-        return self._store.journal_detected(self.route.name, path, size, mtime_ns, inode, sha256, now)
+        return self._store.journal_detected(
+            self.route.name, path, size, mtime_ns, inode, sha256, now
+        )
 
     def _move_into_work(self, row_id: int, path: Path, now: float) -> None:
         work_dir = self.route.work_dir

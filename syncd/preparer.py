@@ -9,6 +9,7 @@ long the queue is, because only the rows being prepared are in memory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -45,7 +46,9 @@ def write_upload(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def fail_row(store: StateStore, route: RouteConfig, row: OutboundRow, reason: str, now: float) -> None:
+def fail_row(
+    store: StateStore, route: RouteConfig, row: OutboundRow, reason: str, now: float
+) -> None:
     """Quarantine a claimed row's original into ``failed/`` and mark the row failed."""
     if row.work_path is not None and os.path.lexists(row.work_path):
         quarantine(
@@ -60,10 +63,8 @@ def fail_row(store: StateStore, route: RouteConfig, row: OutboundRow, reason: st
         )
     store.mark_failed(row.id, reason, now)
     crash_point("failed")
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(upload_path(route.work_dir, row.id))
-    except FileNotFoundError:
-        pass
 
 
 class Preparer:
@@ -121,7 +122,9 @@ class Preparer:
             self.prepare_now(row, route)
         except Exception:
             # A bug must not lose the file: keep the row claimed and try again later.
-            log.exception("route=%s file=%s: preparing failed unexpectedly", row.route, row.source_name)
+            log.exception(
+                "route=%s file=%s: preparing failed unexpectedly", row.route, row.source_name
+            )
             now = self._clock()
             self._store.schedule_retry(row.id, "internal error while preparing", now + 60, now)
         finally:
@@ -137,7 +140,9 @@ class Preparer:
             data = read_own_file(Path(row.work_path))
             prepared = imaging.prepare(data, self._limits)
         except FileNotFoundError:
-            self._store.mark_failed(row.id, "the claimed file disappeared from the work folder", now)
+            self._store.mark_failed(
+                row.id, "the claimed file disappeared from the work folder", now
+            )
             return False
         except StillWritingError as error:
             reason = f"image data is truncated or corrupt: {error}"

@@ -110,7 +110,9 @@ class RouteReceiver:
             )
         else:
             self._store.mark_conversation_closed(change.conversation_id, now)
-            log.info("route=%s: conversation %s was closed", self.route.name, change.conversation_id)
+            log.info(
+                "route=%s: conversation %s was closed", self.route.name, change.conversation_id
+            )
             self._conversation_closed.set()
             self._wake.set()
 
@@ -150,9 +152,7 @@ class RouteReceiver:
             data = self._download(row)
             detected = imaging.sniff_image_format(data[:64])
             if detected is None:
-                raise PermanentFileError(
-                    f"not an image: {imaging.describe_non_image(data[:64])}"
-                )
+                raise PermanentFileError(imaging.describe_non_image(data[:64]))
             received_at = datetime.fromtimestamp(row.created_at, UTC)
             name = rules.inbox_file_name(
                 received_at, row.conversation_id, row.sequence, row.caption, _EXTENSIONS[detected]
@@ -174,13 +174,20 @@ class RouteReceiver:
                 self._store.mark_inbound_failed(row.id, str(error), self._clock())
                 log.error("route=%s: download refused: %s", self.route.name, error)
                 return
-            when = rules.next_attempt_at(row.attempts + 1, now, getattr(error, "retry_after_seconds", None))
+            when = rules.next_attempt_at(
+                row.attempts + 1, now, getattr(error, "retry_after_seconds", None)
+            )
             self._store.schedule_inbound_retry(row.id, str(error), when, now)
             log.warning("route=%s: download failed, retrying: %s", self.route.name, error)
             return
         self._store.mark_inbound_done(row.id, path, len(data), self._clock())
         crash_point("inbound-done")
-        log.info("route=%s file=%s: received %d bytes into the inbox", self.route.name, path.name, len(data))
+        log.info(
+            "route=%s file=%s: received %d bytes into the inbox",
+            self.route.name,
+            path.name,
+            len(data),
+        )
         if self.route.send_accept_receipts:
             try:
                 self._client.publish_accept(row.conversation_id, [row.sequence])

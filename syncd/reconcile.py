@@ -36,7 +36,9 @@ def reconcile_route(route: RouteConfig, store: StateStore, now: float) -> None:
     """
     route.work_dir.mkdir(parents=True, exist_ok=True)
     for row in store.outbound_in_states((OutboundState.DETECTED,), route=route.name):
-        _settle_detected(route, store, row.id, Path(row.source_path), row.source_name, row.inode, now)
+        _settle_detected(
+            route, store, row.id, Path(row.source_path), row.source_name, row.inode, now
+        )
     for row in store.outbound_in_states(_NEEDS_ORIGINAL, route=route.name):
         if row.work_path is None or not os.path.lexists(row.work_path):
             store.mark_failed(row.id, "the claimed file disappeared from the work folder", now)
@@ -87,7 +89,12 @@ def _adopt_or_return_strays(route: RouteConfig, store: StateStore) -> None:
             continue
         original = name.split("__", 1)[1] if row_id is not None else name
         target = move_without_clobber(path, route.outbox, original)
-        log.warning("route=%s: returned stray work file %s to the outbox as %s", route.name, name, target.name)
+        log.warning(
+            "route=%s: returned stray work file %s to the outbox as %s",
+            route.name,
+            name,
+            target.name,
+        )
 
 
 def _row_needs_upload(store: StateStore, row_id: int) -> bool:

@@ -8,6 +8,7 @@ place, so the intake claims it under the same row, and the history stays in one 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable
@@ -67,9 +68,7 @@ def retry_failed(config: Config, row_ids: Iterable[int], *, all_failed: bool) ->
                 continue
             target = move_without_clobber(quarantined, route.outbox, quarantined.name)
             store.reset_for_retry(row.id, target, time.time())
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(quarantined.with_name(quarantined.name + ERROR_SUFFIX))
-            except FileNotFoundError:
-                pass
             lines.append(f"#{row.id} {row.source_name}: back in {route.outbox} as {target.name}")
     return lines

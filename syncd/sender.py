@@ -9,6 +9,7 @@ unique ``relativePath`` proves the publish happened.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -143,7 +144,11 @@ class RouteSender:
             try:
                 self._storage().upload(temp_url, data)
             except UploadUrlExpiredError:
-                log.info("route=%s file=%s: upload URL expired, asking again", self.route.name, row.source_name)
+                log.info(
+                    "route=%s file=%s: upload URL expired, asking again",
+                    self.route.name,
+                    row.source_name,
+                )
                 continue
             self._store.mark_uploaded(row.id, temp_url.relative_path, self._clock())
             crash_point("uploaded")
@@ -219,10 +224,8 @@ class RouteSender:
                 final_path = move_without_clobber(work_path, self.route.sent_dir, row.source_name)
             else:
                 os.unlink(work_path)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(upload_path(self.route.work_dir, row.id))
-        except FileNotFoundError:
-            pass
         self._store.mark_done(row.id, final_path, self._clock())
         self._store.note_success(self.route.name, self._clock())
         crash_point("done")

@@ -93,4 +93,3 @@ class LivePersonServices:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self.http.close()
-

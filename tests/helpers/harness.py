@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +45,11 @@ def write_config(
     Settle times default to 0.3 s so tests stay quick.
     """
     routes = routes or [{"name": "scans"}]
-    lines = ["[liveperson]", f"account = {_toml_value(account)}", f"domain_api = {_toml_value(domain_api)}"]
+    lines = [
+        "[liveperson]",
+        f"account = {_toml_value(account)}",
+        f"domain_api = {_toml_value(domain_api)}",
+    ]
     for key, value in (liveperson or {}).items():
         lines.append(f"{key} = {_toml_value(value)}")
     lines += ["", "[state]", f"database = {_toml_value(folder / 'state' / 'syncd.sqlite3')}"]
@@ -54,7 +61,9 @@ def write_config(
             "rescan_seconds": 5,
             **route,
         }
-        lines += ["", "[[route]]"] + [f"{key} = {_toml_value(value)}" for key, value in entry.items()]
+        lines += ["", "[[route]]"] + [
+            f"{key} = {_toml_value(value)}" for key, value in entry.items()
+        ]
     path = folder / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
@@ -93,19 +102,45 @@ def running_daemon(config_path: Path) -> Iterator[RunningDaemon]:
 
 
 def start_daemon_process(
-    config_path: Path, env: Mapping[str, str] | None = None, log_path: Path | None = None
+    config_path: Path,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    wait_ready: bool = True,
 ) -> subprocess.Popen[bytes]:
-    """Start ``syncd run`` as a separate process (for SIGKILL crash tests)."""
+    """Start ``syncd run`` as a separate process (for SIGKILL crash tests).
+
+    With ``wait_ready`` it waits for the daemon's ``READY=1`` on a notify socket of the
+    test's own, exactly as systemd would, so a following SIGTERM finds its handler installed.
+    """
     environment = {**os.environ, **(env or {})}
-    environment.pop("NOTIFY_SOCKET", None)
+    listener = None
+    if wait_ready:
+        socket_path = Path(tempfile.mkdtemp(prefix="syncd-notify-")) / "notify.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(str(socket_path))
+        listener.settimeout(1.0)
+        environment["NOTIFY_SOCKET"] = str(socket_path)
+    else:
+        environment.pop("NOTIFY_SOCKET", None)
     stderr = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "syncd", "run", "--config", str(config_path)],
         cwd=REPOSITORY,
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )
+    if listener is not None:
+        with listener:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    message = listener.recv(4096)
+                except TimeoutError:
+                    continue
+                if b"READY=1" in message.split(b"\n"):
+                    break
+    return process
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout_seconds: float = 60) -> int:

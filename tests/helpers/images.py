@@ -28,7 +28,9 @@ def jpeg_bytes(
         draw.rectangle((x, y, x + width // 10, y + height // 40), fill=(10, 10, 10))
     draw.rectangle((0, 0, width // 4, height // 4), fill=(230, 20, 20))
     if noise:
-        image = Image.blend(image, Image.merge("RGB", [Image.effect_noise((width, height), 80)] * 3), 0.5)
+        image = Image.blend(
+            image, Image.merge("RGB", [Image.effect_noise((width, height), 80)] * 3), 0.5
+        )
     buffer = io.BytesIO()
     options: dict[str, object] = {"quality": quality}
     if exif is not None:
@@ -43,7 +45,10 @@ def png_bytes(width: int = 640, height: int = 480, mode: str = "RGB") -> bytes:
     """A small PNG."""
     image = Image.new(mode, (width, height), "white" if mode != "RGBA" else (255, 255, 255, 0))
     draw = ImageDraw.Draw(image)
-    draw.rectangle((10, 10, width // 2, height // 2), fill="black" if mode in ("L", "1") else (0, 0, 0, 255) if mode == "RGBA" else (0, 0, 0))
+    draw.rectangle(
+        (10, 10, width // 2, height // 2),
+        fill="black" if mode in ("L", "1") else (0, 0, 0, 255) if mode == "RGBA" else (0, 0, 0),
+    )
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()

@@ -10,7 +10,9 @@ from swiftclient.utils import generate_temp_url
 from syncd.emulator.server import RunningEmulator
 
 
-def hosted_file_events(emulator: RunningEmulator, consumer_only: bool = True) -> list[dict[str, Any]]:
+def hosted_file_events(
+    emulator: RunningEmulator, consumer_only: bool = True
+) -> list[dict[str, Any]]:
     """Every ``hosted/file`` event in every conversation, with its conversation id added."""
     events = []
     for conversation in emulator.state()["conversations"]:
@@ -24,7 +26,9 @@ def hosted_file_events(emulator: RunningEmulator, consumer_only: bool = True) ->
     return events
 
 
-def captions_in_order(emulator: RunningEmulator, conversation_ids: set[str] | None = None) -> list[str]:
+def captions_in_order(
+    emulator: RunningEmulator, conversation_ids: set[str] | None = None
+) -> list[str]:
     """Captions of consumer hosted files, in publish order (by conversation then sequence)."""
     events = hosted_file_events(emulator)
     if conversation_ids is not None:

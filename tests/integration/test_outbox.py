@@ -39,11 +39,15 @@ def test_a_dropped_photo_is_published_once_rotated_and_without_private_metadata(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:
     config = write_config(tmp_path, emulator.base_url, emulator.account)
-    photo = jpeg_bytes(1200, 900, exif=exif_with(orientation=6, gps=True), comment=b"Scanned by jdoe")
+    photo = jpeg_bytes(
+        1200, 900, exif=exif_with(orientation=6, gps=True), comment=b"Scanned by jdoe"
+    )
     with running_daemon(config) as running:
         outbox = running.config.routes[0].outbox
         drop(outbox, "photo.jpg", photo)
-        wait_until(lambda: done_count(running.daemon.store) == 1, BIG_TIMEOUT, "the photo to be done")
+        wait_until(
+            lambda: done_count(running.daemon.store) == 1, BIG_TIMEOUT, "the photo to be done"
+        )
         events = hosted_file_events(emulator)
         assert len(events) == 1
         message = events[0]["event"]["message"]
@@ -112,7 +116,10 @@ def test_a_file_written_slowly_in_chunks_is_sent_once_and_complete(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:
     config = write_config(
-        tmp_path, emulator.base_url, emulator.account, routes=[{"name": "slow", "settle_seconds": 1.0}]
+        tmp_path,
+        emulator.base_url,
+        emulator.account,
+        routes=[{"name": "slow", "settle_seconds": 1.0}],
     )
     data = jpeg_bytes(1600, 1200, noise=True, seed=5)
     with running_daemon(config) as running:

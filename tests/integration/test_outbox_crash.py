@@ -55,7 +55,9 @@ def test_a_kill_right_after_each_transition_loses_nothing_and_sends_nothing_twic
         )
     finally:
         assert stop_process(restarted) == 0
-    captions = Counter(event["event"]["message"]["caption"] for event in hosted_file_events(emulator))
+    captions = Counter(
+        event["event"]["message"]["caption"] for event in hosted_file_events(emulator)
+    )
     assert captions == Counter(FILES), captions
     assert _states(database) == Counter({OutboundState.DONE: len(FILES)})
     work = tmp_path / "scans" / "outbox" / ".syncd-work"

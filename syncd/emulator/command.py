@@ -1,0 +1,101 @@
+"""``syncd emulator``: run the LivePerson emulator in the foreground until SIGINT/SIGTERM.
+
+The lead wires ``add_arguments`` and ``run`` into ``syncd/cli.py``; ``run`` prints the URLs a
+person needs (the Domain API base for ``domain_api``, the control API, the console page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from syncd.emulator.server import start_emulator
+from syncd.emulator.settings import EmulatorSettings
+
+DEFAULT_PORT = 8780
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the emulator's options to ``parser``."""
+    defaults = EmulatorSettings()
+    parser.add_argument("--host", default=defaults.host, help="address to listen on")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free)")
+    parser.add_argument("--account", default=defaults.account, help="LivePerson account id")
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate (serve HTTPS/WSS)")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--upload-url-ttl-seconds",
+        type=int,
+        default=defaults.upload_url_ttl_seconds,
+        help="lifetime of upload and download URLs",
+    )
+    parser.add_argument("--admin-user", default=defaults.admin_user)
+    parser.add_argument("--admin-password", default=defaults.admin_password)
+    parser.add_argument(
+        "--file-sharing-disabled",
+        action="store_true",
+        help="start with messaging.file.sharing.enabled = false",
+    )
+    parser.add_argument(
+        "--idle-timeout-seconds",
+        type=float,
+        default=defaults.idle_timeout_seconds,
+        help="drop consumer sockets silent for this long",
+    )
+
+
+def settings_from(args: argparse.Namespace) -> EmulatorSettings:
+    """Return the settings the parsed ``args`` describe.
+
+    Raises ValueError when only one of --tls-cert and --tls-key is given.
+    """
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    return EmulatorSettings(
+        host=args.host,
+        port=args.port,
+        account=args.account,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        upload_url_ttl_seconds=args.upload_url_ttl_seconds,
+        admin_user=args.admin_user,
+        admin_password=args.admin_password,
+        file_sharing_enabled=not args.file_sharing_disabled,
+        idle_timeout_seconds=args.idle_timeout_seconds,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM; return 0, or 2 when the options or port are unusable."""
+    try:
+        settings = settings_from(args)
+        emulator = start_emulator(settings)
+    except (ValueError, OSError) as error:
+        print(f"syncd emulator: {error}", file=sys.stderr)
+        return 2
+    stop_requested = threading.Event()
+
+    def request_stop(signal_number: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    previous = {
+        signal_number: signal.signal(signal_number, request_stop)
+        for signal_number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        base = emulator.base_url
+        print(f"LivePerson emulator for account {emulator.account}", flush=True)
+        print(f"  domain_api:  {base}", flush=True)
+        print(f"  control API: {base}/_emulator/state", flush=True)
+        print(f"  console:     {base}/_emulator/", flush=True)
+        while not stop_requested.wait(timeout=1.0):
+            pass
+    finally:
+        for signal_number, handler in previous.items():
+            signal.signal(signal_number, handler)
+        emulator.stop()
+    return 0

@@ -1,0 +1,242 @@
+"""The consumer WebSocket: ``/ws_api/account/{account}/messaging/consumer[/{jwt}]?v=3``.
+
+Connecting. The token comes from ``Authorization: jwt <token>``, from the path, or from an
+``InitConnection`` request within ``init_connection_timeout_seconds`` (else close 4401). A
+malformed, foreign or expired token in the header or path gets HTTP 401 at the upgrade; a
+missing or other ``v`` than 3 gets HTTP 400; an unknown account 404. When the token of an open
+socket expires the socket is closed with 4401.
+
+Idleness. A socket that sends no frame and no ping for ``idle_timeout_seconds`` is dropped
+without a close frame (clients see 1006, as reported against LivePerson); pings and pongs count
+as activity. Binary frames are closed with 1003; text that is not a request frame with 1008.
+
+Ordering contract (the client relies on it): the frames of one socket are handled strictly in
+order, one at a time, and every frame a request produces — its response, then for
+``ms.SubscribeMessagingEvents`` ALL replayed events, then the notifications the request caused
+— is queued before the next frame of that socket is read. One writer task sends the queue in
+order, so a ``GetClock`` sent after a subscribe is a barrier: its response arrives after the
+whole replay. Live notifications caused by others may interleave anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiohttp import WSMsgType, web
+
+from syncd.emulator.consumer_requests import (
+    AUTHENTICATION_CLOSE_CODE,
+    error_response,
+    handle_request,
+)
+from syncd.emulator.core import EmulatorCore
+from syncd.emulator.faults import Faults
+from syncd.emulator.keys import CORE
+from syncd.emulator.subscriptions import ConversationSubscription
+from syncd.emulator.tokens import ConsumerClaims, TokenError
+from syncd.errors import ProtocolError
+from syncd.liveperson.protocol import INIT_CONNECTION, Request, parse_frame
+
+logger = logging.getLogger("syncd.emulator")
+
+DROP_CODE = 1006  # "close" without a close frame: the TCP connection is aborted
+UNSUPPORTED_DATA_CODE = 1003
+POLICY_VIOLATION_CODE = 1008
+CLOSE_HANDSHAKE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class _Pong:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+
+
+class ConsumerSocket:
+    """One consumer WebSocket: its identity, subscriptions and outgoing queue."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, request: web.Request, claims: ConsumerClaims | None
+    ) -> None:
+        self.consumer_id: str | None = None
+        self.token_expires_at_seconds: float | None = None
+        self.conversation_subscriptions: dict[str, ConversationSubscription] = {}
+        self.dialog_ids: set[str] = set()
+        self.closing = False
+        self._ws = ws
+        self._request = request
+        self._queue: asyncio.Queue[str | _Pong | _Close] = asyncio.Queue()
+        if claims is not None:
+            self.authenticate(claims)
+
+    def authenticate(self, claims: ConsumerClaims) -> None:
+        """Bind the socket to the consumer of ``claims`` until the token expires."""
+        self.consumer_id = claims.consumer_id
+        self.token_expires_at_seconds = claims.expires_at_seconds
+
+    def send(self, text: str) -> None:
+        """Queue a text frame (ignored once the socket is closing)."""
+        if not self.closing:
+            self._queue.put_nowait(text)
+
+    def pong(self, data: bytes) -> None:
+        """Queue a pong answering a ping."""
+        if not self.closing:
+            self._queue.put_nowait(_Pong(data))
+
+    def close(self, code: int) -> None:
+        """Close after the queued frames with ``code``; 1006 aborts the connection now."""
+        if self.closing:
+            return
+        self.closing = True
+        logger.info("closing consumer socket of %s with %d", self.consumer_id, code)
+        if code == DROP_CODE and self._request.transport is not None:
+            self._request.transport.abort()
+        self._queue.put_nowait(_Close(code))
+
+    async def write_loop(self) -> None:
+        """Send queued items in order until a close item or a broken connection."""
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, _Close):
+                    if item.code != DROP_CODE:
+                        await self._ws.close(code=item.code)
+                    return
+                if self._ws.closed:
+                    return
+                if isinstance(item, _Pong):
+                    await self._ws.pong(item.data)
+                else:
+                    await self._ws.send_str(item)
+        except ConnectionError:
+            return  # the peer went away; the read loop notices and ends the handler
+
+
+def _token_from(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() != "jwt" or not value.strip():
+            raise web.HTTPUnauthorized(text="Authorization must be 'jwt <token>'")
+        return value.strip()
+    return request.match_info.get("token")
+
+
+def _next_deadline(
+    core: EmulatorCore, socket: ConsumerSocket, last_activity: float, connected_at: float
+) -> tuple[float, int]:
+    """Return (seconds until the next deadline, the close code to use when it passes)."""
+    loop_now = asyncio.get_running_loop().time()
+    deadlines = [(last_activity + core.settings.idle_timeout_seconds - loop_now, DROP_CODE)]
+    if socket.consumer_id is None:
+        auth_deadline = connected_at + core.settings.init_connection_timeout_seconds
+        deadlines.append((auth_deadline - loop_now, AUTHENTICATION_CLOSE_CODE))
+    if socket.token_expires_at_seconds is not None:
+        remaining = socket.token_expires_at_seconds - core.now_seconds()
+        deadlines.append((remaining, AUTHENTICATION_CLOSE_CODE))
+    return min(deadlines)
+
+
+def _inject_request_fault(faults: Faults, socket: ConsumerSocket, request: Request) -> bool:
+    """Apply the close/error knobs to ``request``; True when it must not be processed."""
+    close_code = faults.close_code_for_request()
+    if close_code is not None:
+        logger.info("fault: closing instead of answering %s", request.type)
+        socket.close(close_code)
+        return True
+    injected = faults.error_for_request()
+    if injected is not None:
+        logger.info("fault: answering %s with %d", request.type, injected.code)
+        socket.send(error_response(request.request_id, injected))
+        return True
+    return False
+
+
+async def _handle_text(core: EmulatorCore, socket: ConsumerSocket, text: str) -> None:
+    if core.faults.latency_seconds > 0:
+        await asyncio.sleep(core.faults.latency_seconds)
+    try:
+        frame = parse_frame(text)
+    except ProtocolError:
+        socket.close(POLICY_VIOLATION_CODE)
+        return
+    if not isinstance(frame, Request):
+        socket.close(POLICY_VIOLATION_CODE)
+        return
+    logger.debug("request %s id=%s from %s", frame.type, frame.request_id, socket.consumer_id)
+    faults_apply = frame.type != INIT_CONNECTION
+    if faults_apply and _inject_request_fault(core.faults, socket, frame):
+        return
+    with core.hub.held():
+        outcome = handle_request(core, socket, frame)
+        if faults_apply and core.faults.drop_response():
+            logger.info("fault: dropping the response to %s", frame.type)
+        else:
+            socket.send(outcome.response)
+        for follow_up in outcome.follow_ups:
+            socket.send(follow_up)
+    if outcome.close_code is not None:
+        socket.close(outcome.close_code)
+
+
+async def _read_loop(core: EmulatorCore, socket: ConsumerSocket, ws: web.WebSocketResponse) -> None:
+    loop = asyncio.get_running_loop()
+    connected_at = last_activity = loop.time()
+    while not socket.closing:
+        remaining_seconds, expiry_code = _next_deadline(core, socket, last_activity, connected_at)
+        if remaining_seconds <= 0:
+            socket.close(expiry_code)
+            return
+        try:
+            message = await ws.receive(timeout=remaining_seconds)
+        except TimeoutError:
+            continue  # the deadline is re-evaluated (and acted on) at the top of the loop
+        if message.type is WSMsgType.PING:
+            socket.pong(message.data)
+        elif message.type is WSMsgType.TEXT:
+            await _handle_text(core, socket, message.data)
+        elif message.type is WSMsgType.BINARY:
+            socket.close(UNSUPPORTED_DATA_CODE)
+        elif message.type is not WSMsgType.PONG:
+            return  # CLOSE, CLOSING, CLOSED or ERROR: the peer is gone
+        last_activity = loop.time()
+
+
+async def consumer_socket(request: web.Request) -> web.StreamResponse:
+    """Serve one consumer WebSocket (see the module docstring for the rules)."""
+    core = request.app[CORE]
+    if request.match_info["account"] != core.account:
+        raise web.HTTPNotFound(text="Unknown account")
+    if request.query.get("v") != "3":
+        raise web.HTTPBadRequest(text="Only v=3 is supported")
+    token = _token_from(request)
+    claims = None
+    if token is not None:
+        try:
+            claims = core.verify_token(token)
+        except TokenError as error:
+            logger.info("refusing a consumer socket: %s", error)
+            raise web.HTTPUnauthorized(text="Invalid or expired token") from error
+    ws = web.WebSocketResponse(autoping=False, timeout=CLOSE_HANDSHAKE_SECONDS)
+    await ws.prepare(request)
+    socket = ConsumerSocket(ws, request, claims)
+    core.hub.add(socket)
+    logger.info("consumer socket opened for %s", socket.consumer_id or "<unauthenticated>")
+    writer = asyncio.create_task(socket.write_loop())
+    try:
+        await _read_loop(core, socket, ws)
+        if socket.closing:
+            # Let the writer flush what is queued and send the close frame.
+            await asyncio.wait({writer}, timeout=CLOSE_HANDSHAKE_SECONDS * 2)
+    finally:
+        core.hub.remove(socket)
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        logger.info("consumer socket of %s ended", socket.consumer_id)
+    return ws

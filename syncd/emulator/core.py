@@ -1,0 +1,182 @@
+"""The emulator's state and the operations shared by its HTTP and WebSocket faces.
+
+One ``EmulatorCore`` outlives restarts of the listening socket: conversations, stored
+objects, site settings, fault knobs and the signing secrets all live here. It is used only
+from the event loop thread. No aiohttp here.
+
+Choices where LivePerson is silent (protocol.md §12), made here:
+
+* Upload URL refusals (sharing disabled, size, type) are code 400 with a string body. The size
+  limit is 3 MiB (``MAX_UPLOAD_FILE_BYTES``); ``fileSize`` may be an integer or a string of
+  digits; ``fileType`` must be upper case JPG, JPEG, PNG or GIF.
+* A download URL is only given for an object that exists (else code 404, string body), and for
+  any object of the account, not only those of the consumer's conversations.
+* Object names follow LivePerson's examples with a UTC timestamp:
+  ``{originatorId}_uuid_{uuid4}_{dd-MM-yyyy_HH-mm-ss-SSS}.{TYPE}``.
+* Upload and download URLs both live ``upload_url_ttl_seconds`` and are signed HMAC-SHA1 hex.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from syncd.emulator import tempurl
+from syncd.emulator.faults import Faults
+from syncd.emulator.hub import Hub
+from syncd.emulator.model import ConversationBook
+from syncd.emulator.objects import ObjectStore
+from syncd.emulator.rejection import Rejection
+from syncd.emulator.settings import MAX_UPLOAD_FILE_BYTES, SWIFT_ACCOUNT, EmulatorSettings
+from syncd.emulator.site_settings import AdminLogins, SiteSettings
+from syncd.emulator.tokens import SIGNUP_TOKEN_LIFETIME_SECONDS, ConsumerClaims, TokenSigner
+from syncd.liveperson.protocol import UPLOAD_FILE_TYPES
+
+
+def _parse_file_size(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise Rejection(400, "'fileSize' must be a number of bytes")
+
+
+class EmulatorCore:
+    """Everything the emulator knows; ``clock`` returns unix seconds (injectable for tests)."""
+
+    def __init__(self, settings: EmulatorSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.account = settings.account
+        self._clock = clock
+        self.hub = Hub()
+        self.book = ConversationBook(settings.account, self.hub)
+        self.objects = ObjectStore()
+        self.site_settings = SiteSettings(settings.file_sharing_enabled)
+        self.admin = AdminLogins(settings.admin_user, settings.admin_password)
+        self.faults = Faults()
+        self.tokens = TokenSigner(secrets.token_bytes(32), settings.account)
+        # Swift's temp URL key; tests sign their own URLs with it.
+        self.temp_url_key = secrets.token_hex(20)
+        # The one emulated agent who joins conversations and sends files.
+        self.agent_id = str(uuid.uuid4())
+        # "host:port" every Domain API lookup answers and the base URL; the runner sets them
+        # once the listening port is known.
+        self.host_port = ""
+        self.base_url = ""
+
+    def now_seconds(self) -> float:
+        """Unix time in seconds."""
+        return self._clock()
+
+    def now_ms(self) -> int:
+        """Unix time in milliseconds (LivePerson's timestamps)."""
+        return int(self._clock() * 1000)
+
+    # --- identity -------------------------------------------------------------------------
+
+    def issue_token(
+        self, issuer: str, lifetime_seconds: int | None = None, consumer_id: str | None = None
+    ) -> str:
+        """Return a consumer JWT; a new consumer id unless ``consumer_id`` is given.
+
+        The lifetime is ``lifetime_seconds``, else the ``signup_token_ttl_seconds`` knob, else
+        LivePerson's ~13 years.
+        """
+        if lifetime_seconds is None:
+            lifetime_seconds = self.faults.knobs.signup_token_ttl_seconds
+        if lifetime_seconds is None:
+            lifetime_seconds = SIGNUP_TOKEN_LIFETIME_SECONDS
+        return self.tokens.issue(
+            consumer_id or str(uuid.uuid4()), self.now_seconds(), lifetime_seconds, issuer
+        )
+
+    def verify_token(self, token: str) -> ConsumerClaims:
+        """Return the claims of a token; raises TokenError/TokenExpiredError."""
+        return self.tokens.verify(token, self.now_seconds())
+
+    # --- storage --------------------------------------------------------------------------
+
+    def container_path(self) -> str:
+        """``/v1/AUTH_async-images/{account}``: where every object of the account lives."""
+        return f"/v1/{SWIFT_ACCOUNT}/{self.account}"
+
+    def new_object_path(self, originator_id: str, file_type: str) -> str:
+        """Return a fresh object path for a file of ``file_type`` from ``originator_id``."""
+        moment = datetime.fromtimestamp(self.now_seconds(), tz=UTC)
+        stamp = moment.strftime("%d-%m-%Y_%H-%M-%S-") + f"{moment.microsecond // 1000:03d}"
+        return f"{self.container_path()}/{originator_id}_uuid_{uuid.uuid4()}_{stamp}.{file_type}"
+
+    def signed_url(self, path: str, method: str) -> dict[str, Any]:
+        """Return ``{"relativePath", "queryParams"}`` granting ``method`` on ``path``."""
+        ttl_seconds = self.faults.knobs.upload_url_ttl_seconds
+        if ttl_seconds is None:
+            ttl_seconds = self.settings.upload_url_ttl_seconds
+        expires = int(self.now_seconds()) + ttl_seconds
+        signature = tempurl.sign(self.temp_url_key.encode(), method, expires, path)
+        return {
+            "relativePath": path,
+            "queryParams": {"temp_url_sig": signature, "temp_url_expires": str(expires)},
+        }
+
+    def upload_url(self, originator_id: str, body: Any) -> dict[str, Any]:
+        """Answer ``ms.GenerateURLForUploadFile``: a PUT URL for a new object.
+
+        Raises Rejection(400) when file sharing is off or ``fileSize``/``fileType`` is bad.
+        """
+        if not self.site_settings.file_sharing_enabled:
+            raise Rejection(400, "File sharing is disabled for this account")
+        if not isinstance(body, Mapping):
+            raise Rejection(400, "The body must be an object")
+        file_size = _parse_file_size(body.get("fileSize"))
+        file_type = body.get("fileType")
+        if file_type not in UPLOAD_FILE_TYPES:
+            raise Rejection(400, "'fileType' must be one of JPG, JPEG, PNG, GIF")
+        if file_size <= 0 or file_size > MAX_UPLOAD_FILE_BYTES:
+            raise Rejection(400, "'fileSize' must be between 1 byte and 3MB")
+        return self.signed_url(self.new_object_path(originator_id, str(file_type)), "PUT")
+
+    def download_url(self, body: Any) -> dict[str, Any]:
+        """Answer ``ms.GenerateURLForDownloadFile``: a GET URL for a stored object.
+
+        Raises Rejection(400) for a malformed body and Rejection(404) for an unknown path.
+        """
+        relative_path = body.get("relativePath") if isinstance(body, Mapping) else None
+        if not isinstance(relative_path, str) or not relative_path:
+            raise Rejection(400, "'relativePath' is required")
+        if not relative_path.startswith(self.container_path() + "/"):
+            raise Rejection(404, "No such file")
+        if not self.objects.exists(relative_path):
+            raise Rejection(404, "No such file")
+        return self.signed_url(relative_path, "GET")
+
+    # --- inspection -----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the state as served by ``GET /_emulator/state``."""
+        conversations = [
+            {
+                "id": c.conversation_id,
+                "consumerId": c.consumer_id,
+                "state": c.state,
+                "stage": c.stage,
+                "skillId": c.skill_id,
+                "closeReason": c.close_reason,
+                "participants": [{"id": pid, "role": role} for pid, role in c.participants],
+                "events": [
+                    {
+                        "sequence": e.sequence,
+                        "originatorId": e.originator_id,
+                        "role": e.role,
+                        "serverTimestamp": e.server_timestamp_ms,
+                        "event": dict(e.event),
+                    }
+                    for e in c.events
+                ],
+            }
+            for c in self.book.all()
+        ]
+        return {"conversations": conversations, "objects": self.objects.snapshot()}

@@ -1,0 +1,146 @@
+"""Fault knobs: seeded, reproducible misbehaviour for tests and demos (pure).
+
+Knobs (``PUT /_emulator/faults`` merges the given ones; ``DELETE`` resets all):
+
+* ``ws_close_rate`` / ``ws_close_code`` — close the consumer socket with that code instead of
+  answering a request (1006 drops the connection without a close frame);
+* ``request_error_rate`` / ``request_error_code`` — answer a request with that code and a
+  string body instead of processing it; ``retry_after_seconds`` is then named in the body;
+* ``swift_error_rate`` / ``swift_error_code`` — answer a storage PUT/GET/HEAD with that HTTP
+  status (with ``Retry-After`` when ``retry_after_seconds`` is set), storing nothing;
+* ``latency_ms`` — wait that long before handling each WebSocket request and storage request;
+* ``upload_url_ttl_seconds`` — lifetime of new upload/download URLs (overrides the setting;
+  negative values hand out URLs that are already expired);
+* ``drop_responses_rate`` — process a request but never send its response;
+* ``signup_token_ttl_seconds`` — lifetime of tokens from ``/signup`` (for 4401 tests);
+* ``seed`` — re-seeds the random generator (setting it always re-seeds, even to the same value).
+
+Every draw comes from one ``random.Random(seed)``, and a knob draws only when its rate is
+above 0, so the same seed and the same requests give the same faults. The WebSocket knobs
+apply to every request except ``InitConnection``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from syncd.emulator.rejection import Rejection
+
+
+@dataclass(frozen=True)
+class FaultKnobs:
+    """The current knob values (see the module docstring); the defaults inject nothing."""
+
+    ws_close_rate: float = 0.0
+    ws_close_code: int = 1011
+    request_error_rate: float = 0.0
+    request_error_code: int = 503
+    retry_after_seconds: float | None = None
+    swift_error_rate: float = 0.0
+    swift_error_code: int = 503
+    latency_ms: float = 0.0
+    upload_url_ttl_seconds: int | None = None
+    drop_responses_rate: float = 0.0
+    signup_token_ttl_seconds: int | None = None
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the knobs as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+_RATES = ("ws_close_rate", "request_error_rate", "swift_error_rate", "drop_responses_rate")
+_HTTP_CODES = ("request_error_code", "swift_error_code")
+_OPTIONAL_INTEGERS = ("upload_url_ttl_seconds", "signup_token_ttl_seconds")
+_KNOB_NAMES = frozenset(field.name for field in dataclasses.fields(FaultKnobs))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _problem(name: str, value: Any) -> str | None:
+    """Return why ``value`` is not acceptable for knob ``name``, or None when it is."""
+    if name in _RATES:
+        ok = _is_number(value) and 0 <= value <= 1
+        return None if ok else f"{name} must be a number from 0 to 1"
+    if name in _HTTP_CODES:
+        ok = _is_integer(value) and 400 <= value <= 599
+        return None if ok else f"{name} must be an HTTP error status (400-599)"
+    if name == "ws_close_code":
+        ok = _is_integer(value) and 1000 <= value <= 4999
+        return None if ok else "ws_close_code must be a close code (1000-4999)"
+    if name in _OPTIONAL_INTEGERS:
+        return None if value is None or _is_integer(value) else f"{name} must be an integer"
+    if name == "retry_after_seconds":
+        ok = value is None or (_is_number(value) and value >= 0)
+        return None if ok else "retry_after_seconds must be a number >= 0"
+    if name == "latency_ms":
+        return None if _is_number(value) and value >= 0 else "latency_ms must be >= 0"
+    if name == "seed":
+        return None if _is_integer(value) else "seed must be an integer"
+    return f"unknown fault knob {name!r}"
+
+
+class Faults:
+    """The knobs plus the seeded generator that decides each fault."""
+
+    def __init__(self) -> None:
+        self.knobs = FaultKnobs()
+        self._random = random.Random(self.knobs.seed)
+
+    def update(self, changes: Mapping[str, Any]) -> FaultKnobs:
+        """Merge ``changes`` into the knobs and return them.
+
+        Raises Rejection(400) naming every unknown knob or bad value; nothing changes then.
+        """
+        problems = [p for name, value in changes.items() if (p := _problem(name, value))]
+        if problems:
+            raise Rejection(400, "; ".join(sorted(problems)))
+        self.knobs = dataclasses.replace(self.knobs, **dict(changes))
+        if "seed" in changes:
+            self._random = random.Random(self.knobs.seed)
+        return self.knobs
+
+    def reset(self) -> FaultKnobs:
+        """Restore every default (and the default seed) and return the knobs."""
+        self.knobs = FaultKnobs()
+        self._random = random.Random(self.knobs.seed)
+        return self.knobs
+
+    def _roll(self, rate: float) -> bool:
+        return rate > 0 and self._random.random() < rate
+
+    def close_code_for_request(self) -> int | None:
+        """Return the close code to use instead of answering, or None to answer."""
+        return self.knobs.ws_close_code if self._roll(self.knobs.ws_close_rate) else None
+
+    def error_for_request(self) -> Rejection | None:
+        """Return the error to answer instead of processing, or None to process."""
+        if not self._roll(self.knobs.request_error_rate):
+            return None
+        reason = "Injected fault"
+        if self.knobs.retry_after_seconds is not None:
+            reason += f"; retry after {self.knobs.retry_after_seconds:g} seconds"
+        return Rejection(self.knobs.request_error_code, reason)
+
+    def drop_response(self) -> bool:
+        """True when the response to the request just processed must not be sent."""
+        return self._roll(self.knobs.drop_responses_rate)
+
+    def swift_error(self) -> int | None:
+        """Return the HTTP status to answer a storage request with, or None to serve it."""
+        return self.knobs.swift_error_code if self._roll(self.knobs.swift_error_rate) else None
+
+    @property
+    def latency_seconds(self) -> float:
+        """The delay before handling each request, in seconds."""
+        return self.knobs.latency_ms / 1000

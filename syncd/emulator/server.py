@@ -1,0 +1,262 @@
+"""Wiring of the emulator's aiohttp application and a runner that serves it from a thread.
+
+Every service — Domain API, IdP, consumer WebSocket, Swift store, login, site settings and the
+``/_emulator/`` control API — is served on ONE port, over HTTP or, with a certificate, HTTPS.
+
+``start_emulator(settings)`` runs the application on its own event loop in a daemon thread and
+returns once the port listens. The ``RunningEmulator`` it returns is a context manager; its
+helper methods run on the emulator's loop, so tests may call them from any thread.
+
+The access log never shows query strings (temp URL signatures) and masks the token of the
+JWT-in-path WebSocket form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import ssl
+import threading
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, TypeVar
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from syncd.emulator import admin_routes, agent, control_routes, domain_routes, swift_routes
+from syncd.emulator.consumer_ws import DROP_CODE, consumer_socket
+from syncd.emulator.core import EmulatorCore
+from syncd.emulator.keys import CORE
+from syncd.emulator.settings import MAX_OBJECT_BYTES, EmulatorSettings
+
+__all__ = ["EmulatorSettings", "RunningEmulator", "create_app", "start_emulator"]
+
+logger = logging.getLogger("syncd.emulator")
+
+_T = TypeVar("_T")
+_START_TIMEOUT_SECONDS = 10.0
+_SHUTDOWN_TIMEOUT_SECONDS = 2.0
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # noqa: S104 - recognising, not binding
+
+
+def redact_path(path: str) -> str:
+    """Return ``path`` with the token of ``/messaging/consumer/{jwt}`` masked."""
+    return re.sub(r"(/messaging/consumer/)[^/?]+", r"\1<jwt>", path)
+
+
+class _RedactingAccessLogger(AbstractAccessLogger):
+    """Logs method, path without query and status, at DEBUG."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        logger.debug("%s %s -> %d", request.method, redact_path(request.path), response.status)
+
+
+def create_app(core: EmulatorCore) -> web.Application:
+    """Return a new aiohttp application serving ``core`` (one per listening period)."""
+    app = web.Application(client_max_size=MAX_OBJECT_BYTES)
+    app[CORE] = core
+    domain_routes.add_routes(app)
+    admin_routes.add_routes(app)
+    swift_routes.add_routes(app)
+    control_routes.add_routes(app)
+    consumer_path = "/ws_api/account/{account}/messaging/consumer"
+    app.router.add_get(consumer_path, consumer_socket)
+    app.router.add_get(consumer_path + "/{token}", consumer_socket)
+    return app
+
+
+def _server_ssl_context(settings: EmulatorSettings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    return context
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+        # Whatever is still pending (handlers of dropped sockets) is cancelled cleanly.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+
+
+class RunningEmulator:
+    """An emulator serving on a port; create it with ``start_emulator``."""
+
+    def __init__(self, settings: EmulatorSettings, core: EmulatorCore) -> None:
+        self.settings = settings
+        self.core = core
+        self.port = settings.port
+        self._runner: web.AppRunner | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=_run_loop, args=(self._loop,), name="syncd-emulator", daemon=True
+        )
+
+    # --- addresses --------------------------------------------------------------------------
+
+    @property
+    def host_port(self) -> str:
+        """``host:port`` as the Domain API gives it for every service (no scheme)."""
+        return self.core.host_port
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` (``https`` with TLS): the root of every service."""
+        return self.core.base_url
+
+    @property
+    def account(self) -> str:
+        """The emulated LivePerson account id."""
+        return self.settings.account
+
+    @property
+    def temp_url_key(self) -> str:
+        """The Swift temp URL key, for tests that sign their own URLs."""
+        return self.core.temp_url_key
+
+    # --- running on the loop ----------------------------------------------------------------
+
+    def _submit(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(timeout=_START_TIMEOUT_SECONDS + _SHUTDOWN_TIMEOUT_SECONDS)
+
+    def _call(self, function: Callable[[], _T]) -> _T:
+        async def run() -> _T:
+            return function()
+
+        return self._submit(run())
+
+    async def _start_listening(self) -> None:
+        runner = web.AppRunner(
+            create_app(self.core),
+            access_log_class=_RedactingAccessLogger,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS,
+        )
+        await runner.setup()
+        site = web.TCPSite(
+            runner,
+            self.settings.host,
+            self.port,
+            ssl_context=_server_ssl_context(self.settings),
+            reuse_address=True,
+        )
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        host = self.settings.host
+        host = "localhost" if host in _WILDCARD_HOSTS else host
+        host = f"[{host}]" if ":" in host else host
+        self.core.host_port = f"{host}:{self.port}"
+        scheme = "https" if self.settings.uses_tls else "http"
+        self.core.base_url = f"{scheme}://{self.core.host_port}"
+        logger.info("emulator listening on %s", self.core.base_url)
+
+    async def _stop_listening(self) -> None:
+        # Drop the consumer sockets first: their handlers would otherwise hold the shutdown.
+        self.core.hub.close_all(DROP_CODE)
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    def start(self) -> None:
+        """Start the loop thread and listen; raises OSError when the port is taken."""
+        self._thread.start()
+        try:
+            self._submit(self._start_listening())
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            raise
+
+    def restart(self) -> None:
+        """Stop listening, drop every socket, and listen again on the same port.
+
+        Conversations, objects, settings, fault knobs and keys are kept, as after a restart
+        of a LivePerson front end.
+        """
+        self._submit(self._stop_listening())
+        self._submit(self._start_listening())
+
+    def stop(self) -> None:
+        """Stop listening and end the loop thread (idempotent)."""
+        if not self._thread.is_alive():
+            return
+        try:
+            self._submit(self._stop_listening())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+
+    def __enter__(self) -> RunningEmulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- helpers for tests and the demo -------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Return the same document as ``GET /_emulator/state``."""
+        return self._call(self.core.snapshot)
+
+    def set_faults(self, **knobs: Any) -> dict[str, Any]:
+        """Merge fault knobs (see ``faults``); raises Rejection for unknown or bad ones."""
+        return self._call(lambda: self.core.faults.update(knobs).as_dict())
+
+    def reset_faults(self) -> dict[str, Any]:
+        """Reset every fault knob to its default."""
+        return self._call(lambda: self.core.faults.reset().as_dict())
+
+    def issue_token(self, lifetime_seconds: int, consumer_id: str | None = None) -> str:
+        """Return a consumer token valid ``lifetime_seconds`` (negative: already expired)."""
+        return self._call(
+            lambda: self.core.issue_token(self.base_url, lifetime_seconds, consumer_id)
+        )
+
+    def send_agent_file(self, conversation_id: str, data: bytes, caption: str = "") -> Any:
+        """Send image bytes as the agent; returns ``{"sequence", "relativePath"}``."""
+        return self._call(lambda: agent.send_file(self.core, conversation_id, data, caption))
+
+    def send_agent_message(self, conversation_id: str, text: str) -> Any:
+        """Send text as the agent; returns ``{"sequence"}``."""
+        return self._call(lambda: agent.send_text(self.core, conversation_id, text))
+
+    def close_conversation(self, conversation_id: str) -> None:
+        """Close a conversation as the agent."""
+        self._call(lambda: agent.close(self.core, conversation_id))
+
+    def close_sockets(self, code: int) -> int:
+        """Close every consumer socket with ``code`` (1006 drops); returns how many."""
+        return self._call(lambda: self.core.hub.close_all(code))
+
+
+def start_emulator(settings: EmulatorSettings | None = None) -> RunningEmulator:
+    """Start an emulator with ``settings`` (defaults: loopback, a free port) and return it.
+
+    Returns once the port listens. Raises OSError when the port cannot be bound and
+    ssl.SSLError/OSError when the certificate or key cannot be loaded.
+    """
+    settings = settings or EmulatorSettings()
+    emulator = RunningEmulator(settings, EmulatorCore(settings))
+    emulator.start()
+    return emulator

@@ -1,0 +1,66 @@
+"""Settings of the LivePerson emulator and the limits it enforces.
+
+``EmulatorSettings`` is what tests, the demo and ``syncd emulator`` pass to
+``syncd.emulator.server.start_emulator``. The constants are the emulator's reading of
+LivePerson's documented limits; where LivePerson is vague the choice is written next to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# LivePerson says "Each file can be up to 3MB". We read MB as MiB (3 * 1024 * 1024 bytes), the
+# more lenient reading, so the daemon's own 3,000,000-byte limit is always accepted.
+MAX_UPLOAD_FILE_BYTES = 3 * 1024 * 1024
+
+# "the preview must be under 30KB": a preview string of 30,000 characters or more is refused.
+MAX_PREVIEW_CHARACTERS = 30_000
+
+# The largest object the Swift store accepts in one PUT (LivePerson documents 5 MB for agent
+# files); a bigger body gets 413 like Swift's own size limit.
+MAX_OBJECT_BYTES = 5 * 1024 * 1024
+
+# Every service name the emulator's Domain API knows; each resolves to the emulator itself.
+SERVICE_NAMES = (
+    "idp",
+    "asyncMessagingEnt",
+    "swift",
+    "agentVep",
+    "accountConfigReadWrite",
+    "accountConfigReadOnly",
+)
+
+# Swift account and container layout of LivePerson's file storage:
+# /v1/AUTH_async-images/{LivePerson account}/{object}
+SWIFT_ACCOUNT = "AUTH_async-images"
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """How to run one emulator.
+
+    ``port`` 0 picks a free port. ``tls_cert``/``tls_key`` (PEM files) switch every service to
+    HTTPS/WSS on the same port. ``upload_url_ttl_seconds`` is the lifetime of upload and download
+    temp URLs. ``file_sharing_enabled`` is the initial value of the site setting
+    ``messaging.file.sharing.enabled``. A consumer socket that sends nothing (no frame, no ping)
+    for ``idle_timeout_seconds`` is dropped; one that connected without a token and sends no
+    ``InitConnection`` within ``init_connection_timeout_seconds`` is closed with 4401.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    account: str = "12345678"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    upload_url_ttl_seconds: int = 60
+    admin_user: str = "admin"
+    admin_password: str = "admin-password"  # noqa: S105 - a documented local default
+    file_sharing_enabled: bool = True
+    idle_timeout_seconds: float = 60.0
+    init_connection_timeout_seconds: float = 5.0
+
+    @property
+    def uses_tls(self) -> bool:
+        """True when both a certificate and a key are configured."""
+        return self.tls_cert is not None and self.tls_key is not None

@@ -1,0 +1,233 @@
+"""One route's LivePerson consumer session: the requests the daemon makes.
+
+``ConsumerClient`` connects lazily and stays connected through ``ConsumerLink``
+(``consumer_link.py``): reconnect with backoff, re-signup when the token is refused,
+resubscribe from the daemon's stored sequence after every reconnect.
+
+Requests that are safe to repeat are retried in the call (``retrying.py``). Publishing a
+hosted file is not: see ``publish_hosted_file``.
+
+Callbacks run on the connection's reader thread. They must return quickly and must not call
+this client's request methods (the response they would wait for is read by that thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from syncd.liveperson import protocol
+from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings, IdentityStore
+from syncd.liveperson.conversation_tracker import ConversationTracker
+from syncd.liveperson.domains import DomainResolver
+from syncd.liveperson.http import HttpClient
+from syncd.liveperson.identity import ConsumerIdentity
+from syncd.liveperson.retrying import RetryPolicy, is_rate_limited, retry_transient
+
+__all__ = ["ConsumerClient", "ConsumerSettings"]
+
+logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+
+
+class ConsumerClient:
+    """The LivePerson consumer session of one route (one identity, one OPEN conversation)."""
+
+    def __init__(
+        self,
+        *,
+        resolver: DomainResolver,
+        http: HttpClient,
+        account: str,
+        skill_id: str | None,
+        load_identity: Callable[[], ConsumerIdentity | None],
+        save_identity: Callable[[ConsumerIdentity], None],
+        resume_sequence: Callable[[str], int],
+        on_messaging_event: Callable[[protocol.MessagingEvent], None],
+        on_conversation_change: Callable[[protocol.ConversationChange], None],
+        settings: ConsumerSettings | None = None,
+    ) -> None:
+        self._on_messaging_event = on_messaging_event
+        self._on_conversation_change = on_conversation_change
+        self._resume_sequence = resume_sequence
+        self._skill_id = skill_id
+        self._settings = settings or ConsumerSettings()
+        self._tracker = ConversationTracker()
+        self._conversation_lock = threading.Lock()
+        self._link = ConsumerLink(
+            resolver=resolver,
+            http=http,
+            account=account,
+            identity_store=IdentityStore(load_identity, save_identity),
+            resume_sequence=resume_sequence,
+            tracker=self._tracker,
+            on_notification=self._handle_notification,
+            settings=self._settings,
+        )
+
+    @property
+    def connection_state(self) -> str:
+        """``connected``, ``connecting``, ``disconnected`` or ``auth-failed``."""
+        return self._link.state
+
+    @property
+    def consumer_id(self) -> str | None:
+        """The consumer id (``originatorId`` of our events) once connected, else None."""
+        return self._link.consumer_id
+
+    def ensure_open_conversation(self) -> str:
+        """Return the consumer's OPEN conversation id, creating one if there is none.
+
+        The conversation is tracked: its messaging events are subscribed from
+        ``resume_sequence`` now and after every reconnect. A request that timed out may
+        still have created the conversation; the retry then finds it through the OPEN
+        conversations subscription. Raises the errors of ``_call``.
+        """
+        with self._conversation_lock:
+
+            def attempt() -> str:
+                connection = self._link.ensure_connected()
+                existing = self._tracker.open_conversation_id
+                if existing is not None:
+                    return existing
+                body = protocol.request_conversation_body(self._skill_id)
+                response = connection.request(protocol.REQUEST_CONVERSATION, body, self._timeout)
+                created = protocol.parse_conversation_id(response.body)
+                self._tracker.set_open(created)
+                logger.info("opened LivePerson conversation %s", created)
+                return created
+
+            conversation_id = self._retrying("open conversation", attempt)
+            if conversation_id not in self._tracker.tracked():
+                self.subscribe(conversation_id, self._resume_sequence(conversation_id))
+            return conversation_id
+
+    def subscribe(self, conversation_id: str, from_sequence: int) -> None:
+        """Subscribe to the messaging events of ``conversation_id`` from ``from_sequence``.
+
+        The conversation stays tracked (re-subscribed from ``resume_sequence`` after each
+        reconnect) until it is reported closed.
+        """
+        self._tracker.track(conversation_id)
+        body = protocol.subscribe_messaging_events_body(conversation_id, from_sequence)
+        self._call(protocol.SUBSCRIBE_MESSAGING_EVENTS, body)
+
+    def request_upload_url(self, size_bytes: int, file_type: str) -> protocol.TempUrl:
+        """Ask for a Swift upload URL (valid about 60 s) for ``size_bytes`` of ``file_type``."""
+        body = protocol.generate_upload_url_body(size_bytes, file_type)
+        return protocol.parse_temp_url(self._call(protocol.GENERATE_UPLOAD_URL, body).body)
+
+    def request_download_url(self, relative_path: str) -> protocol.TempUrl:
+        """Ask for a Swift download URL of the hosted file at ``relative_path``."""
+        body = protocol.generate_download_url_body(relative_path)
+        return protocol.parse_temp_url(self._call(protocol.GENERATE_DOWNLOAD_URL, body).body)
+
+    def publish_hosted_file(
+        self,
+        conversation_id: str,
+        caption: str,
+        relative_path: str,
+        file_type: str,
+        preview: str | None,
+    ) -> int:
+        """Publish a ``hosted/file`` event and return its sequence.
+
+        Not retried after a timeout or a lost connection: the event may have been applied,
+        and publishing again would show the file twice. Those errors (RequestTimeoutError,
+        ConnectionLostError) reach the caller, who replays the conversation
+        (``replay_events``) to learn whether the event is there. Only a 429 — refused
+        unprocessed — is resent here. Raises RequestRejectedError for other refusals.
+        """
+        body = protocol.publish_hosted_file_body(
+            conversation_id, caption, relative_path, file_type, preview
+        )
+        # Connecting is safe to retry: nothing has been sent yet.
+        connection = self._retrying("connect", self._link.ensure_connected)
+        response = retry_transient(self._policy, "publish", retry_if=is_rate_limited)(
+            connection.request, protocol.PUBLISH_EVENT, body, self._timeout
+        )
+        return protocol.parse_sequence(response.body)
+
+    def publish_accept(self, conversation_id: str, sequences: list[int]) -> None:
+        """Acknowledge receipt (ACCEPT) of ``sequences``; a repeated receipt is harmless."""
+        body = protocol.publish_accept_status_body(conversation_id, sequences)
+        self._call(protocol.PUBLISH_EVENT, body)
+
+    def replay_events(
+        self, conversation_id: str, from_sequence: int = 0
+    ) -> list[protocol.MessagingEvent]:
+        """Return the events of ``conversation_id`` with sequence ≥ ``from_sequence``.
+
+        Subscribes with ``fromSeq`` and then sends ``GetClock`` as a barrier: the server
+        answers one socket's requests in order, so the history sent before that answer has
+        been read. The events are also handed to ``on_messaging_event`` as usual (the
+        daemon de-duplicates by conversation and sequence anyway), and the socket stays
+        subscribed to the conversation's live events.
+        """
+
+        def attempt() -> list[protocol.MessagingEvent]:
+            connection = self._link.ensure_connected()
+            replay = self._tracker.start_replay(conversation_id, from_sequence)
+            try:
+                body = protocol.subscribe_messaging_events_body(conversation_id, from_sequence)
+                connection.request(protocol.SUBSCRIBE_MESSAGING_EVENTS, body, self._timeout)
+                connection.request(protocol.GET_CLOCK, None, self._timeout)
+            finally:
+                events = self._tracker.finish_replay(replay)
+            return events
+
+        return self._retrying("replay", attempt)
+
+    def close_conversation(self, conversation_id: str) -> None:
+        """Close ``conversation_id`` (state CLOSE) and stop tracking it."""
+        body = protocol.close_conversation_body(conversation_id)
+        self._call(protocol.UPDATE_CONVERSATION_FIELD, body)
+        self._tracker.untrack(conversation_id)
+        if self._tracker.open_conversation_id == conversation_id:
+            self._tracker.forget_open()
+
+    def close(self) -> None:
+        """Stop reconnecting, close the connection and join every thread of this client."""
+        self._link.close()
+
+    # --- requests ------------------------------------------------------------------------
+
+    @property
+    def _timeout(self) -> float:
+        return self._settings.request_timeout_seconds
+
+    @property
+    def _policy(self) -> RetryPolicy:
+        return self._settings.retry_policy
+
+    def _retrying(self, description: str, function: Callable[[], Result]) -> Result:
+        result: Result = retry_transient(self._policy, description)(function)
+        return result
+
+    def _call(self, request_type: str, body: Any) -> protocol.Response:
+        """Send a request that is safe to repeat; transient failures are retried.
+
+        Raises RequestRejectedError (4xx other than 429), the last transient error when the
+        retries run out, AuthenticationError when even a new identity is refused, and the
+        configuration errors of connecting (TlsVerificationError, UnsafeRemoteError, ...).
+        """
+
+        def attempt() -> protocol.Response:
+            return self._link.ensure_connected().request(request_type, body, self._timeout)
+
+        return self._retrying(request_type, attempt)
+
+    def _handle_notification(self, notification: protocol.Notification) -> None:
+        if notification.type == protocol.EX_CONVERSATION_CHANGE:
+            changes = protocol.parse_conversation_changes(notification.body)
+            self._tracker.apply_conversation_changes(changes)
+            for change in changes:
+                self._on_conversation_change(change)
+        elif notification.type == protocol.MESSAGING_EVENT:
+            events = protocol.parse_messaging_events(notification.body)
+            self._tracker.offer_events(events)
+            for event in events:
+                self._on_messaging_event(event)

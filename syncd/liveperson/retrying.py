@@ -1,0 +1,149 @@
+"""In-call retries of LivePerson requests, set up once with tenacity.
+
+LivePerson's retry recommendation (protocol.md §3.4): never retry a 4xx, wait at least one
+second after a 429, back off after a 5xx. Everything that is retried here is bounded by a
+number of attempts *and* by a total time, and the waits are jittered so that many routes
+coming back after an outage do not knock on the door at the same instant. What outlasts
+these bounds is the caller's business (the daemon re-queues durably in SQLite).
+
+The retry decision looks only at syncd's own exception types (``syncd.errors``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_before_delay
+
+from syncd.errors import RequestRejectedError, TransientError
+
+logger = logging.getLogger(__name__)
+
+# LivePerson asks for "a window of at least 1 second in between subsequent request retries"
+# after a 429.
+RATE_LIMIT_MIN_WAIT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry one call.
+
+    ``max_attempts`` counts the first try. A wait is ``first_wait_seconds * 2**(n-1)`` capped at
+    ``max_wait_seconds`` plus a random ``0..jitter_seconds``, unless the server named a
+    ``Retry-After``. No retry starts when its wait would end past ``max_total_seconds`` after
+    the first try. ``waits_enabled=False`` makes every wait zero (tests) while keeping the
+    attempt bound.
+    """
+
+    max_attempts: int = 4
+    max_total_seconds: float = 60.0
+    first_wait_seconds: float = 1.0
+    max_wait_seconds: float = 15.0
+    jitter_seconds: float = 1.0
+    waits_enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if min(self.max_total_seconds, self.first_wait_seconds, self.max_wait_seconds) < 0:
+            raise ValueError("retry seconds must not be negative")
+        if self.jitter_seconds < 0:
+            raise ValueError("jitter_seconds must not be negative")
+
+    def without_waits(self) -> RetryPolicy:
+        """Return a copy whose waits are all zero (for tests); attempts stay bounded."""
+        return dataclasses.replace(self, waits_enabled=False)
+
+    def backoff_seconds(self, attempt_number: int) -> float:
+        """Return the wait after failed attempt ``attempt_number`` (1-based), without jitter."""
+        if not self.waits_enabled:
+            return 0.0
+        exponent = min(max(attempt_number - 1, 0), 30)
+        return float(min(self.first_wait_seconds * (2**exponent), self.max_wait_seconds))
+
+    def wait_seconds(self, attempt_number: int, error: BaseException | None) -> float:
+        """Return how long to wait after failed attempt ``attempt_number`` raised ``error``.
+
+        A server's ``retry_after_seconds`` wins over the backoff (it knows its own load); a
+        rate-limit answer never waits less than one second.
+        """
+        if not self.waits_enabled:
+            return 0.0
+        hinted = server_hint_seconds(error)
+        if hinted is not None:
+            return hinted
+        return self.backoff_seconds(attempt_number) + random.uniform(0.0, self.jitter_seconds)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Return True for errors that a later identical call may not hit.
+
+    Those are every ``TransientError`` (network errors, timeouts, HTTP 429/5xx, lost
+    WebSocket) and a ``RequestRejectedError`` whose code is 429 or 5xx. Any other 4xx is final.
+    """
+    if isinstance(error, TransientError):
+        return True
+    return isinstance(error, RequestRejectedError) and error.is_transient
+
+
+def server_hint_seconds(error: BaseException | None) -> float | None:
+    """Return the wait the server asked for with ``error``, or None when it asked nothing."""
+    if isinstance(error, TransientError) and error.retry_after_seconds is not None:
+        return max(0.0, error.retry_after_seconds)
+    if isinstance(error, RequestRejectedError) and error.code == 429:
+        return RATE_LIMIT_MIN_WAIT_SECONDS
+    return None
+
+
+def is_rate_limited(error: BaseException) -> bool:
+    """Return True for a 429 answer: the request was refused unprocessed, so resending is safe."""
+    if isinstance(error, RequestRejectedError):
+        return error.code == 429
+    return False
+
+
+def retry_transient(
+    policy: RetryPolicy,
+    description: str = "call",
+    retry_if: Callable[[BaseException], bool] = is_retryable,
+) -> Retrying:
+    """Return a tenacity ``Retrying`` that retries ``retry_if`` errors under ``policy``.
+
+    Use it as ``retry_transient(policy, "upload")(function, *args)``. ``retry_if`` defaults
+    to ``is_retryable``; pass a narrower predicate for requests that are unsafe to repeat.
+    When the attempts or the time run out, the last error is raised unchanged (not
+    tenacity's ``RetryError``), so callers keep handling syncd's own types. ``description``
+    only names the call in log lines.
+    """
+
+    def wait(retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        return policy.wait_seconds(retry_state.attempt_number, error)
+
+    def log_retry(retry_state: RetryCallState) -> None:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        # Only the type and our own message: syncd's error messages never carry secrets.
+        logger.warning(
+            "%s failed (attempt %d of %d): %s: %s; retrying in %.1f s",
+            description,
+            retry_state.attempt_number,
+            policy.max_attempts,
+            type(error).__name__,
+            error,
+            retry_state.upcoming_sleep,
+        )
+
+    return Retrying(
+        retry=retry_if_exception(retry_if),
+        stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_total_seconds),
+        wait=wait,
+        before_sleep=log_retry,
+        reraise=True,
+    )

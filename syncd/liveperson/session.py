@@ -1,0 +1,299 @@
+"""The only module that imports ``websocket`` (websocket-client): one messaging WebSocket.
+
+A ``MessagingConnection`` owns one socket and two threads:
+
+* the reader parses every frame (``protocol.parse_frame``), hands a response to the request
+  waiting for its ``reqId`` — the only correlation LivePerson documents — and passes every
+  notification to ``on_notification``;
+* the keepalive sends ``GetClock`` (no leading dot on the consumer API) every
+  ``keepalive_seconds`` and, when the answer does not come in time, tears the socket down
+  so a silently dead peer is noticed instead of waited on forever.
+
+Reconnecting and resubscribing are the caller's job (``consumer.py``): this class reports
+the end of the connection once, through ``on_close``, and is then finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import websocket
+
+from syncd.errors import (
+    AuthenticationError,
+    ConnectionLostError,
+    ProtocolError,
+    RequestRejectedError,
+    RequestTimeoutError,
+    SyncdError,
+)
+from syncd.liveperson import protocol
+from syncd.liveperson.correlation import PendingRequests
+from syncd.liveperson.http import TlsVerificationError, parse_retry_after
+
+logger = logging.getLogger(__name__)
+
+NotificationHandler = Callable[[protocol.Notification], None]
+CloseHandler = Callable[[SyncdError], None]
+
+# Advertised so that agents may send files back (an agent's attachment button is greyed
+# out for channels that do not declare photo sharing).
+CLIENT_PROPERTIES = (
+    '{"type":".ClientProperties","deviceFamily":"OTHER","os":"LINUX","features":["PHOTO_SHARING"]}'
+)
+NO_STATUS_CODE = 1005  # RFC 6455: a close frame without a code
+ABNORMAL_CLOSE_CODE = 1006  # RFC 6455: the connection ended without a close frame
+CLOSE_JOIN_SECONDS = 5.0
+
+
+class MessagingConnection:
+    """One WebSocket to LivePerson's consumer messaging API. Use once: connect, use, close."""
+
+    def __init__(self) -> None:
+        self._socket: websocket.WebSocket | None = None
+        self._lock = threading.Lock()
+        self._pending = PendingRequests()
+        self._request_timeout_seconds = 10.0
+        self._on_notification: NotificationHandler = lambda notification: None
+        self._on_close: CloseHandler = lambda error: None
+        self._closing = threading.Event()
+        self._ended = threading.Event()
+        self._close_code: int | None = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def is_open(self) -> bool:
+        """True between a successful ``connect`` and the end of the connection."""
+        return self._socket is not None and not self._ended.is_set()
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code the server sent (1006 without a close frame); None while open."""
+        return self._close_code
+
+    def connect(
+        self,
+        url: str,
+        jwt: str,
+        timeout_seconds: float,
+        ca_file: Path | None,
+        keepalive_seconds: float,
+        on_notification: NotificationHandler,
+        on_close: CloseHandler,
+    ) -> None:
+        """Open the socket with ``Authorization: jwt <JWT>`` and start the reader and keepalive.
+
+        ``on_notification`` and ``on_close`` run on the reader thread and must return
+        quickly (no waiting on this connection's responses: they are read by that thread).
+        ``on_close`` is called once with AuthenticationError (close 4401/4407) or
+        ConnectionLostError when the connection ends without ``close()``.
+        ``timeout_seconds`` bounds the handshake and is the default request timeout.
+
+        Raises AuthenticationError (HTTP 401 at the upgrade), TlsVerificationError,
+        ProtocolError (another 4xx: wrong URL or account) or ConnectionLostError.
+        """
+        if self._socket is not None:
+            raise RuntimeError("a MessagingConnection connects only once")
+        self._request_timeout_seconds = timeout_seconds
+        self._on_notification = on_notification
+        self._on_close = on_close
+        options: dict[str, Any] = {}
+        if url.startswith("wss://"):
+            context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+            options["sslopt"] = {"context": context}
+        try:
+            self._socket = websocket.create_connection(
+                url,
+                timeout=timeout_seconds,
+                header=[f"Authorization: jwt {jwt}", f"Client-Properties: {CLIENT_PROPERTIES}"],
+                # A redirect would carry the token elsewhere: refuse it.
+                redirect_limit=0,
+                enable_multithread=True,
+                **options,
+            )
+        except websocket.WebSocketBadStatusException as error:
+            raise _upgrade_refused(error) from None
+        except ssl.SSLCertVerificationError:
+            raise TlsVerificationError(
+                "the messaging server's TLS certificate could not be verified; if it uses a "
+                "private CA, set liveperson.ca_file to its bundle"
+            ) from None
+        except (websocket.WebSocketException, OSError) as error:
+            raise ConnectionLostError(
+                f"could not open the messaging WebSocket: {type(error).__name__}: {error}"
+            ) from None
+        # Reads block until data or shutdown; the keepalive shuts a dead peer's socket down.
+        self._socket.settimeout(None)
+        # The reader is always the first thread (close() relies on it).
+        self._start_thread(self._read_loop, "lp-ws-reader")
+        if keepalive_seconds > 0:
+            self._start_thread(lambda: self._keepalive_loop(keepalive_seconds), "lp-ws-keepalive")
+
+    def request(
+        self, request_type: str, body: Any = None, timeout_seconds: float | None = None
+    ) -> protocol.Response:
+        """Send one request and wait for the response with the same ``reqId``.
+
+        Returns the response (code < 400). Raises RequestRejectedError for code ≥ 400,
+        RequestTimeoutError when no response came within ``timeout_seconds`` (default: the
+        connect timeout), ConnectionLostError when the connection is or becomes closed.
+        """
+        timeout = self._request_timeout_seconds if timeout_seconds is None else timeout_seconds
+        if self._socket is None:
+            raise ConnectionLostError(f"{request_type}: the messaging connection is not open")
+        waiter = self._pending.register(request_type)
+        try:
+            self._send(protocol.build_request(waiter.request_id, request_type, body), request_type)
+            response = waiter.result(timeout)
+        finally:
+            self._pending.discard(waiter)
+        if not response.ok:
+            raise RequestRejectedError(request_type, response.code, response.body)
+        return response
+
+    def close(self) -> None:
+        """Close the socket (code 1000) and join both threads; ``on_close`` is not called.
+
+        Safe to call more than once and from the connection's own callbacks.
+        """
+        with self._lock:
+            self._closing.set()
+        ws = self._socket
+        if ws is None:
+            return
+        if not self._ended.is_set():
+            with contextlib.suppress(websocket.WebSocketException, OSError):
+                ws.send_close()
+        current = threading.current_thread()
+        if self._threads and current is not self._threads[0]:
+            # Give the server a moment to answer the close frame (read by the reader).
+            self._ended.wait(CLOSE_JOIN_SECONDS)
+        self._shutdown_socket()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join(CLOSE_JOIN_SECONDS)
+        ws.shutdown()  # type: ignore[no-untyped-call]
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _read_loop(self) -> None:
+        ws = self._socket
+        assert ws is not None
+        close_code = ABNORMAL_CLOSE_CODE
+        try:
+            while True:
+                opcode, data = ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    close_code = _close_code(data)
+                    break
+                if opcode == websocket.ABNF.OPCODE_TEXT:
+                    self._handle_text(data)
+        except (websocket.WebSocketException, OSError, ValueError, AttributeError) as error:
+            # AttributeError: websocket-client drops its socket object when closed under us.
+            if not self._closing.is_set():
+                logger.info("messaging WebSocket read ended: %s", type(error).__name__)
+        finally:
+            self._finish(close_code)
+
+    def _handle_text(self, data: bytes | str) -> None:
+        try:
+            frame = protocol.parse_frame(data)
+        except ProtocolError as error:
+            logger.warning("ignoring a malformed frame from LivePerson: %s", error)
+            return
+        if isinstance(frame, protocol.Response):
+            self._pending.resolve(frame)
+            return
+        if isinstance(frame, protocol.Notification):
+            try:
+                self._on_notification(frame)
+            except Exception:
+                # A bug in a handler must not stop the reader: later frames still matter,
+                # and the daemon catches up from its stored sequence anyway.
+                logger.exception("notification handler failed for %s", frame.type)
+
+    def _finish(self, close_code: int) -> None:
+        self._close_code = close_code
+        message = f"the messaging connection closed with code {close_code}"
+        error: SyncdError = (
+            AuthenticationError(message + ": the consumer token was refused")
+            if close_code in protocol.AUTH_CLOSE_CODES
+            else ConnectionLostError(message)
+        )
+        with self._lock:
+            # Decided with the end itself: an end that came before close() is reported even
+            # when close() runs while this thread is still on its way here.
+            report = not self._closing.is_set()
+            self._ended.set()
+        self._pending.end(message)
+        self._shutdown_socket()
+        if report:
+            logger.warning("messaging connection lost: %s", error)
+            try:
+                self._on_close(error)
+            except Exception:
+                logger.exception("connection-close handler failed")
+
+    def _keepalive_loop(self, keepalive_seconds: float) -> None:
+        while not self._ended.wait(keepalive_seconds):
+            if self._closing.is_set():
+                return
+            try:
+                self.request(protocol.GET_CLOCK)
+            except RequestTimeoutError:
+                logger.warning("keepalive got no answer; dropping the messaging connection")
+                self._shutdown_socket()
+                return
+            except ConnectionLostError:
+                return
+            except RequestRejectedError as error:
+                # The server is alive and answering; that is all the keepalive needs.
+                logger.info("keepalive answered with code %d", error.code)
+
+    def _send(self, text: str, request_type: str) -> None:
+        ws = self._socket
+        assert ws is not None
+        try:
+            ws.send(text)
+        except (websocket.WebSocketException, OSError, AttributeError) as error:
+            self._shutdown_socket()
+            raise ConnectionLostError(
+                f"{request_type} could not be sent: {type(error).__name__}"
+            ) from None
+
+    def _shutdown_socket(self) -> None:
+        # shutdown() wakes a reader blocked in recv (close() alone would not).
+        ws = self._socket
+        raw = ws.sock if ws is not None else None
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)
+
+
+def _close_code(data: bytes | str) -> int:
+    payload = data.encode() if isinstance(data, str) else data
+    return int(struct.unpack("!H", payload[:2])[0]) if len(payload) >= 2 else NO_STATUS_CODE
+
+
+def _upgrade_refused(error: websocket.WebSocketBadStatusException) -> SyncdError:
+    status = int(error.status_code)
+    if status == 401:
+        return AuthenticationError("LivePerson refused the consumer token (HTTP 401 at upgrade)")
+    headers = error.resp_headers or {}
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if status == 429 or status >= 500:
+        return ConnectionLostError(
+            f"the messaging WebSocket upgrade was refused with HTTP {status}", retry_after
+        )
+    return ProtocolError(f"the messaging WebSocket upgrade was refused with HTTP {status}")

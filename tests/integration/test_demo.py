@@ -1,0 +1,46 @@
+"""`syncd demo --once` completes its scenario, and `syncd status` shows the real counts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_completes_and_status_reports_what_happened(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    demo = subprocess.run(
+        [sys.executable, "-m", "syncd", "demo", "--once", "--folder", str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=REPOSITORY,
+        timeout=240,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "published scan_0001_invoice_colour.jpg" in demo.stdout
+    assert "failed    scan_0004_broken.jpg" in demo.stdout
+    assert "received" in demo.stdout
+    status = subprocess.run(
+        [sys.executable, "-m", "syncd", "status", "--json", "--config", str(folder / "config.toml")],
+        capture_output=True,
+        text=True,
+        cwd=REPOSITORY,
+        timeout=60,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    route = json.loads(status.stdout)["routes"][0]
+    assert route["outbound"]["done"] == 3
+    assert route["outbound"]["failed"] == 1
+    assert route["inbound"]["done"] == 1
+    assert route["conversation"]
+    sent = sorted(p.name for p in (folder / "scanner" / "outbox" / "sent").iterdir())
+    assert sent == [
+        "scan_0001_invoice_colour.jpg",
+        "scan_0002_form.png",
+        "scan_0003_phone_photo.jpg",
+    ]

@@ -1,0 +1,176 @@
+"""The inbox end to end: files an agent sends arrive once, complete, under a safe name."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from syncd.emulator.server import RunningEmulator
+from syncd.state import StateStore
+from syncd.state_model import InboundState
+from tests.helpers.harness import running_daemon, start_daemon_process, stop_process, write_config
+from tests.helpers.images import jpeg_bytes, png_bytes
+from tests.helpers.waiting import wait_until
+
+TIMEOUT = 60
+
+
+def agent_sends(emulator: RunningEmulator, conversation_id: str, data: bytes, caption: str) -> int:
+    response = requests.post(
+        f"{emulator.base_url}/_emulator/conversations/{conversation_id}/agent-file"
+        f"?caption={quote(caption)}",
+        data=data,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    sequence: int = response.json()["sequence"]
+    return sequence
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    if not inbox.exists():
+        return []
+    return sorted(p for p in inbox.iterdir() if not p.name.startswith("."))
+
+
+def open_conversation(database: Path, route: str) -> str | None:
+    if not database.exists():
+        return None
+    with StateStore.open(database, exclusive=False) as store:
+        return store.open_conversation(route)
+
+
+def test_an_agent_file_lands_in_the_inbox_once_with_the_same_bytes(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    form = png_bytes(900, 700)
+    with running_daemon(config) as running:
+        store = running.daemon.store
+        route = running.config.routes[0]
+        conversation = wait_until(
+            lambda: store.open_conversation("scans"), TIMEOUT, "a conversation"
+        )
+        agent_sends(emulator, conversation, form, "signed form")
+        files = wait_until(lambda: inbox_files(route.inbox), TIMEOUT, "the inbox file")
+        wait_until(
+            lambda: store.inbound_counts_by_state("scans")[InboundState.DONE] == 1, TIMEOUT, "done"
+        )
+    assert len(files) == 1
+    assert files[0].read_bytes() == form
+    assert files[0].suffix == ".png"
+    assert files[0].name.endswith("_signed form.png")
+    events = next(c for c in emulator.state()["conversations"] if c["id"] == conversation)["events"]
+    receipts = [e for e in events if e["event"].get("type") == "AcceptStatusEvent"]
+    assert receipts and receipts[0]["event"]["status"] == "ACCEPT"
+
+
+def test_files_sent_while_the_daemon_was_stopped_arrive_after_it_starts(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    database = tmp_path / "state" / "syncd.sqlite3"
+    inbox = tmp_path / "scans" / "inbox"
+    with running_daemon(config) as running:
+        conversation = wait_until(
+            lambda: running.daemon.store.open_conversation("scans"), TIMEOUT, "a conversation"
+        )
+    first, second = jpeg_bytes(seed=1), jpeg_bytes(seed=2)
+    agent_sends(emulator, conversation, first, "while down 1")
+    agent_sends(emulator, conversation, second, "while down 2")
+    with running_daemon(config):
+        files = wait_until(
+            lambda: len(inbox_files(inbox)) == 2 and inbox_files(inbox), TIMEOUT, "2 files"
+        )
+    assert sorted(p.read_bytes() for p in files) == sorted([first, second])
+    assert open_conversation(database, "scans") == conversation
+
+
+def test_a_hostile_caption_never_escapes_the_inbox(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    with running_daemon(config) as running:
+        route = running.config.routes[0]
+        conversation = wait_until(
+            lambda: running.daemon.store.open_conversation("scans"), TIMEOUT, "a conversation"
+        )
+        agent_sends(emulator, conversation, jpeg_bytes(seed=3), "../../etc/passwd")
+        agent_sends(emulator, conversation, jpeg_bytes(seed=4), "evil\nname\x1b[31m/..\\x")
+        files = wait_until(
+            lambda: len(inbox_files(route.inbox)) == 2 and inbox_files(route.inbox),
+            TIMEOUT,
+            "2 files",
+        )
+    for path in files:
+        assert path.parent == route.inbox
+        assert not path.name.startswith((".", "-"))
+        assert all(ch.isprintable() for ch in path.name)
+        assert "/" not in path.name and ".." not in path.name
+    assert not (tmp_path / "etc").exists()
+
+
+def test_a_non_image_fails_with_a_reason_and_the_next_file_still_arrives(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    with running_daemon(config) as running:
+        store = running.daemon.store
+        route = running.config.routes[0]
+        conversation = wait_until(
+            lambda: store.open_conversation("scans"), TIMEOUT, "a conversation"
+        )
+        agent_sends(emulator, conversation, b"%PDF-1.4\n% not an image\n", "contract")
+        good = jpeg_bytes(seed=5)
+        agent_sends(emulator, conversation, good, "after")
+        files = wait_until(lambda: inbox_files(route.inbox), TIMEOUT, "the good file")
+        wait_until(
+            lambda: store.inbound_counts_by_state("scans")[InboundState.FAILED] == 1,
+            TIMEOUT,
+            "fail",
+        )
+        failed = [
+            store.get_inbound(row_id)
+            for row_id in range(1, 3)
+            if store.get_inbound(row_id).state == InboundState.FAILED
+        ]
+    assert [p.read_bytes() for p in files] == [good]
+    assert "PDF document, not an image" in (failed[0].last_error or "")
+
+
+@pytest.mark.parametrize("transition", ["inbound-recorded", "inbound-linked", "inbound-done"])
+def test_a_kill_during_receiving_still_delivers_the_file_once(
+    tmp_path: Path, emulator: RunningEmulator, transition: str
+) -> None:
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    database = tmp_path / "state" / "syncd.sqlite3"
+    inbox = tmp_path / "scans" / "inbox"
+    with running_daemon(config) as running:
+        conversation = wait_until(
+            lambda: running.daemon.store.open_conversation("scans"), TIMEOUT, "a conversation"
+        )
+    log = tmp_path / "daemon.log"
+    crashing = start_daemon_process(config, env={"SYNCD_CRASH_AFTER": transition}, log_path=log)
+    data = jpeg_bytes(seed=6)
+    wait_until(lambda: open_conversation(database, "scans") is not None, TIMEOUT, "state")
+    agent_sends(emulator, conversation, data, "crash test")
+    assert crashing.wait(timeout=TIMEOUT) == -signal.SIGKILL, log.read_text(errors="replace")
+    restarted = start_daemon_process(config, log_path=log)
+    try:
+        files = wait_until(lambda: inbox_files(inbox), TIMEOUT, "the file after restart")
+
+        def done() -> bool:
+            with StateStore.open(database, exclusive=False) as store:
+                return store.inbound_counts_by_state("scans")[InboundState.DONE] == 1
+
+        wait_until(done, TIMEOUT, "the inbound row to be done")
+    finally:
+        assert stop_process(restarted) == 0
+    assert [p.read_bytes() for p in inbox_files(inbox)] == [data]
+    assert len(files) == 1
+    assert not [n for n in os.listdir(inbox) if n.startswith(".")]

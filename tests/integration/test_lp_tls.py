@@ -1,0 +1,122 @@
+"""TLS is always verified: a private CA works only when configured as ``ca_file``.
+
+The emulator serves every service over HTTPS/WSS with a certificate from a trustme CA.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from syncd.emulator.server import EmulatorSettings, start_emulator
+from syncd.liveperson.consumer import ConsumerClient, ConsumerSettings
+from syncd.liveperson.domains import DomainResolver
+from syncd.liveperson.http import HttpClient, TlsVerificationError
+from syncd.liveperson.identity import ConsumerIdentity, signup
+from syncd.liveperson.retrying import RetryPolicy
+from syncd.liveperson.session import MessagingConnection
+from syncd.liveperson.storage import SwiftStorage
+
+NO_WAITS = RetryPolicy(max_attempts=2).without_waits()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    yield
+    deadline = time.monotonic() + 5
+    while [t for t in threading.enumerate() if t.name.startswith("lp-")]:
+        assert time.monotonic() < deadline, "syncd.liveperson threads still running"
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def certificate_authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(certificate_authority: trustme.CA, tmp_path: Path) -> Path:
+    path = tmp_path / "ca.pem"
+    certificate_authority.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def tls_emulator(certificate_authority: trustme.CA, tmp_path: Path) -> Iterator[Any]:
+    server_cert = certificate_authority.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
+    server_cert.cert_chain_pems[0].write_to_path(str(cert_path))
+    for extra in server_cert.cert_chain_pems[1:]:
+        extra.write_to_path(str(cert_path), append=True)
+    server_cert.private_key_pem.write_to_path(str(key_path))
+    running = start_emulator(EmulatorSettings(port=0, tls_cert=cert_path, tls_key=key_path))
+    yield running
+    running.stop()
+
+
+def test_private_ca_configured_as_ca_file_is_trusted_end_to_end(
+    tls_emulator: Any, ca_file: Path
+) -> None:
+    http = HttpClient(ca_file, 5.0, "syncd-tests")
+    resolver = DomainResolver(http, tls_emulator.base_url, tls_emulator.account)
+    stored: list[ConsumerIdentity] = []
+    client = ConsumerClient(
+        resolver=resolver,
+        http=http,
+        account=tls_emulator.account,
+        skill_id=None,
+        load_identity=lambda: stored[-1] if stored else None,
+        save_identity=stored.append,
+        resume_sequence=lambda conversation_id: 0,
+        on_messaging_event=lambda event: None,
+        on_conversation_change=lambda change: None,
+        settings=ConsumerSettings(ca_file=ca_file, retry_policy=NO_WAITS),
+    )
+    try:
+        assert resolver.ws_url("asyncMessagingEnt").startswith("wss://")
+        client.ensure_open_conversation()
+        temp_url = client.request_upload_url(4, "PNG")
+        storage = SwiftStorage(http, resolver.base_uri("swift"), resolver.http_scheme, NO_WAITS)
+        storage.upload(temp_url, b"\x89PNG")
+        assert resolver.http_scheme == "https"
+        assert client.connection_state == "connected"
+    finally:
+        client.close()
+        http.close()
+
+
+def test_https_without_the_private_ca_fails_with_a_hint_to_set_ca_file(tls_emulator: Any) -> None:
+    http = HttpClient(None, 5.0, "syncd-tests")
+    resolver = DomainResolver(http, tls_emulator.base_url, tls_emulator.account)
+    try:
+        with pytest.raises(TlsVerificationError, match=r"liveperson\.ca_file"):
+            resolver.base_uri("idp")
+    finally:
+        http.close()
+
+
+def test_wss_without_the_private_ca_fails_with_a_hint_to_set_ca_file(
+    tls_emulator: Any, ca_file: Path
+) -> None:
+    trusting = HttpClient(ca_file, 5.0, "syncd-tests")
+    try:
+        resolver = DomainResolver(trusting, tls_emulator.base_url, tls_emulator.account)
+        identity = signup(trusting, resolver, tls_emulator.account)
+        url = (
+            f"{resolver.ws_url('asyncMessagingEnt')}/ws_api/account/"
+            f"{tls_emulator.account}/messaging/consumer?v=3"
+        )
+    finally:
+        trusting.close()
+    connection = MessagingConnection()
+
+    with pytest.raises(TlsVerificationError, match=r"liveperson\.ca_file"):
+        connection.connect(url, identity.jwt, 5.0, None, 30.0, lambda n: None, lambda e: None)
+
+    connection.close()
