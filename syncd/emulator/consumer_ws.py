@@ -159,6 +159,11 @@ def _inject_request_fault(faults: Faults, socket: ConsumerSocket, request: Reque
 
 
 async def _handle_text(core: EmulatorCore, socket: ConsumerSocket, text: str) -> None:
+    """Handle one text frame: latency, faults, then the request; queue everything it yields.
+
+    The response, its follow-ups and the notifications it caused are queued before this
+    returns, which is what makes the per-socket ordering contract hold.
+    """
     if core.faults.latency_seconds > 0:
         await asyncio.sleep(core.faults.latency_seconds)
     try:
@@ -186,6 +191,10 @@ async def _handle_text(core: EmulatorCore, socket: ConsumerSocket, text: str) ->
 
 
 async def _read_loop(core: EmulatorCore, socket: ConsumerSocket, ws: web.WebSocketResponse) -> None:
+    """Read frames one at a time until the peer leaves or the socket is being closed.
+
+    Deadlines (idleness, InitConnection, token expiry) are enforced between frames.
+    """
     loop = asyncio.get_running_loop()
     connected_at = last_activity = loop.time()
     while not socket.closing:

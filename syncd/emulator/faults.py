@@ -16,8 +16,8 @@ Knobs (``PUT /_emulator/faults`` merges the given ones; ``DELETE`` resets all):
 * ``seed`` — re-seeds the random generator (setting it always re-seeds, even to the same value).
 
 Every draw comes from one ``random.Random(seed)``, and a knob draws only when its rate is
-above 0, so the same seed and the same requests give the same faults. The WebSocket knobs
-apply to every request except ``InitConnection``.
+above 0, so the same seed and the same requests give the same faults. The close, error and
+drop knobs apply to every WebSocket request except ``InitConnection``; latency to all of them.
 """
 
 from __future__ import annotations

@@ -25,7 +25,15 @@ def test_the_demo_completes_and_status_reports_what_happened(tmp_path: Path) -> 
     assert "failed    scan_0004_broken.jpg" in demo.stdout
     assert "received" in demo.stdout
     status = subprocess.run(
-        [sys.executable, "-m", "syncd", "status", "--json", "--config", str(folder / "config.toml")],
+        [
+            sys.executable,
+            "-m",
+            "syncd",
+            "status",
+            "--json",
+            "--config",
+            str(folder / "config.toml"),
+        ],
         capture_output=True,
         text=True,
         cwd=REPOSITORY,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -25,7 +25,7 @@ NO_WAITS = RetryPolicy(max_attempts=4).without_waits()
 
 
 def failing(
-    errors: list[BaseException], result: str = "done"
+    errors: Sequence[BaseException], result: str = "done"
 ) -> tuple[Callable[[], str], list[int]]:
     """Return a function raising ``errors`` one per call, then returning ``result``."""
     calls: list[int] = []
