@@ -229,3 +229,31 @@ def test_a_polled_outbox_is_sent_too(tmp_path: Path, emulator: RunningEmulator, 
         drop(running.config.routes[0].outbox, "polled.jpg", jpeg_bytes())
         wait_until(lambda: done_count(running.daemon.store) == 1, BIG_TIMEOUT, "the polled file")
     assert captions_in_order(emulator) == ["polled.jpg"]
+
+
+def test_a_truncated_image_waits_as_still_being_written_then_fails(
+    tmp_path: Path, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    from syncd import rules
+
+    # The production window is 60 s and 5 looks; a shorter policy keeps the test quick.
+    monkeypatch.setattr(
+        rules,
+        "is_still_writing_exhausted",
+        functools.partial(rules.is_still_writing_exhausted, min_seconds=2.0, min_attempts=2),
+    )
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    whole = jpeg_bytes(800, 600, seed=8)
+    with running_daemon(config) as running:
+        route = running.config.routes[0]
+        drop(route.outbox, "cut.jpg", whole[: len(whole) // 2])
+        drop(route.outbox, "fine.jpg", whole)
+        wait_until(lambda: done_count(running.daemon.store) == 1, BIG_TIMEOUT, "the whole file")
+        assert (route.outbox / "cut.jpg").exists()  # still being written: left in place
+        wait_until(
+            lambda: (route.failed_dir / "cut.jpg.error.txt").exists(), BIG_TIMEOUT, "the cut file"
+        )
+    assert "incomplete" in _failure_reason(route.failed_dir, "cut.jpg")
+    assert captions_in_order(emulator) == ["fine.jpg"]
