@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit soak bench clean
+.PHONY: demo test lint typecheck soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/syncd demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check syncd tests bench
+	$(BIN)/ruff check syncd tests
 	$(BIN)/ruff format --check syncd
 
 typecheck: $(STAMP)
@@ -31,9 +31,6 @@ test: lint typecheck
 
 soak: $(STAMP)
 	SYNCD_SOAK=1 $(BIN)/pytest -q -m soak tests/reliability
-
-bench: $(STAMP)
-	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
