@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck soak clean
+.PHONY: demo test lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,6 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q
-
-soak: $(STAMP)
-	SYNCD_SOAK=1 $(BIN)/pytest -q -m soak tests/reliability
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
