@@ -21,6 +21,7 @@ from pathlib import Path
 
 from syncd.errors import PermanentFileError, UnsafeFileError
 from syncd.filecheck import TAIL_BYTES, unsafe_entry_reason
+from syncd.rules import numbered_variant
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
@@ -34,16 +35,6 @@ def fsync_directory(folder: Path) -> None:
         os.close(descriptor)
 
 
-def numbered_name(name: str, number: int) -> str:
-    """``scan.jpg`` → ``scan-2.jpg`` for number 2 (number 1 gives the name unchanged)."""
-    if number <= 1:
-        return name
-    stem, dot, suffix = name.rpartition(".")
-    if not dot or not stem:
-        return f"{name}-{number}"
-    return f"{stem}-{number}.{suffix}"
-
-
 def link_without_clobber(source: Path, folder: Path, name: str) -> Path:
     """Give ``source`` a new name in ``folder`` (same file system), never replacing a file.
 
@@ -52,7 +43,7 @@ def link_without_clobber(source: Path, folder: Path, name: str) -> Path:
     unsafe entry can be moved into quarantine without being opened.
     """
     for number in range(1, 10_000):
-        target = folder / numbered_name(name, number)
+        target = folder / (name if number == 1 else numbered_variant(name, number))
         try:
             os.link(source, target, follow_symlinks=False)
         except FileExistsError:

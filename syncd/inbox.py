@@ -16,7 +16,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from syncd.folders import fsync_directory, numbered_name
+from syncd.folders import fsync_directory
+from syncd.rules import numbered_variant
 
 MAX_NUMBERED_VARIANTS = 10_000
 
@@ -61,7 +62,7 @@ def write_into_inbox(inbox: Path, name: str, data: bytes, temp_tag: str) -> Path
         finally:
             os.close(descriptor)
         for number in range(1, MAX_NUMBERED_VARIANTS):
-            target = inbox / numbered_name(name, number)
+            target = inbox / (name if number == 1 else numbered_variant(name, number))
             if os.path.lexists(target):
                 if _same_content(target, digest):
                     return target
