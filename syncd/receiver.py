@@ -31,6 +31,7 @@ from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 from syncd.liveperson.storage import SwiftStorage
 from syncd.state import StateStore
 from syncd.state_model import InboundRow
+from syncd.worker_loop import run_woken_loop
 
 log = logging.getLogger("syncd.receiver")
 
@@ -119,27 +120,28 @@ class RouteReceiver:
     def run(self, stop: threading.Event) -> None:
         """Thread body: keep an open, subscribed conversation; download due files."""
         remove_stale_temp_files(self.route.inbox)
-        need_conversation = True
-        while not stop.is_set():
-            delay_seconds = 30.0
-            try:
-                if need_conversation or self._conversation_closed.is_set():
-                    self._conversation_closed.clear()
-                    conversation_id = self._client.ensure_open_conversation()
-                    self._store.record_conversation(
-                        self.route.name, conversation_id, self.route.skill_id, self._clock()
-                    )
-                    need_conversation = False
-                delay_seconds = self.step(self._clock())
-            except (TransientError, AuthenticationError, RequestRejectedError) as error:
-                log.warning("route=%s: LivePerson session not ready: %s", self.route.name, error)
-                delay_seconds = 10.0
-            except Exception:
-                log.exception("route=%s: receiver step failed unexpectedly", self.route.name)
-                delay_seconds = 10.0
-            if delay_seconds > 0:
-                self._wake.wait(timeout=delay_seconds)
-                self._wake.clear()
+        self._conversation_closed.set()  # the first round makes sure a conversation exists
+        run_woken_loop(
+            stop,
+            self._wake,
+            self._round,
+            f"route={self.route.name}: receiver step",
+            error_delay_seconds=10.0,
+        )
+
+    def _round(self) -> float:
+        """(Re)open the route's conversation when needed, then download what is due."""
+        try:
+            if self._conversation_closed.is_set():
+                conversation_id = self._client.ensure_open_conversation()
+                self._store.record_conversation(
+                    self.route.name, conversation_id, self.route.skill_id, self._clock()
+                )
+                self._conversation_closed.clear()  # only once a conversation is open again
+            return self.step(self._clock())
+        except (TransientError, AuthenticationError, RequestRejectedError) as error:
+            log.warning("route=%s: LivePerson session not ready: %s", self.route.name, error)
+            return 10.0
 
     def step(self, now: float) -> float:
         """Download every due inbound row; return the seconds until the next is due."""

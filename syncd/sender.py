@@ -35,6 +35,7 @@ from syncd.liveperson.storage import SwiftStorage
 from syncd.preparer import Preparer, fail_row, upload_path
 from syncd.state import StateStore
 from syncd.state_model import OutboundRow, OutboundState
+from syncd.worker_loop import run_woken_loop
 
 log = logging.getLogger("syncd.sender")
 
@@ -82,15 +83,13 @@ class RouteSender:
 
     def run(self, stop: threading.Event) -> None:
         """Thread body: step until ``stop`` is set; sleeps until woken or something is due."""
-        while not stop.is_set():
-            try:
-                delay_seconds = self.step(self._clock())
-            except Exception:
-                log.exception("route=%s: sender step failed unexpectedly", self.route.name)
-                delay_seconds = 5.0
-            if delay_seconds > 0:
-                self._wake.wait(timeout=delay_seconds)
-                self._wake.clear()
+        run_woken_loop(
+            stop,
+            self._wake,
+            lambda: self.step(self._clock()),
+            f"route={self.route.name}: sender step",
+            error_delay_seconds=5.0,
+        )
 
     def step(self, now: float) -> float:
         """Handle the head row of the route; return how long to wait before the next step.
