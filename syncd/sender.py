@@ -96,10 +96,12 @@ class RouteSender:
 
         Returns 0 when more work is ready right away.
         """
-        rows = self._store.outbound_in_states(ACTIVE_STATES, route=self.route.name)
+        rows = self._store.outbound_in_states(
+            ACTIVE_STATES, route=self.route.name, limit=PREPARE_AHEAD_ROWS
+        )
         if not rows:
             return 60.0
-        for row in rows[:PREPARE_AHEAD_ROWS]:
+        for row in rows:
             if row.state == OutboundState.CLAIMED and row.next_attempt_at <= now:
                 self._preparer.submit(row)
         head = rows[0]

@@ -199,9 +199,13 @@ class OutboundRecords(RecordsBase):
             return model.outbound_from_record(transaction.get("outbound", row_id))
 
     def outbound_in_states(
-        self, states: Iterable[OutboundState], route: str | None = None
+        self, states: Iterable[OutboundState], route: str | None = None, limit: int | None = None
     ) -> list[OutboundRow]:
-        """Rows in any of ``states`` (of ``route``, or of every route), oldest first."""
+        """Rows in any of ``states`` (of ``route``, or of every route), oldest first.
+
+        ``limit`` keeps only the oldest rows: the sender looks at the head of a long queue
+        without loading (and building rows for) the whole of it on every step.
+        """
         wanted = sorted(set(states))
         sql = f"SELECT * FROM outbound WHERE state IN ({_marks(len(wanted))})"  # noqa: S608
         parameters: list[object] = list(wanted)
@@ -209,7 +213,12 @@ class OutboundRecords(RecordsBase):
             sql += " AND route = ?"
             parameters.append(route)
         with self._reading("list outbound rows") as transaction:
-            records = transaction.rows(sql + " ORDER BY id", parameters)
+            if limit is not None:
+                sql += " ORDER BY id LIMIT ?"
+                parameters.append(limit)
+            else:
+                sql += " ORDER BY id"
+            records = transaction.rows(sql, parameters)
         return [model.outbound_from_record(record) for record in records]
 
     def due_outbound(

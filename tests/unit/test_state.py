@@ -878,3 +878,10 @@ def test_route_summary_over_100000_done_rows_reads_through_indexes(database_path
             plan = connection.execute(f"EXPLAIN QUERY PLAN {query}", [None] * query.count("?"))
             steps = [detail for (_, _, _, detail) in plan]
             assert not [step for step in steps if step.startswith("SCAN")], (query, steps)
+
+
+def test_a_limited_listing_returns_only_the_oldest_rows_in_order(store: StateStore) -> None:
+    row_ids = [journal(store, f"page_{index:02d}.jpg") for index in range(6)]
+    limited = store.outbound_in_states([OutboundState.DETECTED], ROUTE, limit=4)
+    assert [row.id for row in limited] == row_ids[:4]
+    assert len(store.outbound_in_states([OutboundState.DETECTED], ROUTE)) == 6
