@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +114,7 @@ class Intake:
         except FileNotFoundError:
             self._forget(candidate)
             return False
-        if os.path.isdir(path) and not os.path.islink(path):
+        if stat.S_ISDIR(entry.st_mode):
             self._forget(candidate)  # subfolders are not scans; syncd does not recurse
             return False
         reason = unsafe_entry_reason(entry)
@@ -122,11 +123,7 @@ class Intake:
             return False
         current = rules.SettleObservation(entry.st_size, entry.st_mtime_ns, entry.st_ino, now)
         previous = candidate.stable
-        if previous is None or (previous.size_bytes, previous.mtime_ns, previous.inode) != (
-            current.size_bytes,
-            current.mtime_ns,
-            current.inode,
-        ):
+        if previous is None or not previous.same_file_state(current):
             candidate.stable = current
             return False
         decision = rules.settle_decision(

@@ -35,6 +35,14 @@ def upload_path(work_dir: Path, row_id: int) -> Path:
     return work_dir / f"{row_id:08d}.upload"
 
 
+def row_id_from_upload_name(name: str) -> int | None:
+    """Inverse of ``upload_path``'s file name; None for names syncd did not make."""
+    stem, dot, suffix = name.partition(".")
+    if dot and suffix == "upload" and stem.isdigit():
+        return int(stem)
+    return None
+
+
 def write_upload(path: Path, data: bytes) -> None:
     """Write a prepared upload through a temp name so a crash never leaves half a file.
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from syncd.config import RouteConfig
 from syncd.folders import fsync_directory, move_without_clobber
 from syncd.intake import row_id_from_work_name, work_name
-from syncd.preparer import upload_path
+from syncd.preparer import row_id_from_upload_name
 from syncd.state import StateStore
 from syncd.state_model import OutboundState, UnknownRowError
 
@@ -80,8 +80,8 @@ def _adopt_or_return_strays(route: RouteConfig, store: StateStore) -> None:
             os.unlink(path)  # a temp file from an interrupted write
             continue
         if name.endswith(".upload"):
-            row_id = int(name.split(".")[0]) if name.split(".")[0].isdigit() else None
-            if row_id is None or not _row_needs_upload(store, row_id):
+            upload_row_id = row_id_from_upload_name(name)
+            if upload_row_id is None or not _row_needs_upload(store, upload_row_id):
                 os.unlink(path)
             continue
         row_id = row_id_from_work_name(name)
@@ -113,5 +113,3 @@ def _row_owns(store: StateStore, row_id: int, path: Path) -> bool:
         return False
     return row.work_path is not None and Path(row.work_path) == path
 
-
-__all__ = ["reconcile_route", "upload_path"]

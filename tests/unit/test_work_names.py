@@ -1,0 +1,21 @@
+"""Names syncd gives files in a route's work folder, and reading them back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from syncd.intake import row_id_from_work_name, work_name
+from syncd.preparer import row_id_from_upload_name, upload_path
+
+
+def test_a_claimed_file_name_gives_back_its_row_id() -> None:
+    assert row_id_from_work_name(work_name(42, "scan 0001.jpg")) == 42
+    assert row_id_from_work_name("scan_0001.jpg") is None
+    assert row_id_from_work_name("abc__scan.jpg") is None
+
+
+def test_a_prepared_upload_name_gives_back_its_row_id() -> None:
+    assert row_id_from_upload_name(upload_path(Path("/work"), 7).name) == 7
+    assert row_id_from_upload_name("00000007.jpg") is None
+    assert row_id_from_upload_name("x7.upload") is None
+    assert row_id_from_upload_name("00000007.upload.tmp") is None
