@@ -10,16 +10,29 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from syncd.config import Config, load_config
 from syncd.daemon import Daemon
+from syncd.state import StateStore
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+
+T = TypeVar("T")
+
+
+def read_state(database: Path, read: Callable[[StateStore], T]) -> T | None:
+    """Run ``read`` on the state database opened read-only, as ``syncd status`` does
+    beside a running daemon; None while the daemon has not created it yet.
+    """
+    if not database.exists():
+        return None
+    with StateStore.open(database, exclusive=False) as store:
+        return read(store)
 
 
 def _toml_value(value: Any) -> str:
@@ -79,6 +92,15 @@ class RunningDaemon:
     daemon: Daemon
     thread: threading.Thread
     config: Config
+
+    def conversation(self, route: str, timeout_seconds: float = 60) -> str:
+        """Wait until ``route`` has an open conversation and return its id."""
+        from tests.helpers.waiting import wait_until
+
+        conversation_id: str = wait_until(
+            lambda: self.daemon.store.open_conversation(route), timeout_seconds, "a conversation"
+        )
+        return conversation_id
 
     def stop(self) -> None:
         self.daemon.request_stop()

@@ -11,9 +11,14 @@ import pytest
 import requests
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state import StateStore
 from syncd.state_model import InboundState
-from tests.helpers.harness import running_daemon, start_daemon_process, stop_process, write_config
+from tests.helpers.harness import (
+    read_state,
+    running_daemon,
+    start_daemon_process,
+    stop_process,
+    write_config,
+)
 from tests.helpers.images import jpeg_bytes, png_bytes
 from tests.helpers.waiting import wait_until
 
@@ -39,10 +44,7 @@ def inbox_files(inbox: Path) -> list[Path]:
 
 
 def open_conversation(database: Path, route: str) -> str | None:
-    if not database.exists():
-        return None
-    with StateStore.open(database, exclusive=False) as store:
-        return store.open_conversation(route)
+    return read_state(database, lambda store: store.open_conversation(route))
 
 
 def test_an_agent_file_lands_in_the_inbox_once_with_the_same_bytes(
@@ -53,9 +55,7 @@ def test_an_agent_file_lands_in_the_inbox_once_with_the_same_bytes(
     with running_daemon(config) as running:
         store = running.daemon.store
         route = running.config.routes[0]
-        conversation = wait_until(
-            lambda: store.open_conversation("scans"), TIMEOUT, "a conversation"
-        )
+        conversation = running.conversation("scans")
         agent_sends(emulator, conversation, form, "signed form")
         files = wait_until(lambda: inbox_files(route.inbox), TIMEOUT, "the inbox file")
         wait_until(
@@ -77,9 +77,7 @@ def test_files_sent_while_the_daemon_was_stopped_arrive_after_it_starts(
     database = tmp_path / "state" / "syncd.sqlite3"
     inbox = tmp_path / "scans" / "inbox"
     with running_daemon(config) as running:
-        conversation = wait_until(
-            lambda: running.daemon.store.open_conversation("scans"), TIMEOUT, "a conversation"
-        )
+        conversation = running.conversation("scans")
     first, second = jpeg_bytes(seed=1), jpeg_bytes(seed=2)
     agent_sends(emulator, conversation, first, "while down 1")
     agent_sends(emulator, conversation, second, "while down 2")
@@ -97,9 +95,7 @@ def test_a_hostile_caption_never_escapes_the_inbox(
     config = write_config(tmp_path, emulator.base_url, emulator.account)
     with running_daemon(config) as running:
         route = running.config.routes[0]
-        conversation = wait_until(
-            lambda: running.daemon.store.open_conversation("scans"), TIMEOUT, "a conversation"
-        )
+        conversation = running.conversation("scans")
         agent_sends(emulator, conversation, jpeg_bytes(seed=3), "../../etc/passwd")
         agent_sends(emulator, conversation, jpeg_bytes(seed=4), "evil\nname\x1b[31m/..\\x")
         files = wait_until(
@@ -122,9 +118,7 @@ def test_a_non_image_fails_with_a_reason_and_the_next_file_still_arrives(
     with running_daemon(config) as running:
         store = running.daemon.store
         route = running.config.routes[0]
-        conversation = wait_until(
-            lambda: store.open_conversation("scans"), TIMEOUT, "a conversation"
-        )
+        conversation = running.conversation("scans")
         agent_sends(emulator, conversation, b"%PDF-1.4\n% not an image\n", "contract")
         good = jpeg_bytes(seed=5)
         agent_sends(emulator, conversation, good, "after")
@@ -151,9 +145,7 @@ def test_a_kill_during_receiving_still_delivers_the_file_once(
     database = tmp_path / "state" / "syncd.sqlite3"
     inbox = tmp_path / "scans" / "inbox"
     with running_daemon(config) as running:
-        conversation = wait_until(
-            lambda: running.daemon.store.open_conversation("scans"), TIMEOUT, "a conversation"
-        )
+        conversation = running.conversation("scans")
     log = tmp_path / "daemon.log"
     crashing = start_daemon_process(config, env={"SYNCD_CRASH_AFTER": transition}, log_path=log)
     data = jpeg_bytes(seed=6)
@@ -165,8 +157,8 @@ def test_a_kill_during_receiving_still_delivers_the_file_once(
         files = wait_until(lambda: inbox_files(inbox), TIMEOUT, "the file after restart")
 
         def done() -> bool:
-            with StateStore.open(database, exclusive=False) as store:
-                return store.inbound_counts_by_state("scans")[InboundState.DONE] == 1
+            counts = read_state(database, lambda store: store.inbound_counts_by_state("scans"))
+            return counts is not None and counts[InboundState.DONE] == 1
 
         wait_until(done, TIMEOUT, "the inbound row to be done")
     finally:

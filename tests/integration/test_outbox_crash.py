@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state import StateStore
 from syncd.state_model import OutboundState
-from tests.helpers.harness import start_daemon_process, stop_process, write_config
+from tests.helpers.harness import read_state, start_daemon_process, stop_process, write_config
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events
 from tests.helpers.waiting import wait_until
@@ -21,10 +20,8 @@ FILES = ("a_first.jpg", "b_second.jpg", "c_third.jpg")
 
 
 def _states(database: Path) -> Counter[str]:
-    if not database.exists():
-        return Counter()
-    with StateStore.open(database, exclusive=False) as store:
-        return Counter(row.state for row in store.outbound_in_states(tuple(OutboundState)))
+    rows = read_state(database, lambda store: store.outbound_in_states(tuple(OutboundState)))
+    return Counter(row.state for row in rows or [])
 
 
 @pytest.mark.parametrize(
