@@ -9,8 +9,9 @@ letting each part stay small. Nothing here does I/O.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from enum import StrEnum
 from typing import Any, Protocol
 
 from syncd.state_model import Transition
@@ -51,6 +52,23 @@ class RecordsBase(ABC):
     @abstractmethod
     def _reading(self, action: str) -> AbstractContextManager[Transaction]:
         """A read-only snapshot, so the queries of one report agree with each other."""
+
+    def _count_states(
+        self, table: str, states: Iterable[StrEnum], route: str | None
+    ) -> dict[str, int]:
+        """How many rows of ``table`` are in each of ``states`` (zeros included), for one
+        ``route`` or all of them.
+        """
+        counts = {str(state): 0 for state in states}
+        sql = f"SELECT state, count(*) AS total FROM {table}"  # noqa: S608 (table is ours)
+        parameters: list[object] = []
+        if route is not None:
+            sql += " WHERE route = ?"
+            parameters.append(route)
+        with self._reading(f"count {table} rows") as transaction:
+            for record in transaction.rows(sql + " GROUP BY state", parameters):
+                counts[str(record["state"])] = record["total"]
+        return counts
 
     def _move(
         self, table: str, row_id: int, transition: Transition, now: float, **changes: object

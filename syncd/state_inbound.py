@@ -110,16 +110,7 @@ class InboundRecords(RecordsBase):
 
     def inbound_counts_by_state(self, route: str | None = None) -> dict[str, int]:
         """How many inbound rows are in each state (every state listed, zeros included)."""
-        counts = dict.fromkeys(InboundState, 0)
-        sql = "SELECT state, count(*) AS total FROM inbound"
-        parameters: list[object] = []
-        if route is not None:
-            sql += " WHERE route = ?"
-            parameters.append(route)
-        with self._reading("count inbound rows") as transaction:
-            for record in transaction.rows(sql + " GROUP BY state", parameters):
-                counts[InboundState(record["state"])] = record["total"]
-        return {str(state): total for state, total in counts.items()}
+        return self._count_states("inbound", InboundState, route)
 
     def note_sequence_seen(self, conversation_id: str, sequence: int) -> None:
         """Raises the cursor of ``conversation_id`` to ``sequence``; it never moves back.

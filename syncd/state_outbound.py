@@ -271,16 +271,7 @@ class OutboundRecords(RecordsBase):
 
     def counts_by_state(self, route: str | None = None) -> dict[str, int]:
         """How many outbound rows are in each state (every state listed, zeros included)."""
-        counts = dict.fromkeys(OutboundState, 0)
-        sql = "SELECT state, count(*) AS total FROM outbound"
-        parameters: list[object] = []
-        if route is not None:
-            sql += " WHERE route = ?"
-            parameters.append(route)
-        with self._reading("count outbound rows") as transaction:
-            for record in transaction.rows(sql + " GROUP BY state", parameters):
-                counts[OutboundState(record["state"])] = record["total"]
-        return {str(state): total for state, total in counts.items()}
+        return self._count_states("outbound", OutboundState, route)
 
     def oldest_pending_created_at(self, route: str) -> float | None:
         """When the oldest unfinished outbound file of ``route`` was journaled, or None."""
