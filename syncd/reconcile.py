@@ -112,4 +112,3 @@ def _row_owns(store: StateStore, row_id: int, path: Path) -> bool:
     if row.state in (OutboundState.DONE, OutboundState.FAILED):
         return False
     return row.work_path is not None and Path(row.work_path) == path
-
