@@ -166,3 +166,82 @@ def test_a_kill_during_receiving_still_delivers_the_file_once(
     assert [p.read_bytes() for p in inbox_files(inbox)] == [data]
     assert len(files) == 1
     assert not [n for n in os.listdir(inbox) if n.startswith(".")]
+
+
+@pytest.mark.parametrize("how", ["close-all-sockets", "close-every-few-requests"])
+def test_files_sent_while_the_websocket_is_closed_mid_stream_arrive_once(
+    tmp_path: Path, emulator: RunningEmulator, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The socket dies between and during the agent's files; each still arrives exactly once."""
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    sent = [jpeg_bytes(seed=20 + index) for index in range(4)]
+    with caplog.at_level("INFO"), running_daemon(config) as running:
+        store = running.daemon.store
+        route = running.config.routes[0]
+        conversation = running.conversation("scans")
+        agent_sends(emulator, conversation, sent[0], "before the drop")
+        wait_until(lambda: len(inbox_files(route.inbox)) == 1, TIMEOUT, "the first file")
+        if how == "close-all-sockets":
+            # 1006: the connection vanishes without a close frame, as LivePerson's idle drop does.
+            assert emulator.close_sockets(1006) >= 1
+            for index, data in enumerate(sent[1:], start=1):
+                agent_sends(emulator, conversation, data, f"during the outage {index}")
+        else:
+            # One request in three (subscribe, download URL, receipt...) kills the socket instead.
+            emulator.set_faults(ws_close_rate=0.34, ws_close_code=1011, seed=7)
+            for index, data in enumerate(sent[1:], start=1):
+                agent_sends(emulator, conversation, data, f"during the outage {index}")
+            wait_until(
+                lambda: store.inbound_counts_by_state("scans")[InboundState.DONE] >= 2,
+                TIMEOUT,
+                "progress while sockets keep closing",
+            )
+            emulator.reset_faults()
+            closes = [r for r in caplog.records if "fault: closing instead" in r.getMessage()]
+            assert closes, "the fault knob never closed a socket"
+        wait_until(
+            lambda: store.inbound_counts_by_state("scans")[InboundState.DONE] == len(sent),
+            TIMEOUT,
+            "every file done",
+        )
+        files = inbox_files(route.inbox)
+    assert sorted(p.read_bytes() for p in files) == sorted(sent)
+    assert len(files) == len(sent)
+    assert not [n for n in os.listdir(route.inbox) if n.startswith(".")]
+
+
+def test_an_oversize_download_fails_with_a_reason_and_the_next_file_still_arrives(
+    tmp_path: Path, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    limit_bytes = 60_000
+    config = write_config(
+        tmp_path,
+        emulator.base_url,
+        emulator.account,
+        routes=[{"name": "scans", "max_download_bytes": limit_bytes}],
+    )
+    big = jpeg_bytes(1200, 900, seed=8, noise=True)
+    small = jpeg_bytes(320, 240, seed=9)
+    assert len(big) > limit_bytes > len(small)
+    with caplog.at_level("INFO", logger="syncd"), running_daemon(config) as running:
+        store = running.daemon.store
+        route = running.config.routes[0]
+        conversation = running.conversation("scans")
+        big_sequence = agent_sends(emulator, conversation, big, "too big")
+        agent_sends(emulator, conversation, small, "fits")
+        files = wait_until(lambda: inbox_files(route.inbox), TIMEOUT, "the small file")
+        wait_until(
+            lambda: store.inbound_counts_by_state("scans")[InboundState.FAILED] == 1,
+            TIMEOUT,
+            "the big file to fail",
+        )
+        rows = [store.get_inbound(row_id) for row_id in (1, 2)]
+    failed = next(row for row in rows if row.state == InboundState.FAILED)
+    assert failed.sequence == big_sequence
+    assert str(limit_bytes) in (failed.last_error or ""), failed.last_error
+    assert [p.read_bytes() for p in files] == [small]
+    refusals = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(
+        f"sequence {big_sequence} refused" in m and str(limit_bytes) in m for m in refusals
+    ), refusals
+    assert not [n for n in os.listdir(route.inbox) if n.startswith(".")]
