@@ -164,12 +164,10 @@ class ConsumerLink:
 
     def _connect_and_subscribe(self) -> MessagingConnection:
         identity = None if self._token_refused else self._identity_store.load()
-        if identity is None:
-            identity = self._signup(
-                "LivePerson refused the consumer token"
-                if self._token_refused
-                else "no consumer identity is stored"
-            )
+        if identity is None and not self._token_refused:
+            identity = self._signup(None)  # a fresh state: nothing to lose, nothing to warn about
+        elif identity is None:
+            identity = self._signup("LivePerson refused the consumer token")
         try:
             connection = self._open_connection(identity)
         except AuthenticationError:
@@ -195,16 +193,20 @@ class ConsumerLink:
             raise
         return connection
 
-    def _signup(self, reason: str) -> ConsumerIdentity:
+    def _signup(self, replacing_reason: str | None) -> ConsumerIdentity:
+        """Sign up a consumer; ``replacing_reason`` says why a stored one is replaced, if so."""
         identity = retry_transient(self._settings.retry_policy, "signup")(
             signup, self._http, self._resolver, self._account
         )
-        logger.warning(
-            "%s; signed up as NEW consumer %s (conversations of the previous consumer are "
-            "no longer visible to this route)",
-            reason,
-            identity.consumer_id,
-        )
+        # signup() itself logs the new consumer at INFO; replacing a stored one also hides its
+        # conversations from this route, which deserves a warning.
+        if replacing_reason is not None:
+            logger.warning(
+                "%s; signed up as NEW consumer %s (conversations of the previous consumer are "
+                "no longer visible to this route)",
+                replacing_reason,
+                identity.consumer_id,
+            )
         self._identity_store.save(identity)
         # This token has not been refused; if connecting fails now, the next try reuses it.
         self._token_refused = False

@@ -245,3 +245,39 @@ def test_an_oversize_download_fails_with_a_reason_and_the_next_file_still_arrive
         f"sequence {big_sequence} refused" in m and str(limit_bytes) in m for m in refusals
     ), refusals
     assert not [n for n in os.listdir(route.inbox) if n.startswith(".")]
+
+
+def test_after_the_agent_closes_the_conversation_a_new_one_is_subscribed_and_old_files_stay(
+    tmp_path: Path, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Closing keeps what arrived; the next conversation's files and texts are received too."""
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    database = tmp_path / "state" / "syncd.sqlite3"
+    first, second = jpeg_bytes(seed=30), jpeg_bytes(seed=31)
+    with caplog.at_level("INFO", logger="syncd"), running_daemon(config) as running:
+        route = running.config.routes[0]
+        old_conversation = running.conversation("scans")
+        agent_sends(emulator, old_conversation, first, "old conversation")
+        wait_until(lambda: len(inbox_files(route.inbox)) == 1, TIMEOUT, "the first file")
+        emulator.close_conversation(old_conversation)
+        new_conversation = wait_until(
+            lambda: (found := open_conversation(database, "scans")) != old_conversation and found,
+            TIMEOUT,
+            "a new conversation for the route",
+        )
+        emulator.send_agent_message(new_conversation, "here is your signed copy")
+        agent_sends(emulator, new_conversation, second, "new conversation")
+        files = wait_until(
+            lambda: len(inbox_files(route.inbox)) == 2 and inbox_files(route.inbox),
+            TIMEOUT,
+            "the second file",
+        )
+        wait_until(
+            lambda: any("here is your signed copy" in r.getMessage() for r in caplog.records),
+            TIMEOUT,
+            "the agent's text in the log",
+        )
+    assert sorted(p.read_bytes() for p in files) == sorted([first, second])
+    # Names carry the conversation's first 8 characters, so each file is traceable to its dialog.
+    assert any(f"conv-{old_conversation[:8]}" in p.name for p in files)
+    assert any(f"conv-{new_conversation[:8]}" in p.name for p in files)

@@ -525,17 +525,34 @@ def test_close_code_4401_leads_to_a_new_signup_that_is_saved(
 
 
 def test_a_stored_token_the_server_refuses_is_replaced_by_a_new_signup(
-    open_route: Callable[..., Route],
+    open_route: Callable[..., Route], caplog: pytest.LogCaptureFixture
 ) -> None:
     forged = ConsumerIdentity(
         "someone", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzb21lb25lIn0.c2lnbmF0dXJl"
     )
     route = open_route(identities=IdentityBox(identity=forged))
 
-    route.client.ensure_open_conversation()
+    with caplog.at_level("INFO", logger="syncd.liveperson"):
+        route.client.ensure_open_conversation()
 
     assert route.client.consumer_id not in (None, "someone")
     assert [i.consumer_id for i in route.identities.saved] == [route.client.consumer_id]
+    # Losing a stored identity hides its conversations: that deserves a warning.
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("signed up as NEW consumer" in message for message in warnings), warnings
+
+
+def test_the_first_signup_of_a_fresh_state_is_information_not_a_warning(
+    open_route: Callable[..., Route], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="syncd.liveperson"):
+        route = open_route()
+        route.client.ensure_open_conversation()
+
+    signups = [r for r in caplog.records if "signed up as" in r.getMessage()]
+    assert [r.levelname for r in signups] == ["INFO"], [r.getMessage() for r in signups]
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert route.client.consumer_id in signups[0].getMessage()
 
 
 # --- admin: file sharing switch ------------------------------------------------------------
