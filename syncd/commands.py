@@ -15,9 +15,14 @@ from typing import Any
 
 from syncd.cli import EX_CONFIG, EX_OK, EX_UNAVAILABLE, load_config_or_report
 from syncd.config import Config
-from syncd.errors import ConfigError, StateError, SyncdError
+from syncd.errors import AuthenticationError, ConfigError, StateError, SyncdError
 from syncd.state import StateStore
 from syncd.state_model import DatabaseMissingError
+
+# sysexits.h: the data named on the command line (a row id) is not what it must be.
+EX_DATAERR = 65
+# sysexits.h: permission denied (LivePerson refused the admin login).
+EX_NOPERM = 77
 
 
 def add_subcommand_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -34,12 +39,18 @@ def add_subcommand_arguments(name: str, parser: argparse.ArgumentParser) -> None
         parser.add_argument(
             "--online",
             action="store_true",
-            help="also resolve LivePerson's domains and open a messaging session",
+            help="also resolve LivePerson's domains (exit 69 when LivePerson is unreachable)",
         )
     elif name == "status":
         parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     elif name == "retry":
-        parser.add_argument("ids", nargs="*", type=int, metavar="ID", help="state row ids to retry")
+        parser.add_argument(
+            "ids",
+            nargs="*",
+            type=int,
+            metavar="ID",
+            help="state row ids to retry (exit 65 when one cannot be)",
+        )
         parser.add_argument(
             "--all-failed", action="store_true", help="retry every failed file of every route"
         )
@@ -77,7 +88,10 @@ def folder_problems(config: Config) -> list[str]:
             path = folder
             while not path.exists() and path != path.parent:
                 path = path.parent
-            if not os.access(path, os.W_OK | os.X_OK):
+            if not path.is_dir():
+                what = "is not a folder" if path == folder else f"cannot be made: {path} is a file"
+                problems.append(f"route[{index}].{key}: {folder} {what}")
+            elif not os.access(path, os.W_OK | os.X_OK):
                 problems.append(f"route[{index}].{key}: {folder} is not writable by this user")
     return problems
 
@@ -122,16 +136,29 @@ def _check_online(config: Config) -> int:
     return EX_OK
 
 
-def _summaries(config: Config) -> list[dict[str, Any]]:
+NOT_RUNNING = "daemon not running"
+
+
+def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
+    """One dict per route; ``running`` is whether a daemon holds the state (None: unknown).
+
+    The recorded connection state is only true while its daemon runs: after a stop (or a
+    kill -9) it is replaced by ``daemon not running``.
+    """
     now = time.time()
     summaries = []
     with StateStore.open(config.state.database, exclusive=False) as store:
         for route in config.routes:
             summary = store.route_summary(route.name)
             oldest = summary.oldest_pending_created_at
+            connection = store.connection_of(route.name)
             summaries.append(
                 {
                     "route": route.name,
+                    "connection": (
+                        NOT_RUNNING if running is False else connection.state or "unknown"
+                    ),
+                    "connection_since": None if running is False else connection.changed_at,
                     "conversation": summary.conversation_id,
                     "outbound": dict(summary.outbound_counts),
                     "inbound": dict(summary.inbound_counts),
@@ -145,13 +172,26 @@ def _summaries(config: Config) -> list[dict[str, Any]]:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
-    """``syncd status``: per route counts, conversation, oldest pending, last results."""
-    summaries = _summaries(config)
+    """``syncd status``: per route connection, counts, conversation, oldest pending, last
+    results; ``daemon not running`` instead of a connection when no daemon holds the state.
+    """
+    from syncd.status import daemon_running
+
+    running = daemon_running(config.state.database)
+    summaries = _summaries(config, running)
     if args.json:
-        print(json.dumps({"routes": summaries}, indent=2, sort_keys=True))
+        document = {"daemon_running": running, "routes": summaries}
+        print(json.dumps(document, indent=2, sort_keys=True))
         return EX_OK
+    if running is None:
+        print(f"daemon: unknown (cannot open the lock of {config.state.database})")
+    else:
+        print(f"daemon: {'running' if running else 'not running'}")
     for summary in summaries:
         print(f"route {summary['route']}")
+        since = summary["connection_since"]
+        connection = summary["connection"]
+        print(f"  connection: {connection}{'' if since is None else f' since {_when(since)}'}")
         print(f"  conversation: {summary['conversation'] or '-'}")
         outbound = ", ".join(f"{k} {v}" for k, v in sorted(summary["outbound"].items())) or "none"
         inbound = ", ".join(f"{k} {v}" for k, v in sorted(summary["inbound"].items())) or "none"
@@ -178,14 +218,23 @@ def cmd_retry(config: Config, args: argparse.Namespace) -> int:
 
     if not args.ids and not args.all_failed:
         raise ConfigError(["retry: name row ids or pass --all-failed"])
-    moved = retry_failed(config, args.ids, all_failed=args.all_failed)
+    moved, problems = retry_failed(config, args.ids, all_failed=args.all_failed)
     for line in moved:
         print(line)
-    return EX_OK
+    for line in problems:
+        print(f"syncd: retry {line}", file=sys.stderr)
+    # A row named on the command line that was not retried is an error the caller must see;
+    # with --all-failed, failed rows whose file was deleted from failed/ are only reported.
+    return EX_DATAERR if problems and args.ids else EX_OK
 
 
 def cmd_enable_file_sharing(config: Config, args: argparse.Namespace) -> int:
     """``syncd enable-file-sharing``: log in as an admin and turn the site setting on."""
     from syncd.admin_command import enable_file_sharing
 
-    return enable_file_sharing(config, args.username)
+    try:
+        return enable_file_sharing(config, args.username)
+    except AuthenticationError as error:
+        # A wrong password is for a person to fix, not a LivePerson outage (69).
+        print(f"syncd: {error}", file=sys.stderr)
+        return EX_NOPERM

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from syncd import imaging
 from syncd.config import Config, RouteConfig
+from syncd.errors import StateError
 from syncd.intake import Intake
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
@@ -38,6 +39,9 @@ log = logging.getLogger("syncd.daemon")
 TICK_SECONDS = 0.1
 # STATUS= costs a few COUNT queries; once a second is plenty for `systemctl status`.
 STATUS_INTERVAL_SECONDS = 1.0
+# After a main-loop pass failed to write the state (disk full), wait this long: the same
+# pass would fail again at once, and each failure logs a line.
+STEP_ERROR_DELAY_SECONDS = 5.0
 
 
 @dataclass
@@ -76,6 +80,9 @@ class Daemon:
         self._watchdog_seconds = watchdog_interval_seconds()
         self._next_watchdog_at = 0.0
         self._next_status_at = 0.0
+        # The connection state of each route as last written to the state database, so
+        # `syncd status` can show it; written only when it changes.
+        self._recorded_connection_states: dict[str, str] = {}
 
     @property
     def store(self) -> StateStore:
@@ -203,9 +210,11 @@ class Daemon:
                 self._restart_watcher(state, now)
             if state.intake.step(now):
                 state.sender.wake()
+        connection_states = self._routes_connection_states()
+        self._record_connection_states(connection_states, now)
         if now >= self._next_status_at:
             self._next_status_at = now + STATUS_INTERVAL_SECONDS
-            self._notifier.status(status_line(self.store, self._routes_connection_states()))
+            self._notifier.status(status_line(self.store, connection_states))
         if self._watchdog_seconds is not None and now >= self._next_watchdog_at and self._healthy():
             self._next_watchdog_at = now + self._watchdog_seconds
             self._notifier.watchdog()
@@ -225,11 +234,30 @@ class Daemon:
     def _routes_connection_states(self) -> dict[str, str]:
         return {name: state.client.connection_state for name, state in self._routes.items()}
 
+    def _record_connection_states(self, states: dict[str, str], now: float) -> None:
+        """Write each route's connection state to the state database when it changed."""
+        for route, connection_state in states.items():
+            if self._recorded_connection_states.get(route) == connection_state:
+                continue
+            # Remembered before writing: a failing write (disk full) is logged once per
+            # change instead of on every tick; the next change is written again.
+            self._recorded_connection_states[route] = connection_state
+            try:
+                self.store.note_connection_state(route, connection_state, now)
+            except StateError as error:
+                log.warning("route=%s: cannot record the connection state: %s", route, error)
+
     def run_until_stopped(self) -> None:
         """Loop ``step`` until a stop is requested, then stop gracefully."""
         try:
             while not self._stop.is_set():
-                self.step(self._clock())
+                try:
+                    self.step(self._clock())
+                except StateError as error:
+                    # A full disk or a locked database must not end the daemon: nothing
+                    # was committed, so the same files are picked up again next time.
+                    log.error("cannot record progress, trying again shortly: %s", error)
+                    self._stop.wait(STEP_ERROR_DELAY_SECONDS)
                 self._stop.wait(TICK_SECONDS)
         finally:
             self.shutdown()

@@ -39,12 +39,17 @@ def quarantined_files(route: RouteConfig) -> dict[int, Path]:
     return found
 
 
-def retry_failed(config: Config, row_ids: Iterable[int], *, all_failed: bool) -> list[str]:
-    """Retry the failed rows ``row_ids`` (or every failed row); returns one line per row.
+def retry_failed(
+    config: Config, row_ids: Iterable[int], *, all_failed: bool
+) -> tuple[list[str], list[str]]:
+    """Retry the failed rows ``row_ids`` (or every failed row).
 
-    Raises StateError when the state cannot be opened or written.
+    Returns one line per row moved back, and one line per row that could not be (unknown id,
+    not failed, file no longer in ``failed/``). Raises StateError when the state cannot be
+    opened or written.
     """
-    lines = []
+    lines: list[str] = []
+    problems: list[str] = []
     routes = {route.name: route for route in config.routes}
     with StateStore.open(config.state.database, exclusive=False) as store:
         if all_failed:
@@ -55,20 +60,33 @@ def retry_failed(config: Config, row_ids: Iterable[int], *, all_failed: bool) ->
                 try:
                     rows.append(store.get_outbound(row_id))
                 except UnknownRowError:
-                    lines.append(f"#{row_id}: no such row")
+                    problems.append(f"#{row_id}: no such row")
         files_by_route = {name: quarantined_files(route) for name, route in routes.items()}
         for row in rows:
             route = routes.get(row.route)
             if row.state != OutboundState.FAILED or route is None:
-                lines.append(f"#{row.id} {row.source_name}: not failed ({row.state}), left alone")
+                problems.append(
+                    f"#{row.id} {row.source_name}: not failed ({row.state}), left alone"
+                )
                 continue
             quarantined = files_by_route[row.route].get(row.id)
             if quarantined is None or not os.path.lexists(quarantined):
-                lines.append(f"#{row.id} {row.source_name}: file not found in {route.failed_dir}")
+                problems.append(
+                    f"#{row.id} {row.source_name}: file not found in {route.failed_dir}"
+                )
                 continue
             target = move_without_clobber(quarantined, route.outbox, quarantined.name)
-            store.reset_for_retry(row.id, target, time.time())
+            # The operator may have replaced the file in failed/ (a rescan): the row must
+            # describe the file as it is now, or the intake would journal it as a new row
+            # and leave this one detected for ever.
+            moved = os.lstat(target)
+            store.reset_for_retry(
+                row.id,
+                target,
+                time.time(),
+                file_version=(moved.st_size, moved.st_mtime_ns, moved.st_ino),
+            )
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(quarantined.with_name(quarantined.name + ERROR_SUFFIX))
             lines.append(f"#{row.id} {row.source_name}: back in {route.outbox} as {target.name}")
-    return lines
+    return lines, problems

@@ -174,12 +174,24 @@ class OutboundRecords(RecordsBase):
                 next_attempt_at=next_attempt_at,
             )
 
-    def reset_for_retry(self, row_id: int, source_path: Path, now: float) -> None:
+    def reset_for_retry(
+        self,
+        row_id: int,
+        source_path: Path,
+        now: float,
+        *,
+        file_version: tuple[int, int, int] | None = None,
+    ) -> None:
         """failed → detected at ``source_path`` (back in the outbox), as if just journaled.
 
         Everything learnt after detection is forgotten, because it may be stale (an expired
         upload, a closed conversation). See the module docstring for the order of steps.
+        ``file_version`` (size, mtime_ns, inode) is the file as it now is, when the operator
+        replaced it in ``failed/`` before retrying: the intake finds the row by it.
         """
+        version = {}
+        if file_version is not None:
+            version = dict(zip(("size_bytes", "mtime_ns", "inode"), file_version, strict=True))
         self._move(
             "outbound",
             row_id,
@@ -187,6 +199,7 @@ class OutboundRecords(RecordsBase):
             now,
             source_name=path_text(Path(source_path.name)),
             source_path=path_text(source_path),
+            **version,
             attempts=0,
             next_attempt_at=now,
             last_error=None,

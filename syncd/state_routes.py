@@ -7,10 +7,24 @@ route) and the conversations those consumers opened. It reaches the database onl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from syncd import state_model as model
 from syncd.errors import StateError
 from syncd.state_base import RecordsBase
 from syncd.state_model import ConversationRow, ConversationState, Identity
+
+
+@dataclass(frozen=True)
+class RouteConnection:
+    """A route's LivePerson connection as the daemon last recorded it.
+
+    ``state`` is ``connected``, ``connecting``, ``disconnected`` or ``auth-failed`` (None when
+    no daemon ever recorded one); ``changed_at`` is when the daemon saw it change (unix s).
+    """
+
+    state: str | None
+    changed_at: float | None
 
 
 class RouteRecords(RecordsBase):
@@ -110,3 +124,30 @@ class RouteRecords(RecordsBase):
         record = {"route": route, "last_error": message, "last_error_at": now}
         with self._transaction(f"note an error of route {route}") as transaction:
             transaction.upsert("route_status", record, "route")
+
+    def note_connection_state(self, route: str, state: str, now: float) -> bool:
+        """Records that ``route``'s connection is in ``state`` since ``now``.
+
+        Meant to be called when the daemon sees the state change; recording the state the
+        route already has writes nothing and keeps the older time. Returns True when it wrote.
+        """
+        with self._transaction(f"note the connection state of route {route}") as transaction:
+            current = transaction.value(
+                "SELECT connection_state FROM route_status WHERE route = ?", [route]
+            )
+            if current == state:
+                return False
+            record = {"route": route, "connection_state": state, "connection_changed_at": now}
+            transaction.upsert("route_status", record, "route")
+        return True
+
+    def connection_of(self, route: str) -> RouteConnection:
+        """The connection state last recorded for ``route`` (both fields None when none was)."""
+        with self._reading(f"read the connection state of route {route}") as transaction:
+            records = transaction.rows(
+                "SELECT connection_state, connection_changed_at FROM route_status WHERE route = ?",
+                [route],
+            )
+        if not records:
+            return RouteConnection(None, None)
+        return RouteConnection(records[0]["connection_state"], records[0]["connection_changed_at"])

@@ -135,4 +135,16 @@ _INBOUND = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_CONVERSATIONS, _OUTBOUND, _INBOUND)
+# Written by the daemon when a route's LivePerson connection changes state (connected,
+# connecting, …), so `syncd status`, a separate process, can show it. Added columns keep
+# every existing row; they stay NULL until the daemon first observes the route.
+_CONNECTION_STATE = Migration(
+    version=4,
+    summary="per-route connection state, recorded by the daemon when it changes",
+    statements=(
+        "ALTER TABLE route_status ADD COLUMN connection_state TEXT",
+        "ALTER TABLE route_status ADD COLUMN connection_changed_at REAL",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_CONVERSATIONS, _OUTBOUND, _INBOUND, _CONNECTION_STATE)

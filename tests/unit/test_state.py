@@ -251,7 +251,7 @@ def test_an_old_version_database_is_upgraded_and_keeps_its_rows(database_path: P
         assert store.get_outbound(row_id).state == OutboundState.DETECTED
         store.record_conversation(ROUTE, "conversation-9", None, NOW)
         assert store.record_inbound(ROUTE, "conversation-9", 0, "/f", "PNG", "", "agent", NOW)
-    assert schema_versions(database_path) == [1, 2, 3]
+    assert schema_versions(database_path) == [m.version for m in MIGRATIONS]
 
 
 def test_a_failing_migration_leaves_the_database_at_the_previous_version(
@@ -266,7 +266,7 @@ def test_a_failing_migration_leaves_the_database_at_the_previous_version(
 
     with StateStore.open(database_path) as store:
         assert store.get_outbound(row_id).state == OutboundState.DETECTED
-    assert schema_versions(database_path) == [1, 2, 3]
+    assert schema_versions(database_path) == [m.version for m in MIGRATIONS]
 
 
 def test_a_read_only_open_does_not_upgrade_an_old_database(database_path: Path) -> None:
