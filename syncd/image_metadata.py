@@ -59,7 +59,9 @@ _STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
 _FRAME_HEADERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Inside entropy-coded data 0xFF is always followed by a stuffed 0x00 or a restart marker, so the
 # first 0xFF followed by anything else is the next real marker; a run of 0xFF is fill before it.
-_MARKER_AFTER_SCAN = re.compile(rb"\xff+(?=[^\x00\xd0-\xd7\xff])")
+# The pattern finds the marker's own 0xFF and the caller steps back over the fill: written as
+# "\xff+(?=...)" instead, re retries the run at every 0xFF and scans 3.5 MB in 70 ms, not 3.5.
+_MARKER_AFTER_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ def _jpeg_segments(data: bytes) -> Iterator[_JpegSegment]:
             if next_marker is None:
                 raise TruncatedImageError("JPEG data ends inside the compressed image data")
             end = next_marker.start()
+            while end > payload_end and data[end - 1] == 0xFF:
+                end -= 1  # fill bytes belong before the marker, as the walk above expects
         yield _JpegSegment(marker, position, position + 4, payload_end, end)
         position = end
 

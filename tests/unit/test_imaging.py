@@ -352,7 +352,7 @@ def test_an_animated_gif_that_fits_stays_a_gif_with_all_its_frames_and_without_i
 
 
 def test_an_animated_gif_over_the_limits_is_sent_as_its_first_frame_in_jpeg():
-    prepared = imaging.prepare(three_frame_gif((2100, 60)))
+    prepared = imaging.prepare(three_frame_gif((4200, 60)))  # over twice the 2048 px cap
 
     assert (prepared.file_type, prepared.source_format, prepared.reencoded) == ("JPG", "GIF", True)
     assert prepared.width == 2048
@@ -362,7 +362,8 @@ def test_an_animated_gif_over_the_limits_is_sent_as_its_first_frame_in_jpeg():
 
 # --- pixel modes --------------------------------------------------------------------------------
 
-SMALL_CAP = ImageLimits(max_long_side_pixels=32)  # forces the re-encode path on small images
+# Forces the re-encode path on small images (small_file_bytes=0: no pass-through past the cap).
+SMALL_CAP = ImageLimits(max_long_side_pixels=32, small_file_bytes=0)
 
 
 def test_a_16_bit_grey_png_is_scaled_to_8_bits_not_clipped_to_white():
@@ -705,6 +706,33 @@ def test_two_threads_preparing_at_once_get_the_same_results_as_one_thread(detail
     assert limit_before == Image.MAX_IMAGE_PIXELS
 
 
+def test_a_small_file_past_the_cap_passes_through_instead_of_growing_as_a_jpeg():
+    # A 1-bit 300 dpi page: 2480x3508, a few kB as PNG. Re-encoded at the cap it would become
+    # a JPEG of hundreds of kB and lose its crisp edges; under 1 MB and 2x the cap it stays.
+    page = Image.new("1", (2480, 3508), 1)
+    ImageDraw.Draw(page).rectangle((200, 200, 2200, 400), fill=0)
+    source = encode(page, "PNG")
+
+    prepared = imaging.prepare(source)
+
+    assert (prepared.file_type, prepared.reencoded) == ("PNG", False)
+    assert (prepared.width, prepared.height) == (2480, 3508)
+    assert len(prepared.data) <= len(source)
+    assert_within_liveperson_limits(prepared)
+
+
+def test_a_file_past_the_cap_over_the_small_file_size_is_still_re_encoded():
+    limits = ImageLimits(small_file_bytes=1_000)
+    page = Image.new("1", (2480, 3508), 1)
+    ImageDraw.Draw(page).rectangle((200, 200, 2200, 400), fill=0)
+    source = encode(page, "PNG")
+    assert len(source) > limits.small_file_bytes
+
+    prepared = imaging.prepare(source, limits)
+
+    assert prepared.reencoded and max(prepared.width, prepared.height) <= 2048
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     mode=st.sampled_from(["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "CMYK"]),
@@ -734,8 +762,12 @@ def test_every_prepared_image_respects_liveperson_limits(
     if image_format == "PNG" and mode == "CMYK":
         picture = picture.convert("RGB")
 
-    prepared = imaging.prepare(encode(picture, image_format))
+    source = encode(picture, image_format)
+    prepared = imaging.prepare(source)
 
     assert_within_liveperson_limits(prepared)
-    assert max(prepared.width, prepared.height) <= LIMITS.max_long_side_pixels
+    if prepared.reencoded or len(source) > LIMITS.small_file_bytes:
+        assert max(prepared.width, prepared.height) <= LIMITS.max_long_side_pixels
+    else:  # a small file may pass through up to twice the cap
+        assert max(prepared.width, prepared.height) <= 2 * LIMITS.max_long_side_pixels
     assert prepared.source_format == image_format
