@@ -18,13 +18,14 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd.config import load_config
-from syncd.daemon import Daemon
-from syncd.demo_scans import grey_form_png, write_demo_scans
-from syncd.emulator.server import EmulatorSettings, start_emulator
 from syncd.logs import configure_logging
 from syncd.state_model import OutboundRow, OutboundState
+
+if TYPE_CHECKING:
+    from syncd.daemon import Daemon
 
 MARKER = ".syncd-demo"
 SCENARIO_TIMEOUT_SECONDS = 120.0
@@ -92,6 +93,12 @@ def _post(url: str, data: bytes, content_type: str) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns 0 when the scenario completed, 1 when it timed out."""
+    # Imported here, not at the top: every `syncd` command builds the demo's options, and
+    # these pull in the daemon, Pillow and aiohttp (half a second before `syncd status`).
+    from syncd.daemon import Daemon
+    from syncd.demo_scans import grey_form_png, write_demo_scans
+    from syncd.emulator.server import EmulatorSettings, start_emulator
+
     folder: Path = args.folder.resolve()
     _prepare_folder(folder)
     configure_logging(os.environ.get("SYNCD_DEMO_LOG_LEVEL", "warning"))

@@ -228,12 +228,30 @@ def configure_logging(
     handler = _SyncdStreamHandler(target)
     handler.setFormatter(OneLineFormatter(journald=is_journal_stream(target, env)))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(demote_watchdog_stop_race)
     root = logging.getLogger()
     for previous in [each for each in root.handlers if isinstance(each, _SyncdStreamHandler)]:
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level_number)
     logging.captureWarnings(True)
+
+
+def demote_watchdog_stop_race(record: logging.LogRecord) -> bool:
+    """Log filter: show watchdog's stop-time race as DEBUG, not as an ERROR.
+
+    watchdog (7.x) logs "queue_events() called when the thread is inactive" at ERROR when an
+    observer is stopped while its thread is between two reads; nothing is lost (the observer
+    is being shut down on purpose), and an ERROR on every stop would teach operators to
+    ignore errors. Goes in: any record; comes out: True to emit it (the race's record only
+    when DEBUG logging is on, demoted), False to drop it.
+    """
+    if record.name.startswith("watchdog.") and "called when the thread is inactive" in str(
+        record.msg
+    ):
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+    return True
 
 
 # Context values printed bare; anything else (spaces, '=', ':' at odd places, controls) is

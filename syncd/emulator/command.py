@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from syncd.emulator.server import start_emulator
 from syncd.emulator.settings import EmulatorSettings
 
 DEFAULT_PORT = 8780
@@ -71,6 +70,9 @@ def settings_from(args: argparse.Namespace) -> EmulatorSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; return 0, or 2 when the options or port are unusable."""
+    # Imported here: every `syncd` command builds this parser, and the server pulls in aiohttp.
+    from syncd.emulator.server import start_emulator
+
     try:
         settings = settings_from(args)
         emulator = start_emulator(settings)

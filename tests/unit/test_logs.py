@@ -362,3 +362,25 @@ def test_a_route_logger_records_the_function_that_called_it(
     (record,) = caplog.records
     assert record.funcName == "test_a_route_logger_records_the_function_that_called_it"
     assert record.getMessage() == "route=invoices: slow upload"
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_watchdogs_stop_race_is_not_reported_as_an_error(stderr_file: TextIO, level: str) -> None:
+    configure_logging(level, stderr_file, journal_environment(stderr_file))
+    # The very call watchdog 7 makes when an observer stops between two reads.
+    logging.getLogger("watchdog.observers.inotify").error(
+        "InotifyEmitter.queue_events() called when the thread is inactive"
+    )
+    logging.getLogger("watchdog.observers.inotify").error("a real watchdog error")
+    expected_race = (
+        [
+            "<7>watchdog.observers.inotify: InotifyEmitter.queue_events() called when the thread "
+            "is inactive"
+        ]
+        if level == "debug"
+        else []
+    )
+    assert written_lines(stderr_file) == [
+        *expected_race,
+        "<3>watchdog.observers.inotify: a real watchdog error",
+    ]
