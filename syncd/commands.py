@@ -11,13 +11,14 @@ import json
 import os
 import sys
 import time
+from enum import StrEnum
 from typing import Any
 
 from syncd.cli import EX_CONFIG, EX_OK, EX_UNAVAILABLE, load_config_or_report
 from syncd.config import Config
 from syncd.errors import AuthenticationError, ConfigError, StateError, SyncdError
 from syncd.state import StateStore
-from syncd.state_model import DatabaseMissingError
+from syncd.state_model import DatabaseMissingError, InboundState, OutboundState
 
 # sysexits.h: the data named on the command line (a row id) is not what it must be.
 EX_DATAERR = 65
@@ -193,10 +194,8 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
         connection = summary["connection"]
         print(f"  connection: {connection}{'' if since is None else f' since {_when(since)}'}")
         print(f"  conversation: {summary['conversation'] or '-'}")
-        outbound = ", ".join(f"{k} {v}" for k, v in sorted(summary["outbound"].items())) or "none"
-        inbound = ", ".join(f"{k} {v}" for k, v in sorted(summary["inbound"].items())) or "none"
-        print(f"  outbound: {outbound}")
-        print(f"  inbound: {inbound}")
+        print(f"  outbound: {_counts_text(summary['outbound'], OutboundState)}")
+        print(f"  inbound: {_counts_text(summary['inbound'], InboundState)}")
         oldest = summary["oldest_pending_seconds"]
         print(f"  oldest pending: {'-' if oldest is None else f'{oldest:.0f} s'}")
         print(f"  last success: {_when(summary['last_success_at'])}")
@@ -204,6 +203,12 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
         when = _when(summary["last_error_at"])
         print(f"  last error: {'-' if error is None else f'{error} ({when})'}")
     return EX_OK
+
+
+def _counts_text(counts: dict[str, int], states: type[StrEnum]) -> str:
+    """``"claimed 2, done 40, failed 1"``: non-zero counts in pipeline order, or ``none``."""
+    ordered = [f"{state} {counts[state]}" for state in states if counts.get(state)]
+    return ", ".join(ordered) or "none"
 
 
 def _when(timestamp: float | None) -> str:

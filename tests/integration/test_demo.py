@@ -46,6 +46,21 @@ def test_the_demo_completes_and_status_reports_what_happened(tmp_path: Path) -> 
     assert route["outbound"]["failed"] == 1
     assert route["inbound"]["done"] == 1
     assert route["conversation"]
+    text = subprocess.run(
+        [sys.executable, "-m", "syncd", "status", "--config", str(folder / "config.toml")],
+        capture_output=True,
+        text=True,
+        cwd=REPOSITORY,
+        timeout=60,
+        check=False,
+    )
+    assert text.returncode == 0, text.stderr
+    lines = [line.strip() for line in text.stdout.splitlines()]
+    assert "daemon: not running" in lines
+    # Counts come in pipeline order, the way an operator reads the journey of a file.
+    assert "outbound: done 3, failed 1" in lines
+    assert "inbound: done 1" in lines
+    assert f"conversation: {route['conversation']}" in lines
     sent = sorted(p.name for p in (folder / "scanner" / "outbox" / "sent").iterdir())
     assert sent == [
         "scan_0001_invoice_colour.jpg",
