@@ -16,7 +16,7 @@ from typing import Any
 
 from syncd.cli import EX_CONFIG, EX_OK, EX_UNAVAILABLE, load_config_or_report
 from syncd.config import Config
-from syncd.errors import AuthenticationError, ConfigError, StateError, SyncdError
+from syncd.errors import AuthenticationError, ConfigError, StateError
 from syncd.state import StateStore
 from syncd.state_model import DatabaseMissingError, InboundState, OutboundState
 
@@ -40,7 +40,11 @@ def add_subcommand_arguments(name: str, parser: argparse.ArgumentParser) -> None
         parser.add_argument(
             "--online",
             action="store_true",
-            help="also resolve LivePerson's domains (exit 69 when LivePerson is unreachable)",
+            help=(
+                "also resolve LivePerson's domains, sign up a throwaway consumer and open the "
+                "consumer WebSocket (exit 69 when LivePerson is unreachable, 78 when its TLS "
+                "certificate does not verify)"
+            ),
         )
     elif name == "status":
         parser.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -117,23 +121,18 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 
 def _check_online(config: Config) -> int:
-    from syncd.liveperson.domains import DomainResolver
-    from syncd.liveperson.http import HttpClient
-    from syncd.services import USER_AGENT
+    """Run the online steps; 0 when all worked, 78 when the fix is in the config (TLS
+    trust, a refused token), 69 when LivePerson cannot be reached or answers wrongly."""
+    from syncd.online_check import OnlineCheckError, check_online
 
-    http = HttpClient(
-        config.liveperson.ca_file, config.liveperson.request_timeout_seconds, USER_AGENT
-    )
     try:
-        resolver = DomainResolver(http, config.liveperson.domain_api, config.liveperson.account)
-        for service in ("idp", "asyncMessagingEnt", "swift"):
-            print(f"  {service}: {resolver.base_uri(service)}")
-    except SyncdError as error:
+        check_online(config, print)
+    except OnlineCheckError as error:
+        if error.is_config:
+            print(f"syncd: LivePerson refused the configuration: {error}", file=sys.stderr)
+            return EX_CONFIG
         print(f"syncd: LivePerson is not reachable: {error}", file=sys.stderr)
         return EX_UNAVAILABLE
-    finally:
-        http.close()
-    print("LivePerson domains resolved")
     return EX_OK
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
-from syncd.emulator.server import RunningEmulator
+from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
 from tests.helpers.cli import run_syncd
 from tests.helpers.harness import write_config
 
@@ -143,6 +145,10 @@ def test_online_against_the_running_emulator_exits_0_and_shows_the_domains(
     for service in ("idp", "asyncMessagingEnt", "swift"):
         assert f"  {service}: {emulator.host_port}" in result.stdout
     assert "LivePerson domains resolved" in result.stdout
+    assert "consumer sign-up accepted" in result.stdout
+    assert "consumer WebSocket answered" in result.stdout
+    # Nothing happened in any conversation: the check leaves no trace there.
+    assert emulator.state()["conversations"] == []
 
 
 def test_online_against_a_closed_port_exits_69_saying_liveperson_is_unreachable(
@@ -163,4 +169,44 @@ def test_online_against_a_closed_port_exits_69_saying_liveperson_is_unreachable(
 def test_online_is_documented_with_its_exit_code() -> None:
     result = run_syncd("check", "--help")
     assert result.returncode == EX_OK
-    assert "exit 69 when LivePerson is unreachable" in " ".join(result.stdout.split())
+    help_text = " ".join(result.stdout.split())
+    assert "exit 69 when LivePerson is unreachable" in help_text
+    assert "78 when its TLS certificate does not verify" in help_text
+
+
+@pytest.fixture
+def tls_emulator(tmp_path: Path) -> Iterator[tuple[RunningEmulator, Path]]:
+    """The emulator over HTTPS/WSS with a certificate from a private CA, and that CA's file."""
+    authority = trustme.CA()
+    server = authority.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path, ca_path = (
+        tmp_path / "server.pem",
+        tmp_path / "server.key",
+        tmp_path / "ca.pem",
+    )
+    server.cert_chain_pems[0].write_to_path(str(cert_path))
+    server.private_key_pem.write_to_path(str(key_path))
+    authority.cert_pem.write_to_path(str(ca_path))
+    with start_emulator(EmulatorSettings(port=0, tls_cert=cert_path, tls_key=key_path)) as running:
+        yield running, ca_path
+
+
+@pytest.mark.parametrize("with_ca_file", [True, False])
+def test_online_over_tls_verifies_with_ca_file_and_is_a_config_error_without(
+    tmp_path: Path, tls_emulator: tuple[RunningEmulator, Path], with_ca_file: bool
+) -> None:
+    emulator, ca_path = tls_emulator
+    assert emulator.base_url.startswith("https://")
+    folder = tmp_path / "site"
+    folder.mkdir()
+    liveperson = {"ca_file": str(ca_path)} if with_ca_file else {}
+    config = write_config(folder, emulator.base_url, emulator.account, liveperson=liveperson)
+    result = run_syncd("check", "--config", str(config), "--online")
+    if with_ca_file:
+        assert result.returncode == EX_OK, result.stderr
+        assert "consumer WebSocket answered" in result.stdout
+    else:
+        assert result.returncode == EX_CONFIG, result.stdout + result.stderr
+        assert "resolving LivePerson's domains" in result.stderr
+        assert "ca_file" in result.stderr  # the message says how to fix it
+        assert "Traceback" not in result.stderr
