@@ -17,6 +17,7 @@ from typing import Any
 from syncd.cli import EX_CONFIG, EX_OK, EX_UNAVAILABLE, load_config_or_report
 from syncd.config import Config
 from syncd.errors import AuthenticationError, ConfigError, StateError
+from syncd.logs import configure_logging
 from syncd.state import StateStore
 from syncd.state_model import DatabaseMissingError, InboundState, OutboundState
 
@@ -76,6 +77,10 @@ def run_subcommand(args: argparse.Namespace) -> int:
     config = load_config_or_report(args.config)
     if config is None:
         return EX_CONFIG
+    # Only warnings and errors: the command's own output is on stdout, and whatever a library
+    # logs goes through the same one-line, redacting handler as the daemon's (a login error
+    # must not print the password or a token).
+    configure_logging("warning")
     handlers = {
         "check": cmd_check,
         "status": cmd_status,
