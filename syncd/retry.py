@@ -1,22 +1,24 @@
 """``syncd retry``: put quarantined files back into the pipeline.
 
 A failed file sits in its route's ``failed/`` folder beside ``NAME.error.txt``, whose
-``state row:`` line names its row. Retrying moves the file back into the outbox (never
-replacing a file there), removes the report, and resets the row to ``detected`` at its new
-place, so the intake claims it under the same row, and the history stays in one row.
+``state row:`` line names its row. Retrying resets the row to ``detected`` at a free
+outbox path, then moves the file there (never replacing a file) and removes the report, so
+the intake claims it under the same row, and the history stays in one row.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from syncd.config import Config, RouteConfig
-from syncd.folders import move_without_clobber
+from syncd.folders import fsync_directory, link_without_clobber
 from syncd.quarantine import ERROR_SUFFIX
+from syncd.rules import numbered_variant
 from syncd.state import StateStore
 from syncd.state_model import OutboundState, UnknownRowError
 
@@ -37,6 +39,41 @@ def quarantined_files(route: RouteConfig) -> dict[int, Path]:
             if key == "state row" and value.strip().isdigit():
                 found[int(value)] = route.failed_dir / name[: -len(ERROR_SUFFIX)]
     return found
+
+
+def _free_name(folder: Path, name: str) -> str:
+    """The first of ``name``, ``name-2``, ``name-3``… with nothing at it in ``folder``."""
+    for number in range(1, 10_000):
+        candidate = name if number == 1 else numbered_variant(name, number)
+        if not os.path.lexists(folder / candidate):
+            return candidate
+    raise OSError(errno.EEXIST, f"no free name for {name!r} in {folder}")
+
+
+def _return_to_outbox(store: StateStore, row_id: int, quarantined: Path, outbox: Path) -> Path:
+    """Reset row ``row_id`` to ``detected`` at a free outbox path, then link the file there.
+
+    The row is reset *before* the file appears in the outbox (see ``state_outbound``): a
+    running intake that meets the file finds this row by its path and version instead of
+    journaling a second one. The link keeps inode, size and mtime, so the version recorded
+    from the quarantined file is the outbox file's. If another file took the chosen name in
+    between, the row is pointed at the name the file really got. Raises OSError, StateError.
+    """
+    outbox.mkdir(parents=True, exist_ok=True)
+    # The operator may have replaced the file in failed/ (a rescan): the row must describe
+    # the file as it is now, or the intake would journal it as a new row.
+    current = os.lstat(quarantined)
+    version = (current.st_size, current.st_mtime_ns, current.st_ino)
+    planned = outbox / _free_name(outbox, quarantined.name)
+    store.reset_for_retry(row_id, planned, time.time(), file_version=version)
+    target = link_without_clobber(quarantined, outbox, planned.name)
+    if target != planned:
+        store.reset_for_retry(row_id, target, time.time(), file_version=version)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(quarantined)
+    fsync_directory(outbox)
+    fsync_directory(quarantined.parent)
+    return target
 
 
 def retry_failed(
@@ -75,17 +112,7 @@ def retry_failed(
                     f"#{row.id} {row.source_name}: file not found in {route.failed_dir}"
                 )
                 continue
-            target = move_without_clobber(quarantined, route.outbox, quarantined.name)
-            # The operator may have replaced the file in failed/ (a rescan): the row must
-            # describe the file as it is now, or the intake would journal it as a new row
-            # and leave this one detected for ever.
-            moved = os.lstat(target)
-            store.reset_for_retry(
-                row.id,
-                target,
-                time.time(),
-                file_version=(moved.st_size, moved.st_mtime_ns, moved.st_ino),
-            )
+            target = _return_to_outbox(store, row.id, quarantined, route.outbox)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(quarantined.with_name(quarantined.name + ERROR_SUFFIX))
             lines.append(f"#{row.id} {row.source_name}: back in {route.outbox} as {target.name}")
