@@ -25,7 +25,6 @@ from types import TracebackType
 from typing import Any
 
 import sqlite_utils
-from sqlite_utils.db import NotFoundError
 
 from syncd.errors import StateError
 from syncd.state_base import Transaction
@@ -40,13 +39,22 @@ StatementObserver = Callable[[str], None]
 
 
 class _SqliteTransaction:
-    """``state_base.Transaction`` on top of sqlite-utils, used inside an open transaction."""
+    """``state_base.Transaction`` in plain SQL, used inside an open transaction.
+
+    Plain statements rather than sqlite-utils' table helpers: those re-read the schema on
+    every call (a dozen statements per state transition, measured in ``bench/``), and every
+    file takes several transitions on the one connection all threads share.
+    """
 
     def __init__(self, database: sqlite_utils.Database) -> None:
         self._database = database
+        # Table → primary key column, read once per table from the schema.
+        self._primary_keys: dict[str, str] = {}
 
     def rows(self, sql: str, parameters: Sequence[object] = ()) -> list[dict[str, Any]]:
-        return list(self._database.query(sql, list(parameters)))
+        cursor = self._database.execute(sql, list(parameters))
+        columns = [column[0] for column in cursor.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     def value(self, sql: str, parameters: Sequence[object] = ()) -> Any:
         row = self._database.execute(sql, list(parameters)).fetchone()
@@ -56,26 +64,60 @@ class _SqliteTransaction:
         return int(self._database.execute(sql, list(parameters)).rowcount)
 
     def insert(self, table: str, record: Mapping[str, object]) -> int:
-        target = self._database.table(table)
-        target.insert(dict(record))
-        if target.last_rowid is None:
+        columns = ", ".join(_identifier(name) for name in record)
+        marks = ", ".join("?" for _ in record)
+        sql = f"INSERT INTO {_identifier(table)} ({columns}) VALUES ({marks})"  # noqa: S608
+        cursor = self._database.execute(sql, list(record.values()))
+        if cursor.lastrowid is None:
             raise StateError(f"inserting into {table} reported no row id")
-        return int(target.last_rowid)
+        return int(cursor.lastrowid)
 
     def update(self, table: str, key: int | str, changes: Mapping[str, object]) -> None:
-        try:
-            self._database.table(table).update(key, dict(changes))
-        except NotFoundError:
-            raise UnknownRowError(f"{table} has no row {key!r}") from None
+        assignments = ", ".join(f"{_identifier(name)} = ?" for name in changes)
+        sql = (
+            f"UPDATE {_identifier(table)} SET {assignments}"  # noqa: S608 (names are ours)
+            f" WHERE {_identifier(self._primary_key(table))} = ?"
+        )
+        if self._database.execute(sql, [*changes.values(), key]).rowcount == 0:
+            raise UnknownRowError(f"{table} has no row {key!r}")
 
     def upsert(self, table: str, record: Mapping[str, object], key_column: str) -> None:
-        self._database.table(table).upsert(dict(record), pk=key_column)
+        columns = ", ".join(_identifier(name) for name in record)
+        marks = ", ".join("?" for _ in record)
+        updates = [
+            f"{_identifier(n)} = excluded.{_identifier(n)}" for n in record if n != key_column
+        ]
+        action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+        sql = (
+            f"INSERT INTO {_identifier(table)} ({columns}) VALUES ({marks})"  # noqa: S608
+            f" ON CONFLICT ({_identifier(key_column)}) {action}"
+        )
+        self._database.execute(sql, list(record.values()))
 
     def get(self, table: str, key: int | str) -> dict[str, Any]:
-        try:
-            return self._database.table(table).get(key)
-        except NotFoundError:
-            raise UnknownRowError(f"{table} has no row {key!r}") from None
+        sql = (
+            f"SELECT * FROM {_identifier(table)}"  # noqa: S608 (names are ours)
+            f" WHERE {_identifier(self._primary_key(table))} = ?"
+        )
+        found = self.rows(sql, [key])
+        if not found:
+            raise UnknownRowError(f"{table} has no row {key!r}")
+        return found[0]
+
+    def _primary_key(self, table: str) -> str:
+        key = self._primary_keys.get(table)
+        if key is None:
+            columns = self.rows(f"PRAGMA table_info({_identifier(table)})")
+            keys = [column["name"] for column in columns if column["pk"]]
+            if len(keys) != 1:
+                raise StateError(f"table {table} has no single-column primary key")
+            key = self._primary_keys[table] = str(keys[0])
+        return key
+
+
+def _identifier(name: str) -> str:
+    """``name`` quoted as an SQL identifier (table and column names come from syncd's code)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 class StateStore(RouteRecords, OutboundRecords, InboundRecords):
