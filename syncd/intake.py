@@ -172,7 +172,18 @@ class Intake:
             return False
         row_id = self._journal(path, read.size_bytes, read.mtime_ns, read.inode, read.sha256, now)
         crash_point("detected")
-        self._move_into_work(row_id, path, now)
+        try:
+            self._move_into_work(row_id, path, now)
+        except FileNotFoundError:
+            if os.path.lexists(self.route.work_dir / work_name(row_id, path.name)):
+                raise  # the rename happened; start-up reconciliation finishes the claim
+            # Renamed or deleted after it was read: a renamed file is seen again under its
+            # new name, so this row ends as reconciliation would end it, and the loop goes on.
+            reason = "the file disappeared from the outbox before it was claimed"
+            self._store.mark_failed(row_id, reason, now)
+            log.info("route=%s file=%s: %s", self.route.name, path.name, reason)
+            self._forget(candidate)
+            return False
         self._forget(candidate)
         log.info("route=%s file=%s: claimed as #%d", self.route.name, path.name, row_id)
         return True

@@ -22,6 +22,7 @@ from syncd.crashpoints import crash_point
 from syncd.errors import (
     AuthenticationError,
     ConnectionLostError,
+    ProtocolError,
     RequestRejectedError,
     RequestTimeoutError,
     SyncdError,
@@ -31,6 +32,7 @@ from syncd.errors import (
 )
 from syncd.folders import move_without_clobber, read_own_file
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.http import TlsVerificationError
 from syncd.liveperson.storage import SwiftStorage
 from syncd.preparer import Preparer, fail_row, upload_path
 from syncd.state import StateStore
@@ -76,6 +78,9 @@ class RouteSender:
         self._on_published = on_published
         self._wake = threading.Event()
         self._verified_publishing: set[int] = set()
+        # The conversation this sender last recorded: recording it again changes nothing
+        # but costs a write transaction per file, on the one store every thread shares.
+        self._recorded_conversation: str | None = None
 
     def wake(self) -> None:
         """Ask the sender thread to look at the queue now (a file was claimed or prepared)."""
@@ -111,14 +116,18 @@ class RouteSender:
             return 1.0  # the preparer wakes us when it is done
         try:
             self._advance(head)
-        except (TransientError, AuthenticationError) as error:
+        except (TransientError, AuthenticationError, TlsVerificationError) as error:
+            # A certificate that does not verify is a configuration problem: say so on the
+            # row and in the log (not as a crash), keep the file, and try again.
             self._retry_later(head, error, now)
         except RequestRejectedError as error:
             if error.is_transient:
                 self._retry_later(head, error, now)
             else:
                 self._rejected(head, error, now)
-        except UnsafeRemoteError as error:
+        except (UnsafeRemoteError, ProtocolError) as error:
+            # LivePerson answered something syncd refuses (a URL for another host, a
+            # malformed answer): keep the file, record why, and do not hammer the server.
             self._retry_later(head, error, now, minimum_seconds=300)
         return 0.0
 
@@ -158,9 +167,11 @@ class RouteSender:
 
     def _publish(self, row: OutboundRow) -> None:
         conversation_id = self._client.ensure_open_conversation()
-        self._store.record_conversation(
-            self.route.name, conversation_id, self.route.skill_id, self._clock()
-        )
+        if conversation_id != self._recorded_conversation:
+            self._store.record_conversation(
+                self.route.name, conversation_id, self.route.skill_id, self._clock()
+            )
+            self._recorded_conversation = conversation_id
         self._store.mark_publishing(row.id, conversation_id, self._clock())
         crash_point("publishing")
         self._verified_publishing.add(row.id)
@@ -234,7 +245,7 @@ class RouteSender:
     def _retry_later(
         self, row: OutboundRow, error: Exception, now: float, minimum_seconds: float = 0.0
     ) -> None:
-        if isinstance(error, ConnectionLostError | RequestTimeoutError) and (
+        if isinstance(error, ConnectionLostError | RequestTimeoutError | ProtocolError) and (
             row.state in (OutboundState.UPLOADED, OutboundState.PUBLISHING)
         ):
             # The publish may or may not have reached LivePerson: replay before publishing.

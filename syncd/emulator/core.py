@@ -137,7 +137,12 @@ class EmulatorCore:
             raise Rejection(400, "'fileType' must be one of JPG, JPEG, PNG, GIF")
         if file_size <= 0 or file_size > MAX_UPLOAD_FILE_BYTES:
             raise Rejection(400, "'fileSize' must be between 1 byte and 3MB")
-        return self.signed_url(self.new_object_path(originator_id, str(file_type)), "PUT")
+        answer = self.signed_url(self.new_object_path(originator_id, str(file_type)), "PUT")
+        origin = self.faults.knobs.upload_url_origin
+        if origin is not None:
+            # The upload_url_origin knob: an answer that steers the PUT to another host.
+            answer["relativePath"] = origin.rstrip("/") + answer["relativePath"]
+        return answer
 
     def download_url(self, body: Any) -> dict[str, Any]:
         """Answer ``ms.GenerateURLForDownloadFile``: a GET URL for a stored object.

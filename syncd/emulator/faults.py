@@ -13,6 +13,10 @@ Knobs (``PUT /_emulator/faults`` merges the given ones; ``DELETE`` resets all):
   negative values hand out URLs that are already expired);
 * ``drop_responses_rate`` — process a request but never send its response;
 * ``signup_token_ttl_seconds`` — lifetime of tokens from ``/signup`` (for 4401 tests);
+* ``upload_url_origin`` — hand out upload URLs for another host: the ``relativePath`` of
+  ``GenerateURLForUploadFile`` answers starts with this origin (``http://host:port`` or the
+  scheme-relative ``//host:port``), as a compromised or misconfigured front end might; None
+  (the default) gives LivePerson's plain ``/v1/...`` paths;
 * ``seed`` — re-seeds the random generator (setting it always re-seeds, even to the same value).
 
 Every draw comes from one ``random.Random(seed)``, and a knob draws only when its rate is
@@ -46,6 +50,7 @@ class FaultKnobs:
     upload_url_ttl_seconds: int | None = None
     drop_responses_rate: float = 0.0
     signup_token_ttl_seconds: int | None = None
+    upload_url_origin: str | None = None
     seed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,6 +90,11 @@ def _problem(name: str, value: Any) -> str | None:
         return None if ok else "retry_after_seconds must be a number >= 0"
     if name == "latency_ms":
         return None if _is_number(value) and value >= 0 else "latency_ms must be >= 0"
+    if name == "upload_url_origin":
+        ok = value is None or (
+            isinstance(value, str) and value.startswith(("http://", "https://", "//"))
+        )
+        return None if ok else "upload_url_origin must be None or start with http(s):// or //"
     if name == "seed":
         return None if _is_integer(value) else "seed must be an integer"
     return f"unknown fault knob {name!r}"

@@ -341,8 +341,13 @@ def parse_temp_url(body: Any) -> TempUrl:
     query = _require_mapping(body.get("queryParams"), "queryParams")
     signature = query.get("temp_url_sig")
     expires = query.get("temp_url_expires")
-    if not isinstance(relative_path, str) or not relative_path.startswith("/"):
+    if not isinstance(relative_path, str):
         raise ProtocolError("URL response lacks an absolute 'relativePath'")
+    if not relative_path.startswith("/"):
+        # A full URL here would send the file to whatever host it names: refuse, and say so.
+        raise ProtocolError(
+            f"refusing storage path {relative_path[:120]!r}: not a path on the storage host"
+        )
     if signature is None or expires is None:
         raise ProtocolError("URL response lacks temp_url_sig or temp_url_expires")
     return TempUrl(relative_path, str(signature), str(expires))
