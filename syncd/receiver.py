@@ -20,13 +20,17 @@ from syncd.crashpoints import crash_point
 from syncd.errors import (
     AuthenticationError,
     PermanentFileError,
+    ProtocolError,
     RequestRejectedError,
+    StateError,
     SyncdError,
     TransientError,
+    UnsafeRemoteError,
     UploadUrlExpiredError,
 )
 from syncd.inbox import remove_stale_temp_files, write_into_inbox
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.http import TlsVerificationError
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 from syncd.liveperson.storage import SwiftStorage
 from syncd.state import StateStore
@@ -37,6 +41,8 @@ log = logging.getLogger("syncd.receiver")
 
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif"}
 DOWNLOAD_URL_ATTEMPTS = 3
+# How often a conversation whose events could not be recorded (disk full) is replayed.
+REPLAY_RETRY_SECONDS = 5.0
 
 
 class RouteReceiver:
@@ -59,13 +65,39 @@ class RouteReceiver:
         self._clock = clock
         self._wake = threading.Event()
         self._conversation_closed = threading.Event()
+        # Conversation → first sequence that could not be recorded, to be replayed later
+        # (the cursor may move past it meanwhile, with later events that were recorded).
+        self._unrecorded: dict[str, int] = {}
+        self._replay_due_at = 0.0
+        self._replay_lock = threading.Lock()
 
     def wake(self) -> None:
         """Make the receiver thread look for due downloads now."""
         self._wake.set()
 
     def handle_event(self, event: MessagingEvent) -> None:
-        """Record one messaging event (called on the session's reader thread)."""
+        """Record one messaging event (called on the session's reader thread).
+
+        When the state cannot be written (disk full) the event is not lost: the cursor did
+        not move, and the receiver thread replays the conversation from it later.
+        """
+        try:
+            self._record_event(event)
+        except StateError as error:
+            log.error(
+                "route=%s: cannot record event %s of conversation %s, will read it again: %s",
+                self.route.name,
+                event.sequence,
+                event.dialog_id,
+                error,
+            )
+            sequence = event.sequence or 0
+            with self._replay_lock:
+                first = self._unrecorded.get(event.dialog_id, sequence)
+                self._unrecorded[event.dialog_id] = min(first, sequence)
+            self._wake.set()
+
+    def _record_event(self, event: MessagingEvent) -> None:
         if event.sequence is None:
             return  # chat states ("agent is typing") carry no sequence and no content
         now = self._clock()
@@ -138,10 +170,42 @@ class RouteReceiver:
                     self.route.name, conversation_id, self.route.skill_id, self._clock()
                 )
                 self._conversation_closed.clear()  # only once a conversation is open again
-            return self.step(self._clock())
+            replay_wait = self._replay_unrecorded(self._clock())
+            return min(self.step(self._clock()), replay_wait)
         except (TransientError, AuthenticationError, RequestRejectedError) as error:
             log.warning("route=%s: LivePerson session not ready: %s", self.route.name, error)
             return 10.0
+        except (TlsVerificationError, UnsafeRemoteError, ProtocolError) as error:
+            # Configuration or server problems: one clear line a minute, not a crash report.
+            log.error("route=%s: cannot use LivePerson: %s", self.route.name, error)
+            return 60.0
+
+    def _replay_unrecorded(self, now: float) -> float:
+        """Replay the conversations whose events could not be recorded, at most every
+        ``REPLAY_RETRY_SECONDS``; returns the seconds until the next replay is due.
+
+        The replayed events come back through ``handle_event``. Raises the client's errors;
+        after a transient one the conversations stay queued.
+        """
+        with self._replay_lock:
+            if not self._unrecorded:
+                return 60.0
+            if now < self._replay_due_at:
+                return self._replay_due_at - now
+            conversations = sorted(self._unrecorded.items())
+            self._unrecorded.clear()
+            self._replay_due_at = now + REPLAY_RETRY_SECONDS
+        for index, (conversation_id, first) in enumerate(conversations):
+            try:
+                # Replaying what was recorded already is harmless: rows are unique.
+                from_sequence = min(first, self._store.resume_sequence(conversation_id))
+                self._client.replay_events(conversation_id, from_sequence)
+            except (TransientError, AuthenticationError, StateError):
+                with self._replay_lock:
+                    for key, value in conversations[index:]:
+                        self._unrecorded[key] = min(value, self._unrecorded.get(key, value))
+                raise
+        return REPLAY_RETRY_SECONDS
 
     def step(self, now: float) -> float:
         """Download every due inbound row; return the seconds until the next is due."""

@@ -1,0 +1,122 @@
+"""kill -9 the daemon right after every state transition, and at random moments during
+uploads; after a restart nothing is lost, nothing is sent twice and nothing is left behind.
+
+Each run uses the mixed workload of ``workload.py``: good scans, one file that is not an
+image, and files the agent sends. The per-transition test covers every name in
+``syncd.crashpoints.TRANSITIONS``; the random test kills the daemon at a delay drawn from a
+seeded generator (``SYNCD_CRASH_SEED`` overrides the seed; it is in every failure message).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from syncd.crashpoints import TRANSITIONS
+from syncd.emulator.server import RunningEmulator
+from syncd.state_model import OutboundState
+from tests.helpers.harness import stop_process
+from tests.helpers.waiting import wait_until
+from tests.reliability.workload import Workload, kill_hard
+
+GOOD_FILES = 3
+AGENT_FILES = 2
+RANDOM_ROUNDS = 3
+SOAK_RANDOM_ROUNDS = 30
+# Every WebSocket and storage request waits this long, so a random kill lands mid-upload.
+UPLOAD_LATENCY_MS = 300
+
+
+def _crash_count(transition: str) -> int:
+    """Which occurrence of ``transition`` kills the daemon: the second where a second one
+    happens (one file is then finished before the crash and one after it), else the first.
+    """
+    return 1 if transition == "failed" else 2
+
+
+@pytest.mark.parametrize("transition", TRANSITIONS)
+def test_a_kill_right_after_any_transition_keeps_every_file_once(
+    tmp_path: Path, emulator: RunningEmulator, transition: str
+) -> None:
+    workload = Workload.create(tmp_path, emulator)
+    crashing = workload.start(
+        env={
+            "SYNCD_CRASH_AFTER": transition,
+            "SYNCD_CRASH_AFTER_COUNT": str(_crash_count(transition)),
+        }
+    )
+    conversation = workload.conversation()
+    for index in range(AGENT_FILES):
+        workload.agent_sends(f"agent form {index}", seed=index, conversation_id=conversation)
+    # Names sort the bad file between the good ones, so it is claimed second.
+    workload.drop_good(1, "a_page")
+    workload.drop_bad("b_notes.jpg")
+    workload.drop_good(GOOD_FILES - 1, "c_page")
+    context = f"SIGKILL after {transition!r} #{_crash_count(transition)}"
+    assert crashing.wait(timeout=120) == -signal.SIGKILL, f"{context}: {workload.log_tail()}"
+    restarted = workload.start()
+    try:
+        workload.wait_settled(context)
+        assert restarted.poll() is None, f"{context}: the restarted daemon exited"
+    finally:
+        assert stop_process(restarted) == 0, f"{context}: {workload.log_tail()}"
+    workload.check_invariants(context)
+
+
+def _states_at(workload: Workload) -> str:
+    counts = workload.outbound_states()
+    return ", ".join(f"{state} {count}" for state, count in sorted(counts.items()))
+
+
+def _random_crash_rounds(tmp_path: Path, emulator: RunningEmulator, rounds: int) -> None:
+    """Each round drops two scans and an agent file, waits until an upload is under way,
+    kills the daemon after a random further delay, restarts it and checks the invariants.
+    """
+    seed = int(os.environ.get("SYNCD_CRASH_SEED", "6"))
+    chooser = random.Random(seed)
+    workload = Workload.create(tmp_path, emulator)
+    emulator.set_faults(latency_ms=UPLOAD_LATENCY_MS)
+    process = workload.start()
+    workload.drop_bad("bad_notes.jpg")
+    try:
+        for number in range(rounds):
+            workload.drop_good(2, f"round{number:02d}", seed=number)
+            workload.agent_sends(f"round {number} form", seed=100 + number)
+            wait_until(
+                lambda: workload.outbound_states()[OutboundState.PREPARED] > 0,
+                60,
+                "a prepared file, whose upload starts now",
+            )
+            # An upload (URL request + PUT) takes at least 2 x latency; the kill lands in it
+            # or in the publish that follows.
+            delay = chooser.uniform(0.0, 4 * UPLOAD_LATENCY_MS / 1000)
+            time.sleep(delay)  # the crash instant itself, not a wait for a condition
+            assert kill_hard(process) == -signal.SIGKILL
+            context = (
+                f"seed {seed}, round {number}: SIGKILL {delay:.3f} s after a file was prepared "
+                f"(outbound rows then: {_states_at(workload)})"
+            )
+            process = workload.start()
+            workload.wait_settled(context)
+            assert process.poll() is None, f"{context}: the restarted daemon exited"
+            workload.check_invariants(context)
+    finally:
+        assert stop_process(process) == 0, workload.log_tail()
+
+
+def test_kills_at_random_moments_during_uploads_lose_and_duplicate_nothing(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    _random_crash_rounds(tmp_path, emulator, RANDOM_ROUNDS)
+
+
+@pytest.mark.soak
+def test_many_kills_at_random_moments_lose_and_duplicate_nothing(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    _random_crash_rounds(tmp_path, emulator, SOAK_RANDOM_ROUNDS)
