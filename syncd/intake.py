@@ -21,7 +21,7 @@ from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import PermanentFileError
 from syncd.filecheck import looks_complete, same_file_version, unsafe_entry_reason
-from syncd.folders import fsync_directory, read_regular_file
+from syncd.folders import FileRead, fsync_directory, read_regular_file
 from syncd.quarantine import quarantine
 from syncd.state import StateStore
 
@@ -29,6 +29,9 @@ log = logging.getLogger("syncd.intake")
 
 # Larger than any scan a LivePerson upload could come from; refuses runaway files early.
 MAX_SOURCE_BYTES = 512 * 1024 * 1024
+# Files claimed in one step (two commits for all): bounds how long one step holds the main
+# loop, which also sends the watchdog pings, when a scanner drops hundreds of pages at once.
+MAX_CLAIMS_PER_STEP = 64
 
 
 def work_name(row_id: int, original_name: str) -> str:
@@ -93,64 +96,72 @@ class Intake:
         """Advance every candidate; returns how many files were claimed.
 
         Candidates are handled in name order so a batch of pages is journaled, and therefore
-        published, in the order the scanner numbered them.
+        published, in the order the scanner numbered them. The files ready in one step are
+        claimed together (``_claim_all``), at most ``MAX_CLAIMS_PER_STEP``.
         """
-        claimed = 0
+        ready: list[tuple[_Candidate, FileRead]] = []
         for name in sorted(self._candidates):
             candidate = self._candidates[name]
             if candidate.not_before > now:
                 continue
-            if self._advance(candidate, now):
-                claimed += 1
-        return claimed
+            read = self._advance(candidate, now)
+            if read is not None:
+                ready.append((candidate, read))
+                if len(ready) == MAX_CLAIMS_PER_STEP:
+                    break
+        return self._claim_all(ready, now) if ready else 0
 
     def _forget(self, candidate: _Candidate) -> None:
         self._candidates.pop(candidate.path.name, None)
 
-    def _advance(self, candidate: _Candidate, now: float) -> bool:
+    def _advance(self, candidate: _Candidate, now: float) -> FileRead | None:
+        """Settle ``candidate`` a step further; returns its read when it is ready to claim."""
         path = candidate.path
         try:
             entry = os.lstat(path)
         except FileNotFoundError:
             self._forget(candidate)
-            return False
+            return None
         if stat.S_ISDIR(entry.st_mode):
             self._forget(candidate)  # subfolders are not scans; syncd does not recurse
-            return False
+            return None
         reason = unsafe_entry_reason(entry)
         if reason is not None:
             self._fail_unclaimed(candidate, reason, entry.st_size, now)
-            return False
+            return None
         current = rules.SettleObservation(entry.st_size, entry.st_mtime_ns, entry.st_ino, now)
         previous = candidate.stable
         if previous is None or not previous.same_file_state(current):
             candidate.stable = current
-            return False
+            return None
         decision = rules.settle_decision(
             previous, current, now, self.route.settle_seconds, candidate.close_write_seen
         )
         if decision != "ready":
-            return False
-        return self._claim(candidate, entry, now)
+            return None
+        return self._read_settled(candidate, entry, now)
 
-    def _claim(self, candidate: _Candidate, entry: os.stat_result, now: float) -> bool:
+    def _read_settled(
+        self, candidate: _Candidate, entry: os.stat_result, now: float
+    ) -> FileRead | None:
+        """Read a settled file once; returns the read when it is complete and unchanged."""
         path = candidate.path
         try:
             read = read_regular_file(path, MAX_SOURCE_BYTES)
         except FileNotFoundError:
             self._forget(candidate)
-            return False
+            return None
         except PermanentFileError as error:
             self._fail_unclaimed(candidate, error.reason, entry.st_size, now)
-            return False
+            return None
         try:
             after = os.lstat(path)
         except FileNotFoundError:
             self._forget(candidate)
-            return False
+            return None
         if not same_file_version(entry, after) or read.inode != after.st_ino:
             candidate.stable = None  # changed while being read: settle again
-            return False
+            return None
         if read.size_bytes == 0 or looks_complete(read.head, read.tail) is False:
             candidate.incomplete_checks += 1
             if rules.is_still_writing_exhausted(
@@ -164,51 +175,76 @@ class Intake:
                     read.size_bytes,
                     now,
                 )
-                return False
+                return None
             candidate.stable = None
             candidate.not_before = rules.next_still_writing_check_at(
                 candidate.incomplete_checks, now
             )
-            return False
-        row_id = self._journal(path, read.size_bytes, read.mtime_ns, read.inode, read.sha256, now)
-        crash_point("detected")
-        try:
-            self._move_into_work(row_id, path, now)
-        except FileNotFoundError:
-            if os.path.lexists(self.route.work_dir / work_name(row_id, path.name)):
-                raise  # the rename happened; start-up reconciliation finishes the claim
-            # Renamed or deleted after it was read: a renamed file is seen again under its
-            # new name, so this row ends as reconciliation would end it, and the loop goes on.
-            reason = "the file disappeared from the outbox before it was claimed"
-            self._store.mark_failed(row_id, reason, now)
-            log.info("route=%s file=%s: %s", self.route.name, path.name, reason)
-            self._forget(candidate)
-            return False
-        self._forget(candidate)
-        log.info("route=%s file=%s: claimed as #%d", self.route.name, path.name, row_id)
-        return True
+            return None
+        return read
 
-    def _journal(
+    def _claim_all(self, ready: list[tuple[_Candidate, FileRead]], now: float) -> int:
+        """Journal, rename into the work folder and mark claimed every file of ``ready``.
+
+        One transaction journals them all, the renames follow, one fsync per folder makes
+        them durable, and one transaction marks them claimed: a batch of pages costs two
+        commits, not two per page. A crash anywhere in between is what start-up
+        reconciliation finishes (a ``detected`` row's file is in the outbox or, renamed,
+        in the work folder). Returns how many were claimed.
+        """
+        with self._store.batch(f"journal {len(ready)} file(s) of route {self.route.name}"):
+            rows = [
+                (candidate, self._journal(candidate.path, read, now)) for candidate, read in ready
+            ]
+        for _ in rows:
+            crash_point("detected")
+        work_dir = self.route.work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+        moved: list[tuple[_Candidate, int, Path]] = []
+        for candidate, row_id in rows:
+            work_path = work_dir / work_name(row_id, candidate.path.name)
+            try:
+                # rename() is atomic on one file system, and the work name is unique by row.
+                os.rename(candidate.path, work_path)
+            except FileNotFoundError:
+                # Renamed or deleted after it was read: a renamed file is seen again under
+                # its new name, so this row ends as reconciliation would end it.
+                reason = "the file disappeared from the outbox before it was claimed"
+                self._store.mark_failed(row_id, reason, now)
+                log.info("route=%s file=%s: %s", self.route.name, candidate.path.name, reason)
+                self._forget(candidate)
+                continue
+            moved.append((candidate, row_id, work_path))
+        if not moved:
+            return 0
+        fsync_directory(work_dir)
+        fsync_directory(self.route.outbox)
+        with self._store.batch(f"claim {len(moved)} file(s) of route {self.route.name}"):
+            for _candidate, row_id, work_path in moved:
+                self._store.mark_claimed(row_id, work_path, now)
+        for candidate, row_id, _work_path in moved:
+            crash_point("claimed")
+            self._forget(candidate)
+            log.info(
+                "route=%s file=%s: claimed as #%d", self.route.name, candidate.path.name, row_id
+            )
+        return len(moved)
+
+    def _journal(self, path: Path, read: FileRead, now: float) -> int:
+        """Journal ``path``, reusing the ``detected`` row ``syncd retry`` left for it."""
+        return self._journal_entry(
+            path, read.size_bytes, read.mtime_ns, read.inode, read.sha256, now
+        )
+
+    def _journal_entry(
         self, path: Path, size: int, mtime_ns: int, inode: int, sha256: str, now: float
     ) -> int:
-        """Journal ``path``, reusing the ``detected`` row ``syncd retry`` left for it."""
         existing = self._store.find_outbound_by_source(self.route.name, path, inode, size, mtime_ns)
         if existing is not None:
             return existing.id
         return self._store.journal_detected(
             self.route.name, path, size, mtime_ns, inode, sha256, now
         )
-
-    def _move_into_work(self, row_id: int, path: Path, now: float) -> None:
-        work_dir = self.route.work_dir
-        work_dir.mkdir(parents=True, exist_ok=True)
-        work_path = work_dir / work_name(row_id, path.name)
-        # rename() is atomic on one file system, and the work name is unique by row id.
-        os.rename(path, work_path)
-        fsync_directory(work_dir)
-        fsync_directory(path.parent)
-        self._store.mark_claimed(row_id, work_path, now)
-        crash_point("claimed")
 
     def _fail_unclaimed(self, candidate: _Candidate, reason: str, size: int, now: float) -> None:
         """Journal an entry that will never be sent, then quarantine it with its reason."""
@@ -218,7 +254,7 @@ class Intake:
         except FileNotFoundError:
             self._forget(candidate)
             return
-        row_id = self._journal(path, size, entry.st_mtime_ns, entry.st_ino, "", now)
+        row_id = self._journal_entry(path, size, entry.st_mtime_ns, entry.st_ino, "", now)
         attempts = max(1, candidate.incomplete_checks)
         quarantine(
             path,

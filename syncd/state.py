@@ -115,6 +115,12 @@ class _SqliteTransaction:
         return key
 
 
+@contextlib.contextmanager
+def _without_handle(transaction: contextlib.AbstractContextManager[Transaction]) -> Iterator[None]:
+    with transaction:
+        yield
+
+
 def _identifier(name: str) -> str:
     """``name`` quoted as an SQL identifier (table and column names come from syncd's code)."""
     return '"' + name.replace('"', '""') + '"'
@@ -206,6 +212,15 @@ class StateStore(RouteRecords, OutboundRecords, InboundRecords):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def batch(self, action: str) -> contextlib.AbstractContextManager[None]:
+        """One transaction around several calls: they join it and commit together.
+
+        For steps that record many rows at once (the intake claiming a batch of pages), so
+        a batch costs one commit, one fsync of the log, instead of one per row. ``action``
+        completes the message "cannot …" of errors. Raises StateError.
+        """
+        return _without_handle(self._transaction(action))
 
     def route_summary(self, route: str) -> RouteSummary:
         """Everything ``syncd status`` shows for ``route``, read from one snapshot."""
