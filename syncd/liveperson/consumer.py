@@ -66,6 +66,7 @@ class ConsumerClient:
             tracker=self._tracker,
             on_notification=self._handle_notification,
             settings=self._settings,
+            on_conversations_lost=self._report_lost_conversations,
         )
 
     @property
@@ -219,6 +220,14 @@ class ConsumerClient:
             return self._link.ensure_connected().request(request_type, body, self._timeout)
 
         return self._retrying(request_type, attempt)
+
+    def _report_lost_conversations(self, conversation_ids: list[str]) -> None:
+        """A new consumer cannot see the old one's conversations: to the route they are
+        gone, as if LivePerson had deleted them (a DELETE change), so it opens a new one."""
+        for conversation_id in conversation_ids:
+            self._on_conversation_change(
+                protocol.ConversationChange("DELETE", conversation_id, None, None, None)
+            )
 
     def _handle_notification(self, notification: protocol.Notification) -> None:
         if notification.type == protocol.EX_CONVERSATION_CHANGE:

@@ -7,7 +7,13 @@ daemon's stored sequence, then subscribe to the consumer's OPEN conversations an
 the first (snapshot) notification, so the OPEN conversation is known before any request.
 
 After a lost connection a supervisor thread reconnects with backoff until it succeeds or
-``close()`` is called; a refused token (4401/4407) makes the next attempt sign up first.
+``close()`` is called. A socket closed with 4401/4407 ("a fresh token is required") is
+reconnected once with the same token before signing up: signup tokens live about 13 years
+(protocol.md §3), a new signup is a new consumer that can no longer see the route's
+conversation, and LivePerson is known to send these codes for other troubles. A token
+refused at the upgrade (HTTP 401), or closed with 4401/4407 again before its subscriptions
+are done, is given up and a new consumer signed up; the conversations of the old consumer
+are reported through ``on_conversations_lost`` so the route can open a new one at once.
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ class ConsumerLink:
         tracker: ConversationTracker,
         on_notification: NotificationHandler,
         settings: ConsumerSettings,
+        on_conversations_lost: Callable[[list[str]], None] = lambda _conversations: None,
     ) -> None:
         self._resolver = resolver
         self._http = http
@@ -94,6 +101,9 @@ class ConsumerLink:
         self._lock = threading.Lock()
         self._connection: MessagingConnection | None = None
         self._identity: ConsumerIdentity | None = None
+        self._on_conversations_lost = on_conversations_lost
+        # The consumer whose token was closed with 4401/4407 once and gets one more try.
+        self._token_suspect: str | None = None
         self._token_refused = False
         self._state = "disconnected"
         self._wake = threading.Event()
@@ -175,6 +185,7 @@ class ConsumerLink:
             identity = self._signup(reason)
             connection = self._open_connection(identity)
         previous = self._identity
+        lost: list[str] = []
         if previous is not None and previous.consumer_id != identity.consumer_id:
             # The new consumer is no participant of the old one's conversations.
             for conversation_id in self._tracker.tracked():
@@ -184,13 +195,19 @@ class ConsumerLink:
                     previous.consumer_id,
                 )
                 self._tracker.untrack(conversation_id)
+                lost.append(conversation_id)
         self._identity = identity
         self._token_refused = False
+        if lost:
+            # Reported now, whatever happens next: they are untracked for good.
+            self._on_conversations_lost(lost)
         try:
             self._subscribe_all(connection)
         except SyncdError:
             connection.close()
             raise
+        # Subscribed with this token: a later 4401/4407 gets its one retry again.
+        self._token_suspect = None
         return connection
 
     def _signup(self, replacing_reason: str | None) -> ConsumerIdentity:
@@ -259,8 +276,18 @@ class ConsumerLink:
     def _handle_close(self, connection: MessagingConnection, error: SyncdError) -> None:
         # Runs on the dead connection's reader thread: only flags, no waiting.
         if isinstance(error, AuthenticationError):
-            # Even during subscribing: the token in use was refused.
-            self._token_refused = True
+            consumer_id = self.consumer_id
+            if consumer_id is not None and self._token_suspect != consumer_id:
+                # The first refusal of this token: reconnect with it once more.
+                self._token_suspect = consumer_id
+                logger.warning(
+                    "LivePerson closed the connection of consumer %s (%s); reconnecting with "
+                    "the same token once before signing up a new consumer",
+                    consumer_id,
+                    error,
+                )
+            else:
+                self._token_refused = True
         if connection is not self._connection:
             return
         self._state = "disconnected"

@@ -506,22 +506,48 @@ def test_lost_connection_is_reconnected_and_events_sent_meanwhile_still_arrive(
     assert [e.text for e in route.events.items if e.text == "before"] == ["before"]
 
 
-def test_close_code_4401_leads_to_a_new_signup_that_is_saved(
-    open_route: Callable[..., Route], emulator: Any
+@pytest.mark.parametrize("code", [4401, 4407])
+def test_one_auth_close_reconnects_with_the_same_token_and_keeps_the_conversation(
+    open_route: Callable[..., Route], emulator: Any, code: int
 ) -> None:
     route = open_route()
-    route.client.ensure_open_conversation()
+    conversation_id = route.client.ensure_open_conversation()
     first_consumer = route.client.consumer_id
 
-    emulator.set_faults(ws_close_rate=1.0, ws_close_code=4401)
+    assert emulator.close_sockets(code) == 1
+    # The next request finds the socket closed (or already reopened) and goes through.
+    route.client.request_upload_url(1000, "JPG")
+    # Signup tokens live ~13 years: one 4401/4407 does not cost the route its consumer.
+    assert route.client.consumer_id == first_consumer
+    assert [i.consumer_id for i in route.identities.saved] == [first_consumer]
+    assert route.client.ensure_open_conversation() == conversation_id
+
+
+@pytest.mark.parametrize("code", [4401, 4407])
+def test_a_token_closed_again_on_its_retry_is_replaced_by_a_new_signup_that_is_saved(
+    open_route: Callable[..., Route], emulator: Any, code: int
+) -> None:
+    route = open_route()
+    old_conversation = route.client.ensure_open_conversation()
+    first_consumer = route.client.consumer_id
+
+    # Every request closes the socket: the retry with the same token is closed as well.
+    emulator.set_faults(ws_close_rate=1.0, ws_close_code=code)
     with pytest.raises(ConnectionLostError):
         route.client.request_upload_url(1000, "JPG")
+    wait_until(lambda: bool(route.identities.saved))
     emulator.set_faults(ws_close_rate=0.0)
 
     wait_until(lambda: route.client.connection_state == "connected")
     assert route.client.consumer_id != first_consumer
     assert route.identities.identity is not None
     assert route.identities.identity.consumer_id == route.client.consumer_id
+    # The old consumer's conversation is reported gone, so the route opens a new one.
+    gone = route.changes.wait_for(
+        lambda change: change.conversation_id == old_conversation and not change.is_open
+    )
+    assert gone.change_type == "DELETE"
+    assert route.client.ensure_open_conversation() != old_conversation
 
 
 def test_a_stored_token_the_server_refuses_is_replaced_by_a_new_signup(
