@@ -21,7 +21,7 @@ from pathlib import Path
 from syncd import imaging, rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
-from syncd.errors import PermanentFileError, StillWritingError
+from syncd.errors import PermanentFileError, StateError, StillWritingError
 from syncd.folders import read_own_file
 from syncd.quarantine import quarantine
 from syncd.state import StateStore
@@ -128,6 +128,15 @@ class Preparer:
         route = self._routes[row.route]
         try:
             self.prepare_now(row, route)
+        except StateError as error:
+            # The state cannot be written (a full disk): the row stays claimed and the
+            # sender submits it again; one line, not a traceback.
+            log.error(
+                "route=%s file=%s: cannot record the prepared file: %s",
+                row.route,
+                row.source_name,
+                error,
+            )
         except Exception:
             # A bug must not lose the file: keep the row claimed and try again later.
             log.exception(

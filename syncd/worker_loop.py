@@ -12,6 +12,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from syncd.errors import StateError
+
 log = logging.getLogger("syncd.worker")
 
 
@@ -33,6 +35,11 @@ def run_woken_loop(
         wake.clear()
         try:
             delay_seconds = work()
+        except StateError as error:
+            # The state cannot be written (a full disk, a failing drive): an operator's
+            # problem, worth one line per try, not a traceback; nothing was committed.
+            log.error("%s: cannot record progress, trying again shortly: %s", name, error)
+            delay_seconds = error_delay_seconds
         except Exception:
             log.exception("%s failed unexpectedly", name)
             delay_seconds = error_delay_seconds

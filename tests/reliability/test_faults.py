@@ -255,6 +255,8 @@ def test_a_full_state_disk_loses_nothing_and_recovers(
         # Nothing could be journaled, so the new scans are still where the scanner left them.
         waiting = set(os.listdir(workload.outbox))
         assert set(dropped) <= waiting, f"{context}: {sorted(waiting)}\n{workload.log_tail()}"
+        # An operator's problem, reported in plain lines: no thread reports it as a crash.
+        assert "Traceback" not in workload.log_text(), workload.log_tail()
         emulator.reset_faults()
         resource.prlimit(
             process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
