@@ -42,6 +42,9 @@ STATUS_INTERVAL_SECONDS = 1.0
 # After a main-loop pass failed to write the state (disk full), wait this long: the same
 # pass would fail again at once, and each failure logs a line.
 STEP_ERROR_DELAY_SECONDS = 5.0
+# After a route's step raised something unexpected, leave it alone this long (one traceback
+# per pause instead of one per tick), then try again.
+ROUTE_ERROR_DELAY_SECONDS = 10.0
 
 
 @dataclass
@@ -53,6 +56,8 @@ class _Route:
     receiver: RouteReceiver
     watcher: OutboxWatcher | None = None
     next_scan_at: float = 0.0
+    # Set after the route's step raised something unexpected: skip it until then.
+    paused_until: float = 0.0
     threads: list[threading.Thread] = field(default_factory=list)
 
 
@@ -203,13 +208,17 @@ class Daemon:
             if state is not None:
                 state.intake.note_seen(seen.path, seen.close_write, now)
         for state in self._routes.values():
-            if now >= state.next_scan_at:
-                state.intake.scan(now)
-                state.next_scan_at = now + state.config.rescan_seconds
-            if state.watcher is None or not state.watcher.is_healthy():
-                self._restart_watcher(state, now)
-            if state.intake.step(now):
-                state.sender.wake()
+            if now < state.paused_until:
+                continue
+            try:
+                self._route_step(state, now)
+            except StateError:
+                raise  # every route shares the state: run_until_stopped waits and retries
+            except Exception:
+                # One route's surprise (an I/O error in its folders, a bug) must not stop
+                # the daemon or the other routes; the files stay where they are.
+                log.exception("route=%s: intake step failed unexpectedly", state.config.name)
+                state.paused_until = now + ROUTE_ERROR_DELAY_SECONDS
         connection_states = self._routes_connection_states()
         self._record_connection_states(connection_states, now)
         if now >= self._next_status_at:
@@ -218,6 +227,15 @@ class Daemon:
         if self._watchdog_seconds is not None and now >= self._next_watchdog_at and self._healthy():
             self._next_watchdog_at = now + self._watchdog_seconds
             self._notifier.watchdog()
+
+    def _route_step(self, state: _Route, now: float) -> None:
+        if now >= state.next_scan_at:
+            state.intake.scan(now)
+            state.next_scan_at = now + state.config.rescan_seconds
+        if state.watcher is None or not state.watcher.is_healthy():
+            self._restart_watcher(state, now)
+        if state.intake.step(now):
+            state.sender.wake()
 
     def _healthy(self) -> bool:
         """True while every route thread is alive (a dead thread must trip the watchdog)."""

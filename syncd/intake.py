@@ -256,16 +256,22 @@ class Intake:
             return
         row_id = self._journal_entry(path, size, entry.st_mtime_ns, entry.st_ino, "", now)
         attempts = max(1, candidate.incomplete_checks)
-        quarantine(
-            path,
-            self.route.failed_dir,
-            route=self.route.name,
-            original_name=path.name,
-            reason=reason,
-            attempts=attempts,
-            now=now,
-            row_id=row_id,
-        )
+        try:
+            quarantine(
+                path,
+                self.route.failed_dir,
+                route=self.route.name,
+                original_name=path.name,
+                reason=reason,
+                attempts=attempts,
+                now=now,
+                row_id=row_id,
+            )
+        except FileNotFoundError:
+            if os.path.lexists(path):
+                raise  # the failed folder is the problem, not the file
+            # Gone before it could be moved: nothing to keep, but its row must end.
+            reason = f"the file disappeared from the outbox before it was quarantined ({reason})"
         self._store.mark_failed(row_id, reason, now)
         crash_point("failed")
         self._forget(candidate)

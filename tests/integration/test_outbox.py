@@ -257,3 +257,34 @@ def test_a_truncated_image_waits_as_still_being_written_then_fails(
         )
     assert "incomplete" in _failure_reason(route.failed_dir, "cut.jpg")
     assert captions_in_order(emulator) == ["fine.jpg"]
+
+
+def test_a_route_whose_failed_folder_is_broken_does_not_stop_the_daemon_or_other_routes(
+    tmp_path: Path, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_config(
+        tmp_path, emulator.base_url, emulator.account, routes=[{"name": "a"}, {"name": "b"}]
+    )
+    broken_outbox = tmp_path / "a" / "outbox"
+    # A plain file where the failed folder must go: quarantining raises an OSError.
+    (broken_outbox / "failed").write_text("not a folder\n", encoding="utf-8")
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(jpeg_bytes(seed=40))
+    with caplog.at_level("ERROR"), running_daemon(config) as running:
+        # The intake refuses a symlink at once and tries to quarantine it, which fails here.
+        (broken_outbox / "link.jpg").symlink_to(outside)
+        wait_until(
+            lambda: any("route=a: intake step failed" in r.getMessage() for r in caplog.records),
+            60,
+            "the broken route's error in the log",
+        )
+        (tmp_path / "b" / "outbox" / "good.jpg").write_bytes(jpeg_bytes(seed=41))
+        wait_until(
+            lambda: running.daemon.store.counts_by_state("b")[OutboundState.DONE] == 1,
+            60,
+            "the other route's file to be sent",
+        )
+        assert running.thread.is_alive()
+    assert captions_in_order(emulator) == ["good.jpg"]
+    # The link is kept where the scanner left it, to be quarantined once the folder is fixed.
+    assert (broken_outbox / "link.jpg").is_symlink()
