@@ -102,29 +102,39 @@ class RouteReceiver:
             return  # chat states ("agent is typing") carry no sequence and no content
         now = self._clock()
         ours = event.originator_id == self._client.consumer_id
-        # Known conversations are left as they are; an unknown one (a replay that raced the
-        # conversation notification) is recorded so its cursor and files have a parent row.
-        self._store.record_conversation(self.route.name, event.dialog_id, self.route.skill_id, now)
-        if event.hosted_file is not None and not ours:
-            row_id = self._store.record_inbound(
-                self.route.name,
-                event.dialog_id,
-                event.sequence,
-                event.hosted_file.relative_path,
-                event.hosted_file.file_type,
-                event.hosted_file.caption,
-                event.originator_id,
-                now,
+        file = event.hosted_file if not ours else None
+        # One transaction per event (every page we publish comes back as an event): the
+        # conversation, the inbound row and the cursor are committed together.
+        with self._store.batch(f"record event {event.sequence} of {event.dialog_id}"):
+            # Known conversations are left as they are; an unknown one (a replay that raced
+            # the conversation notification) is recorded so its cursor and files have a
+            # parent row.
+            self._store.record_conversation(
+                self.route.name, event.dialog_id, self.route.skill_id, now
             )
-            if row_id is not None:
-                crash_point("inbound-recorded")
-                log.info(
-                    "route=%s: agent sent a file (conversation %s, sequence %d)",
+            row_id = None
+            if file is not None:
+                row_id = self._store.record_inbound(
                     self.route.name,
                     event.dialog_id,
                     event.sequence,
+                    file.relative_path,
+                    file.file_type,
+                    file.caption,
+                    event.originator_id,
+                    now,
                 )
-                self._wake.set()
+            else:
+                self._store.note_sequence_seen(event.dialog_id, event.sequence)
+        if row_id is not None:
+            crash_point("inbound-recorded")
+            log.info(
+                "route=%s: agent sent a file (conversation %s, sequence %d)",
+                self.route.name,
+                event.dialog_id,
+                event.sequence,
+            )
+            self._wake.set()
         elif event.text is not None and not ours:
             log.info(
                 "route=%s: agent message in conversation %s: %s",
@@ -132,7 +142,6 @@ class RouteReceiver:
                 event.dialog_id,
                 event.text[:500],
             )
-        self._store.note_sequence_seen(event.dialog_id, event.sequence)
 
     def handle_conversation_change(self, change: ConversationChange) -> None:
         """Keep the conversations table current (called on the session's reader thread)."""
