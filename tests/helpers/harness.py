@@ -137,10 +137,7 @@ def start_daemon_process(
     environment = {**os.environ, **(env or {})}
     listener = None
     if wait_ready:
-        socket_path = Path(tempfile.mkdtemp(prefix="syncd-notify-")) / "notify.sock"
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        listener.bind(str(socket_path))
-        listener.settimeout(1.0)
+        listener, socket_path = notify_listener()
         environment["NOTIFY_SOCKET"] = str(socket_path)
     else:
         environment.pop("NOTIFY_SOCKET", None)
@@ -153,16 +150,33 @@ def start_daemon_process(
         stderr=stderr,
     )
     if listener is not None:
-        with listener:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and process.poll() is None:
-                try:
-                    message = listener.recv(4096)
-                except TimeoutError:
-                    continue
-                if b"READY=1" in message.split(b"\n"):
-                    break
+        wait_for_ready(listener, process)
     return process
+
+
+def notify_listener() -> tuple[socket.socket, Path]:
+    """A datagram socket standing in for systemd's notify socket, and its path."""
+    socket_path = Path(tempfile.mkdtemp(prefix="syncd-notify-")) / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(socket_path))
+    listener.settimeout(1.0)
+    return listener, socket_path
+
+
+def wait_for_ready(
+    listener: socket.socket, process: subprocess.Popen[bytes], timeout_seconds: float = 60
+) -> None:
+    """Wait for ``READY=1`` from ``process`` on ``listener`` (closed afterwards); returns
+    early when the process exits, so the caller's next check sees why."""
+    with listener:
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                message = listener.recv(4096)
+            except TimeoutError:
+                continue
+            if b"READY=1" in message.split(b"\n"):
+                return
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout_seconds: float = 60) -> int:

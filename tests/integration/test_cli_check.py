@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import trustme
 
-from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
+from syncd.emulator.server import RunningEmulator
 from tests.helpers.cli import run_syncd
 from tests.helpers.harness import write_config
+from tests.helpers.tls import tls_emulator as running_tls_emulator
+from tests.helpers.tls import write_ca_file
 
 EX_OK = 0
 EX_UNAVAILABLE = 69
@@ -178,17 +180,8 @@ def test_online_is_documented_with_its_exit_code() -> None:
 def tls_emulator(tmp_path: Path) -> Iterator[tuple[RunningEmulator, Path]]:
     """The emulator over HTTPS/WSS with a certificate from a private CA, and that CA's file."""
     authority = trustme.CA()
-    server = authority.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path, ca_path = (
-        tmp_path / "server.pem",
-        tmp_path / "server.key",
-        tmp_path / "ca.pem",
-    )
-    server.cert_chain_pems[0].write_to_path(str(cert_path))
-    server.private_key_pem.write_to_path(str(key_path))
-    authority.cert_pem.write_to_path(str(ca_path))
-    with start_emulator(EmulatorSettings(port=0, tls_cert=cert_path, tls_key=key_path)) as running:
-        yield running, ca_path
+    with running_tls_emulator(authority, tmp_path) as running:
+        yield running, write_ca_file(authority, tmp_path)
 
 
 @pytest.mark.parametrize("with_ca_file", [True, False])

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import trustme
 
-from syncd.emulator.server import EmulatorSettings, start_emulator
 from syncd.liveperson.consumer import ConsumerClient, ConsumerSettings
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient, TlsVerificationError
@@ -22,6 +21,8 @@ from syncd.liveperson.identity import ConsumerIdentity, signup
 from syncd.liveperson.retrying import RetryPolicy
 from syncd.liveperson.session import MessagingConnection
 from syncd.liveperson.storage import SwiftStorage
+from tests.helpers.tls import tls_emulator as running_tls_emulator
+from tests.helpers.tls import write_ca_file
 
 NO_WAITS = RetryPolicy(max_attempts=2).without_waits()
 
@@ -42,22 +43,13 @@ def certificate_authority() -> trustme.CA:
 
 @pytest.fixture
 def ca_file(certificate_authority: trustme.CA, tmp_path: Path) -> Path:
-    path = tmp_path / "ca.pem"
-    certificate_authority.cert_pem.write_to_path(str(path))
-    return path
+    return write_ca_file(certificate_authority, tmp_path)
 
 
 @pytest.fixture
 def tls_emulator(certificate_authority: trustme.CA, tmp_path: Path) -> Iterator[Any]:
-    server_cert = certificate_authority.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
-    server_cert.cert_chain_pems[0].write_to_path(str(cert_path))
-    for extra in server_cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert_path), append=True)
-    server_cert.private_key_pem.write_to_path(str(key_path))
-    running = start_emulator(EmulatorSettings(port=0, tls_cert=cert_path, tls_key=key_path))
-    yield running
-    running.stop()
+    with running_tls_emulator(certificate_authority, tmp_path) as running:
+        yield running
 
 
 def test_private_ca_configured_as_ca_file_is_trusted_end_to_end(

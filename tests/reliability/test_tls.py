@@ -21,11 +21,12 @@ import pytest
 import trustme
 from PIL import Image
 
-from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
+from syncd.emulator.server import RunningEmulator
 from syncd.state_model import OutboundRow, OutboundState
 from tests.helpers.harness import read_state, start_daemon_process, stop_process, write_config
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events
+from tests.helpers.tls import tls_emulator as running_tls_emulator
 from tests.helpers.waiting import wait_until
 
 TIMEOUT = 90
@@ -38,13 +39,7 @@ def certificate_authority() -> trustme.CA:
 
 @pytest.fixture
 def tls_emulator(certificate_authority: trustme.CA, tmp_path: Path) -> Iterator[RunningEmulator]:
-    server_cert = certificate_authority.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
-    server_cert.cert_chain_pems[0].write_to_path(str(cert_path))
-    for extra in server_cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert_path), append=True)
-    server_cert.private_key_pem.write_to_path(str(key_path))
-    with start_emulator(EmulatorSettings(port=0, tls_cert=cert_path, tls_key=key_path)) as running:
+    with running_tls_emulator(certificate_authority, tmp_path) as running:
         yield running
 
 

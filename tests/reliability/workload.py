@@ -12,12 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,7 +24,14 @@ from typing import Any
 
 from syncd.emulator.server import RunningEmulator
 from syncd.state_model import InboundState, OutboundState
-from tests.helpers.harness import REPOSITORY, read_state, start_daemon_process, write_config
+from tests.helpers.harness import (
+    REPOSITORY,
+    notify_listener,
+    read_state,
+    start_daemon_process,
+    wait_for_ready,
+    write_config,
+)
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events
 from tests.helpers.waiting import wait_until
@@ -297,10 +301,7 @@ def start_piped_daemon(
     (the disk-full test), so its error lines still reach the test. ``preexec`` runs in the
     child before exec. Waits for READY=1 like ``harness.start_daemon_process``.
     """
-    socket_path = Path(tempfile.mkdtemp(prefix="syncd-notify-")) / "notify.sock"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(socket_path))
-    listener.settimeout(1.0)
+    listener, socket_path = notify_listener()
     environment = {**os.environ, "NOTIFY_SOCKET": str(socket_path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "syncd", "run", "--config", str(config)],
@@ -320,15 +321,7 @@ def start_piped_daemon(
 
     copier = threading.Thread(target=copy, name="daemon-log-copier", daemon=True)
     copier.start()
-    with listener:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                message = listener.recv(4096)
-            except TimeoutError:
-                continue
-            if b"READY=1" in message.split(b"\n"):
-                break
+    wait_for_ready(listener, process)
     return process, copier
 
 
