@@ -214,6 +214,11 @@ class Daemon:
                 self._route_step(state, now)
             except StateError:
                 raise  # every route shares the state: run_until_stopped waits and retries
+            except OSError as error:
+                # A folder or file problem (a full disk, a file where a folder must be): the
+                # error names the path and the cause; the route tries again after a pause.
+                log.error("route=%s: intake step failed: %s", state.config.name, error)
+                state.paused_until = now + ROUTE_ERROR_DELAY_SECONDS
             except Exception:
                 # One route's surprise (an I/O error in its folders, a bug) must not stop
                 # the daemon or the other routes; the files stay where they are.

@@ -29,6 +29,9 @@ from syncd.state_model import OutboundRow
 
 log = logging.getLogger("syncd.preparer")
 
+# How long a row whose prepared file could not be stored waits before it is prepared again.
+STORE_RETRY_SECONDS = 15.0
+
 
 def upload_path(work_dir: Path, row_id: int) -> Path:
     """Where the prepared upload of a row lives until it is sent."""
@@ -94,12 +97,15 @@ class Preparer:
         self._on_finished = on_finished
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prepare")
         self._in_flight: dict[int, Future[None]] = {}
+        # Row id → time before which it is not prepared again: its result could not be
+        # stored (a full disk). Kept in memory, since the state may be what cannot be written.
+        self._held_until: dict[int, float] = {}
         self._lock = threading.Lock()
 
     def submit(self, row: OutboundRow) -> None:
-        """Queue ``row`` for preparing unless it is already queued."""
+        """Queue ``row`` for preparing unless it is already queued or held back."""
         with self._lock:
-            if row.id in self._in_flight:
+            if row.id in self._in_flight or self._held_until.get(row.id, 0.0) > self._clock():
                 return
             future = self._executor.submit(self._prepare, row.id)
             self._in_flight[row.id] = future
@@ -128,15 +134,18 @@ class Preparer:
         route = self._routes[row.route]
         try:
             self.prepare_now(row, route)
-        except StateError as error:
-            # The state cannot be written (a full disk): the row stays claimed and the
-            # sender submits it again; one line, not a traceback.
+        except (StateError, OSError) as error:
+            # The prepared file or its row cannot be written (a full disk): the row stays
+            # claimed and is prepared again a little later; one line, not a traceback.
             log.error(
-                "route=%s file=%s: cannot record the prepared file: %s",
+                "route=%s file=%s: cannot store the prepared file, trying again in %.0f s: %s",
                 row.route,
                 row.source_name,
+                STORE_RETRY_SECONDS,
                 error,
             )
+            with self._lock:
+                self._held_until[row_id] = self._clock() + STORE_RETRY_SECONDS
         except Exception:
             # A bug must not lose the file: keep the row claimed and try again later.
             log.exception(
@@ -144,6 +153,9 @@ class Preparer:
             )
             now = self._clock()
             self._store.schedule_retry(row.id, "internal error while preparing", now + 60, now)
+        else:
+            with self._lock:
+                self._held_until.pop(row_id, None)
         finally:
             self._on_finished(row.route)
 

@@ -40,6 +40,11 @@ def run_woken_loop(
             # problem, worth one line per try, not a traceback; nothing was committed.
             log.error("%s: cannot record progress, trying again shortly: %s", name, error)
             delay_seconds = error_delay_seconds
+        except OSError as error:
+            # A file could not be written or moved (a full disk, a folder gone): the error
+            # names the file and the cause, which is what an operator needs.
+            log.error("%s: file operation failed, trying again shortly: %s", name, error)
+            delay_seconds = error_delay_seconds
         except Exception:
             log.exception("%s failed unexpectedly", name)
             delay_seconds = error_delay_seconds
