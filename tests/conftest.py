@@ -11,9 +11,16 @@ from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emula
 
 
 @pytest.fixture
-def emulator() -> Iterator[RunningEmulator]:
+def emulator_settings() -> EmulatorSettings:
+    """Settings of the ``emulator`` fixture; a test overrides them with
+    ``pytest.mark.parametrize("emulator_settings", [...])``."""
+    return EmulatorSettings(port=0)
+
+
+@pytest.fixture
+def emulator(emulator_settings: EmulatorSettings) -> Iterator[RunningEmulator]:
     """A fresh LivePerson emulator on 127.0.0.1, port chosen by the kernel."""
-    with start_emulator(EmulatorSettings(port=0)) as running:
+    with start_emulator(emulator_settings) as running:
         yield running
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the emulator tests: a real emulator on a loopback port, and no leaked threads."""
+"""Fixtures of the emulator tests: no leaked threads (the emulator fixture is shared)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
 
 
 @pytest.fixture(autouse=True)
@@ -22,16 +20,3 @@ def no_leaked_threads() -> Iterator[None]:
         leaked[0].join(timeout=0.1)
         leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert not leaked, f"threads left running: {leaked}"
-
-
-@pytest.fixture
-def emulator_settings() -> EmulatorSettings:
-    """Settings of the ``emulator`` fixture; override with ``parametrize`` in a test."""
-    return EmulatorSettings()
-
-
-@pytest.fixture
-def emulator(emulator_settings: EmulatorSettings) -> Iterator[RunningEmulator]:
-    """A running emulator on 127.0.0.1 and a free port, stopped after the test."""
-    with start_emulator(emulator_settings) as running:
-        yield running

@@ -19,7 +19,7 @@ import pytest
 import requests
 from PIL import Image
 
-from syncd.emulator.server import EmulatorSettings, start_emulator
+from syncd.emulator.server import EmulatorSettings
 from syncd.errors import (
     AuthenticationError,
     ConnectionLostError,
@@ -37,6 +37,9 @@ from syncd.liveperson.identity import ConsumerIdentity, jwt_expires_at, jwt_payl
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 from syncd.liveperson.retrying import RetryPolicy
 from syncd.liveperson.storage import SwiftStorage
+
+# The client's own threads are daemon threads the shared leak check ignores.
+pytestmark = pytest.mark.usefixtures("no_leaked_client_threads")
 
 WAIT_SECONDS = 10.0
 Item = TypeVar("Item")
@@ -146,37 +149,6 @@ def stored_events(emulator: Any, conversation_id: str) -> list[dict[str, Any]]:
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    yield
-    wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("lp-")], 5)
-
-
-@pytest.fixture
-def emulator_settings() -> EmulatorSettings:
-    """Overridden per test with ``pytest.mark.parametrize("emulator_settings", [...])``."""
-    return EmulatorSettings(port=0)
-
-
-@pytest.fixture
-def emulator(emulator_settings: EmulatorSettings) -> Iterator[Any]:
-    running = start_emulator(emulator_settings)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def http() -> Iterator[HttpClient]:
-    client = HttpClient(None, 5.0, "syncd-tests")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def resolver(http: HttpClient, emulator: Any) -> DomainResolver:
-    return DomainResolver(http, emulator.base_url, emulator.account)
 
 
 @pytest.fixture
@@ -616,5 +588,6 @@ def test_enabling_file_sharing_twice_changes_nothing_the_second_time(
 def test_wrong_admin_password_is_an_authentication_error(
     http: HttpClient, resolver: DomainResolver, emulator: Any
 ) -> None:
+
     with pytest.raises(AuthenticationError):
         admin.login(http, resolver, emulator.account, "admin", "not-the-password")

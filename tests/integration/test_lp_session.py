@@ -7,13 +7,12 @@ connection is reported once with the right error, and ``close()`` leaves no thre
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from syncd.emulator.server import EmulatorSettings, start_emulator
+from syncd.emulator.server import EmulatorSettings
 from syncd.errors import (
     AuthenticationError,
     ConnectionLostError,
@@ -27,6 +26,9 @@ from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity, signup
 from syncd.liveperson.session import MessagingConnection
 
+# The client's own threads are daemon threads the shared leak check ignores.
+pytestmark = pytest.mark.usefixtures("no_leaked_client_threads")
+
 
 class Ends:
     """Records ``on_close`` calls; tests wait for the first one."""
@@ -38,40 +40,6 @@ class Ends:
     def __call__(self, error: SyncdError) -> None:
         self.errors.append(error)
         self.happened.set()
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    yield
-    deadline = time.monotonic() + 5
-    while [t for t in threading.enumerate() if t.name.startswith("lp-")]:
-        assert time.monotonic() < deadline, "syncd.liveperson threads still running"
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def emulator_settings() -> EmulatorSettings:
-    """Overridden per test with ``pytest.mark.parametrize("emulator_settings", [...])``."""
-    return EmulatorSettings(port=0)
-
-
-@pytest.fixture
-def emulator(emulator_settings: EmulatorSettings) -> Iterator[Any]:
-    running = start_emulator(emulator_settings)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def http() -> Iterator[HttpClient]:
-    client = HttpClient(None, 5.0, "syncd-tests")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def resolver(http: HttpClient, emulator: Any) -> DomainResolver:
-    return DomainResolver(http, emulator.base_url, emulator.account)
 
 
 @pytest.fixture
@@ -254,6 +222,7 @@ def test_keepalive_holds_a_silent_socket_open_past_the_idle_timeout(connect: Any
 def test_keepalive_without_answers_drops_the_connection_as_lost(
     connect: Any, emulator: Any
 ) -> None:
+
     ends = Ends()
     connection = connect(on_close=ends, keepalive_seconds=0.1, timeout_seconds=0.3)
     emulator.set_faults(drop_responses_rate=1.0)

@@ -5,8 +5,6 @@ The emulator serves every service over HTTPS/WSS with a certificate from a trust
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,16 +22,10 @@ from syncd.liveperson.storage import SwiftStorage
 from tests.helpers.tls import tls_emulator as running_tls_emulator
 from tests.helpers.tls import write_ca_file
 
+# The client's own threads are daemon threads the shared leak check ignores.
+pytestmark = pytest.mark.usefixtures("no_leaked_client_threads")
+
 NO_WAITS = RetryPolicy(max_attempts=2).without_waits()
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    yield
-    deadline = time.monotonic() + 5
-    while [t for t in threading.enumerate() if t.name.startswith("lp-")]:
-        assert time.monotonic() < deadline, "syncd.liveperson threads still running"
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +88,7 @@ def test_https_without_the_private_ca_fails_with_a_hint_to_set_ca_file(tls_emula
 def test_wss_without_the_private_ca_fails_with_a_hint_to_set_ca_file(
     tls_emulator: Any, ca_file: Path
 ) -> None:
+
     trusting = HttpClient(ca_file, 5.0, "syncd-tests")
     try:
         resolver = DomainResolver(trusting, tls_emulator.base_url, tls_emulator.account)
