@@ -85,3 +85,29 @@ class RecordsBase(ABC):
             if transition.target is not None:
                 changes["state"] = transition.target
             transaction.update(table, row_id, {**changes, "updated_at": now})
+
+    def _count_failed_attempt(
+        self,
+        table: str,
+        row_id: int,
+        transition: Transition,
+        error: str,
+        next_attempt_at: float,
+        now: float,
+    ) -> None:
+        """Counts a failed attempt of a row's current step along ``transition`` (which keeps
+        the state): ``attempts`` + 1, ``error`` as ``last_error``, due at ``next_attempt_at``.
+
+        One transaction, so two concurrent retries cannot lose a count. Raises as ``_move``.
+        """
+        with self._transaction(f"schedule a retry of {table} row {row_id}") as transaction:
+            attempts = transaction.get(table, row_id)["attempts"]
+            self._move(
+                table,
+                row_id,
+                transition,
+                now,
+                attempts=attempts + 1,
+                last_error=error,
+                next_attempt_at=next_attempt_at,
+            )

@@ -81,17 +81,9 @@ class InboundRecords(RecordsBase):
         self, row_id: int, error: str, next_attempt_at: float, now: float
     ) -> None:
         """Counts a failed download attempt; the row is due again at ``next_attempt_at``."""
-        with self._transaction(f"schedule a retry of inbound row {row_id}") as transaction:
-            attempts = transaction.get("inbound", row_id)["attempts"]
-            self._move(
-                "inbound",
-                row_id,
-                model.SCHEDULE_DOWNLOAD_RETRY,
-                now,
-                attempts=attempts + 1,
-                last_error=error,
-                next_attempt_at=next_attempt_at,
-            )
+        self._count_failed_attempt(
+            "inbound", row_id, model.SCHEDULE_DOWNLOAD_RETRY, error, next_attempt_at, now
+        )
 
     def get_inbound(self, row_id: int) -> InboundRow:
         """The row ``row_id``; raises ``UnknownRowError`` when there is none."""

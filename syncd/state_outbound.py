@@ -161,18 +161,9 @@ class OutboundRecords(RecordsBase):
 
         The state stays. ``error`` is kept as ``last_error``.
         """
-        with self._transaction(f"schedule a retry of outbound row {row_id}") as transaction:
-            attempts = transaction.get("outbound", row_id)["attempts"]
-            # Joins the transaction above, so two concurrent retries cannot lose a count.
-            self._move(
-                "outbound",
-                row_id,
-                model.SCHEDULE_RETRY,
-                now,
-                attempts=attempts + 1,
-                last_error=error,
-                next_attempt_at=next_attempt_at,
-            )
+        self._count_failed_attempt(
+            "outbound", row_id, model.SCHEDULE_RETRY, error, next_attempt_at, now
+        )
 
     def reset_for_retry(
         self,
