@@ -10,12 +10,11 @@ daemon keeps its own identities in the state database and never uses this one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import quote
 
 from syncd.config import Config
 from syncd.errors import AuthenticationError, SyncdError
 from syncd.liveperson import protocol
-from syncd.liveperson.consumer_link import MESSAGING_SERVICE
+from syncd.liveperson.consumer_link import MESSAGING_SERVICE, consumer_socket_url
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient, TlsVerificationError
 from syncd.liveperson.identity import signup
@@ -53,13 +52,9 @@ def check_online(config: Config, report: Callable[[str], None]) -> None:
         identity = signup(http, resolver, liveperson.account)
         report("consumer sign-up accepted")
         step = "opening the consumer WebSocket"
-        url = (
-            f"{resolver.ws_url(MESSAGING_SERVICE)}/ws_api/account/"
-            f"{quote(liveperson.account, safe='')}/messaging/consumer?v=3"
-        )
         connection = MessagingConnection()
         connection.connect(
-            url,
+            consumer_socket_url(resolver, liveperson.account),
             identity.jwt,
             liveperson.request_timeout_seconds,
             liveperson.ca_file,

@@ -66,6 +66,15 @@ class ConsumerSettings:
     )
 
 
+def consumer_socket_url(resolver: DomainResolver, account: str) -> str:
+    """The consumer messaging WebSocket of ``account`` (API version 3). Raises the
+    resolver's errors when the messaging domain cannot be resolved."""
+    return (
+        f"{resolver.ws_url(MESSAGING_SERVICE)}/ws_api/account/"
+        f"{quote(account, safe='')}/messaging/consumer?v=3"
+    )
+
+
 @dataclass(frozen=True)
 class IdentityStore:
     """Where a route keeps its consumer identity (the daemon backs both with SQLite)."""
@@ -230,13 +239,9 @@ class ConsumerLink:
         return identity
 
     def _open_connection(self, identity: ConsumerIdentity) -> MessagingConnection:
-        url = (
-            f"{self._resolver.ws_url(MESSAGING_SERVICE)}/ws_api/account/"
-            f"{quote(self._account, safe='')}/messaging/consumer?v=3"
-        )
         connection = MessagingConnection()
         connection.connect(
-            url,
+            consumer_socket_url(self._resolver, self._account),
             identity.jwt,
             self._settings.connect_timeout_seconds,
             self._settings.ca_file,
