@@ -194,7 +194,13 @@ class Intake:
         """
         with self._store.batch(f"journal {len(ready)} file(s) of route {self.route.name}"):
             rows = [
-                (candidate, self._journal(candidate.path, read, now)) for candidate, read in ready
+                (
+                    candidate,
+                    self._journal(
+                        candidate.path, read.size_bytes, read.mtime_ns, read.inode, read.sha256, now
+                    ),
+                )
+                for candidate, read in ready
             ]
         for _ in rows:
             crash_point("detected")
@@ -230,15 +236,10 @@ class Intake:
             )
         return len(moved)
 
-    def _journal(self, path: Path, read: FileRead, now: float) -> int:
-        """Journal ``path``, reusing the ``detected`` row ``syncd retry`` left for it."""
-        return self._journal_entry(
-            path, read.size_bytes, read.mtime_ns, read.inode, read.sha256, now
-        )
-
-    def _journal_entry(
+    def _journal(
         self, path: Path, size: int, mtime_ns: int, inode: int, sha256: str, now: float
     ) -> int:
+        """Journal ``path``, reusing the ``detected`` row ``syncd retry`` left for it."""
         existing = self._store.find_outbound_by_source(self.route.name, path, inode, size, mtime_ns)
         if existing is not None:
             return existing.id
@@ -254,7 +255,7 @@ class Intake:
         except FileNotFoundError:
             self._forget(candidate)
             return
-        row_id = self._journal_entry(path, size, entry.st_mtime_ns, entry.st_ino, "", now)
+        row_id = self._journal(path, size, entry.st_mtime_ns, entry.st_ino, "", now)
         attempts = max(1, candidate.incomplete_checks)
         try:
             quarantine(
