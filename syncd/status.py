@@ -13,6 +13,7 @@ from pathlib import Path
 
 from syncd.notify import format_status
 from syncd.state import StateStore
+from syncd.state_files import lock_path
 from syncd.state_model import InboundState, OutboundState
 
 _QUEUED = (
@@ -51,9 +52,8 @@ def daemon_running(database: Path) -> bool | None:
     never queues behind the daemon; only a daemon starting in that same instant could find
     the lock busy. Raises nothing.
     """
-    lock_path = database.with_name(database.name + ".lock")
     try:
-        descriptor = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        descriptor = os.open(lock_path(database), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         return False
     except OSError:
