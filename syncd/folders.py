@@ -21,7 +21,7 @@ from pathlib import Path
 
 from syncd.errors import PermanentFileError, UnsafeFileError
 from syncd.filecheck import TAIL_BYTES, unsafe_entry_reason
-from syncd.rules import numbered_variant
+from syncd.rules import candidate_names
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
@@ -42,8 +42,8 @@ def link_without_clobber(source: Path, folder: Path, name: str) -> Path:
     name too; the caller unlinks it. ``link`` does not follow a symlink source, so even an
     unsafe entry can be moved into quarantine without being opened.
     """
-    for number in range(1, 10_000):
-        target = folder / (name if number == 1 else numbered_variant(name, number))
+    for candidate in candidate_names(name):
+        target = folder / candidate
         try:
             os.link(source, target, follow_symlinks=False)
         except FileExistsError:

@@ -17,9 +17,7 @@ import os
 from pathlib import Path
 
 from syncd.folders import fsync_directory
-from syncd.rules import numbered_variant
-
-MAX_NUMBERED_VARIANTS = 10_000
+from syncd.rules import candidate_names
 
 
 def _same_content(path: Path, digest: str) -> bool:
@@ -61,8 +59,8 @@ def write_into_inbox(inbox: Path, name: str, data: bytes, temp_tag: str) -> Path
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
-        for number in range(1, MAX_NUMBERED_VARIANTS):
-            target = inbox / (name if number == 1 else numbered_variant(name, number))
+        for candidate in candidate_names(name):
+            target = inbox / candidate
             if os.path.lexists(target):
                 if _same_content(target, digest):
                     return target

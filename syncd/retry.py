@@ -18,7 +18,7 @@ from pathlib import Path
 from syncd.config import Config, RouteConfig
 from syncd.folders import fsync_directory, link_without_clobber
 from syncd.quarantine import ERROR_SUFFIX
-from syncd.rules import numbered_variant
+from syncd.rules import candidate_names
 from syncd.state import StateStore
 from syncd.state_model import OutboundState, UnknownRowError
 
@@ -43,8 +43,7 @@ def quarantined_files(route: RouteConfig) -> dict[int, Path]:
 
 def _free_name(folder: Path, name: str) -> str:
     """The first of ``name``, ``name-2``, ``name-3``… with nothing at it in ``folder``."""
-    for number in range(1, 10_000):
-        candidate = name if number == 1 else numbered_variant(name, number)
+    for candidate in candidate_names(name):
         if not os.path.lexists(folder / candidate):
             return candidate
     raise OSError(errno.EEXIST, f"no free name for {name!r} in {folder}")

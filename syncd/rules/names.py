@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 # Folders syncd creates inside each outbox. The watcher only looks at the top level of an
@@ -129,6 +130,18 @@ def numbered_variant(name: str, number: int) -> str:
     ending = f"-{number}" + (f".{suffix}" if suffix else "")
     room_bytes = MAX_FILE_NAME_BYTES - len(ending.encode())
     return _cut_to_bytes(stem, room_bytes) + ending
+
+
+# How many names ``candidate_names`` offers before a folder counts as full for that name.
+MAX_NAME_CANDIDATES = 9_999
+
+
+def candidate_names(name: str) -> Iterator[str]:
+    """``name``, then ``name-2``, ``name-3``… (``numbered_variant``): the names to try, in
+    order, for a file that must not replace another; ``MAX_NAME_CANDIDATES`` in all."""
+    yield name
+    for number in range(2, MAX_NAME_CANDIDATES + 1):
+        yield numbered_variant(name, number)
 
 
 def _cut_to_bytes(text: str, max_bytes: int) -> str:

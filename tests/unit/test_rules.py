@@ -444,6 +444,13 @@ def test_numbered_variants_start_at_two(number: int) -> None:
         rules.numbered_variant("a.jpg", number)
 
 
+def test_candidate_names_offer_the_name_then_its_numbered_variants_and_stop() -> None:
+    names = list(rules.candidate_names("scan.jpg"))
+    assert names[:3] == ["scan.jpg", "scan-2.jpg", "scan-3.jpg"]
+    assert len(names) == rules.MAX_NAME_CANDIDATES == len(set(names))
+    assert names[-1] == f"scan-{rules.MAX_NAME_CANDIDATES}.jpg"
+
+
 # --- hosts ----------------------------------------------------------------------------------
 
 
