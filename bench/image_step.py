@@ -26,11 +26,11 @@ RSS_INPUT = "a4_600_colour.jpg"
 _RSS_CHILD = """
 import sys
 from pathlib import Path
-import syncd.imaging
+import syncd.imaging.pipeline
 from bench import baselines
 data = Path(sys.argv[2]).read_bytes()
 if sys.argv[1] == "prepare":
-    syncd.imaging.prepare(data)
+    syncd.imaging.pipeline.prepare(data)
 elif sys.argv[1] == "naive":
     baselines.naive(data)
 # VmHWM, not ru_maxrss: ru_maxrss survives exec and would report the parent's peak.
@@ -53,7 +53,7 @@ def _child_peak_rss_mb(what: str, path: Path) -> float:
 
 def run(rounds: int = 7) -> dict[str, Any]:
     """Time every input; return the tables and goals for RESULTS.md."""
-    from syncd import imaging
+    from syncd.imaging import pipeline as imaging
 
     files = inputs.image_step_files()
     rows = []

@@ -32,7 +32,7 @@ ROUTE = "scans"
 
 def fill_done_rows(database: Path, count: int) -> None:
     """Create the state database with syncd's schema and ``count`` done rows of ROUTE."""
-    from syncd.state import StateStore
+    from syncd.state.store import StateStore
 
     database.parent.mkdir(parents=True, exist_ok=True)
     StateStore.open(database, exclusive=True).close()
@@ -99,7 +99,7 @@ def _startup_seconds(config: Path, log: Path) -> float:
 
 def _queued_rss(running: Any, folder: Path, count: int) -> dict[str, float]:
     """RSS of a fresh daemon once ``count`` dropped files are all queued (claimed or later)."""
-    from syncd.state import StateStore
+    from syncd.state.store import StateStore
 
     config = daemon_run.write_config(folder, running, [ROUTE], settle_seconds=0.2)
     daemon = daemon_run.start_daemon(config, folder / "syncd.log")

@@ -31,7 +31,7 @@ DPI, QUALITY = 300, 85  # a common office-scanner setting: A4 colour, ~2 MB per 
 
 def image_step_alone(files: list[Path]) -> float:
     """Seconds for 2 threads to read and prepare every file (the machine's limit)."""
-    from syncd import imaging
+    from syncd.imaging import pipeline as imaging
 
     def one(path: Path) -> int:
         return len(imaging.prepare(path.read_bytes()).data)

@@ -24,6 +24,10 @@ class ConfigError(SyncdError):
         super().__init__("\n".join(self.problems))
 
 
+class TlsVerificationError(SyncdError):
+    """The server's TLS certificate did not verify against the trusted CAs."""
+
+
 class PermanentFileError(SyncdError):
     """A file that will never be sendable: it goes to the route's ``failed/`` folder.
 

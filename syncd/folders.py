@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import PermanentFileError, UnsafeFileError
-from syncd.filecheck import TAIL_BYTES, unsafe_entry_reason
 from syncd.rules import candidate_names
+from syncd.rules.filecheck import TAIL_BYTES, unsafe_entry_reason
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 

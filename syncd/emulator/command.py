@@ -1,7 +1,7 @@
 """``syncd emulator``: run the LivePerson emulator in the foreground until SIGINT/SIGTERM.
 
-The lead wires ``add_arguments`` and ``run`` into ``syncd/cli.py``; ``run`` prints the URLs a
-person needs (the Domain API base for ``domain_api``, the control API, the console page).
+``syncd.cli`` dispatches ``syncd emulator`` to ``add_arguments`` and ``run``; ``run`` prints
+the URLs a person needs (the Domain API base for ``domain_api``, the control API, the console page).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ library exceptions are not chained (``from None``): a logged traceback cannot le
 
 from __future__ import annotations
 
-import email.utils
 import re
 import ssl
 import time
@@ -28,17 +27,20 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from syncd.errors import PermanentFileError, ProtocolError, SyncdError, TransientTransferError
+from syncd.errors import (
+    PermanentFileError,
+    ProtocolError,
+    SyncdError,
+    TlsVerificationError,
+    TransientTransferError,
+)
+from syncd.rules.retry import parse_retry_after
 
 # 429 without Retry-After: LivePerson asks for at least one second between retries.
 RATE_LIMIT_MIN_WAIT_SECONDS = 1.0
 BODY_EXCERPT_CHARACTERS = 200
 STREAM_CHUNK_BYTES = 64 * 1024
 _QUERY_IN_TEXT = re.compile(r"\?[^\s'\")]*")
-
-
-class TlsVerificationError(SyncdError):
-    """The server's TLS certificate did not verify against the trusted CAs."""
 
 
 class HttpStatusError(SyncdError):
@@ -74,24 +76,6 @@ def redact_url(url: str) -> str:
     """Return ``url`` without its query and fragment (they may carry signatures or tokens)."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Return the seconds an HTTP ``Retry-After`` value asks for, or None if absent or bad.
-
-    Accepts delta-seconds (``"5"``) and an HTTP date; dates in the past give 0.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, moment.timestamp() - current)
 
 
 def _sanitize(text: str) -> str:
@@ -248,7 +232,7 @@ class HttpClient:
             return
         excerpt = _sanitize(_excerpt(response))
         if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
             if status == 429:
                 retry_after = max(retry_after or 0.0, RATE_LIMIT_MIN_WAIT_SECONDS)
             raise TransientTransferError(

@@ -21,6 +21,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,11 @@ from syncd.errors import (
     RequestRejectedError,
     RequestTimeoutError,
     SyncdError,
+    TlsVerificationError,
 )
 from syncd.liveperson import protocol
 from syncd.liveperson.correlation import PendingRequests
-from syncd.liveperson.http import TlsVerificationError, parse_retry_after
+from syncd.rules.retry import parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -291,7 +293,7 @@ def _upgrade_refused(error: websocket.WebSocketBadStatusException) -> SyncdError
     if status == 401:
         return AuthenticationError("LivePerson refused the consumer token (HTTP 401 at upgrade)")
     headers = error.resp_headers or {}
-    retry_after = parse_retry_after(headers.get("retry-after"))
+    retry_after = parse_retry_after(headers.get("retry-after"), time.time())
     if status == 429 or status >= 500:
         return ConnectionLostError(
             f"the messaging WebSocket upgrade was refused with HTTP {status}", retry_after

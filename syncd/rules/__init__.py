@@ -35,6 +35,7 @@ from syncd.rules.retry import (
     is_still_writing_exhausted,
     next_attempt_at,
     next_still_writing_check_at,
+    parse_retry_after,
     retry_delay_seconds,
 )
 from syncd.rules.settling import (
@@ -71,6 +72,7 @@ __all__ = [
     "next_attempt_at",
     "next_still_writing_check_at",
     "numbered_variant",
+    "parse_retry_after",
     "render_caption",
     "retry_delay_seconds",
     "sanitize_name_part",

@@ -6,6 +6,7 @@ the durable ``next_attempt_at`` stored in SQLite for everything longer.
 
 from __future__ import annotations
 
+import email.utils
 from dataclasses import dataclass
 
 
@@ -103,3 +104,21 @@ def next_still_writing_check_at(attempts: int, now: float) -> float:
     """
     exponent = min(max(attempts, 1), 16)
     return now + min(2.0**exponent, STILL_WRITING_MAX_RECHECK_SECONDS)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Return the seconds an HTTP ``Retry-After`` value asks for, or None if absent or bad.
+
+    Accepts delta-seconds (``"5"``) and an HTTP date, measured from ``now`` (unix seconds);
+    dates in the past give 0.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - now)

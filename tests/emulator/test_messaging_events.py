@@ -9,11 +9,11 @@ import requests
 from syncd.emulator.server import RunningEmulator
 from tests.emulator.wire import (
     Consumer,
+    download,
     make_image,
     publish_text,
     request_conversation,
     signup,
-    storage_url,
     subscribe_events,
     upload,
 )
@@ -239,15 +239,7 @@ def test_agent_file_reaches_the_consumer_as_a_downloadable_hosted_file(
             "fileType": "JPG",
         },
     }
-    download = consumer.request(
-        {
-            "kind": "req",
-            "id": "d",
-            "type": "ms.GenerateURLForDownloadFile",
-            "body": {"relativePath": sent["relativePath"]},
-        }
-    )
-    got = requests.get(storage_url(emulator, download["body"]), timeout=5)
+    got = download(emulator, consumer, sent["relativePath"])
     assert got.content == image
     assert got.headers["Content-Type"] == "image/jpeg"
     consumer.close()
@@ -291,15 +283,7 @@ def test_agent_may_send_a_pdf_document(emulator: RunningEmulator) -> None:
     assert sent["relativePath"].endswith(".PDF")
     [event] = emulator.state()["conversations"][0]["events"]
     assert event["event"]["message"]["fileType"] == "PDF"
-    download = consumer.request(
-        {
-            "kind": "req",
-            "id": "d",
-            "type": "ms.GenerateURLForDownloadFile",
-            "body": {"relativePath": sent["relativePath"]},
-        }
-    )
-    got = requests.get(storage_url(emulator, download["body"]), timeout=5)
+    got = download(emulator, consumer, sent["relativePath"])
     assert got.content == document
     assert got.headers["Content-Type"] == "application/pdf"
     consumer.close()

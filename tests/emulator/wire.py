@@ -224,3 +224,19 @@ def upload(
     put = requests.put(storage_url(emulator, response["body"]), data=data, timeout=WAIT_SECONDS)
     assert put.status_code == 201
     return str(response["body"]["relativePath"])
+
+
+def download(
+    emulator: RunningEmulator, consumer: Consumer, relative_path: str
+) -> requests.Response:
+    """Ask for a download URL of ``relative_path`` and GET it; returns the storage's answer."""
+    response = consumer.request(
+        {
+            "kind": "req",
+            "id": f"down-{time.monotonic_ns()}",
+            "type": "ms.GenerateURLForDownloadFile",
+            "body": {"relativePath": relative_path},
+        }
+    )
+    assert response["code"] == 200, response
+    return requests.get(storage_url(emulator, response["body"]), timeout=WAIT_SECONDS)

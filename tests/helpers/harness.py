@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from syncd.config import Config, load_config
-from syncd.daemon import Daemon
-from syncd.state import StateStore
+from syncd.service.daemon import Daemon
+from syncd.state.store import StateStore
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state import StateStore
-from syncd.state_model import OutboundRow, OutboundState
+from syncd.state.model import OutboundRow, OutboundState
+from syncd.state.store import StateStore
 from tests.helpers.cli import run_syncd
 from tests.helpers.harness import RunningDaemon, running_daemon, write_config
 from tests.helpers.images import jpeg_bytes

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state import StateStore
+from syncd.state.store import StateStore
 from tests.helpers.cli import DaemonProcess, NotifyListener, append_daemon_section, run_syncd
 from tests.helpers.harness import read_state, write_config
 from tests.helpers.images import jpeg_bytes
@@ -269,7 +269,7 @@ def test_status_shows_the_route_connected_while_the_daemon_runs_and_not_running_
 def test_the_daemon_upgrades_an_old_database_and_records_the_connection(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:
-    from syncd.state_schema import MIGRATIONS
+    from syncd.state.schema import MIGRATIONS
 
     config = write_config(tmp_path, emulator.base_url, emulator.account)
     database = _database(tmp_path)

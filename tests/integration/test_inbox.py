@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state_model import InboundState
+from syncd.state.model import InboundState
 from tests.helpers.harness import (
     read_state,
     running_daemon,

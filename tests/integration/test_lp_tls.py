@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import trustme
 
+from syncd.errors import TlsVerificationError
 from syncd.liveperson.consumer import ConsumerClient, ConsumerSettings
 from syncd.liveperson.domains import DomainResolver
-from syncd.liveperson.http import HttpClient, TlsVerificationError
+from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity, signup
 from syncd.liveperson.retrying import RetryPolicy
 from syncd.liveperson.session import MessagingConnection

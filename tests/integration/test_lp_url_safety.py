@@ -13,10 +13,11 @@ import pytest
 
 from syncd.errors import ProtocolError, TransientTransferError, UnsafeRemoteError
 from syncd.liveperson.domains import validate_host_port
-from syncd.liveperson.http import HttpClient, parse_retry_after, redact_url
+from syncd.liveperson.http import HttpClient, redact_url
 from syncd.liveperson.protocol import TempUrl
 from syncd.liveperson.retrying import RetryPolicy
 from syncd.liveperson.storage import SwiftStorage
+from syncd.rules.retry import parse_retry_after
 
 GOOD_PATH = (
     "/v1/AUTH_async-images/12345678/8ccc728c-2cac-4a81-878a-ab482d3f37b7_uuid_"
@@ -169,7 +170,7 @@ def test_redact_url_drops_query_and_fragment() -> None:
 def test_retry_after_accepts_seconds_and_http_dates(
     header: str | None, seconds: float | None
 ) -> None:
-    assert parse_retry_after(header) == seconds
+    assert parse_retry_after(header, now=2_000_000_000.0) == seconds
 
 
 def test_retry_after_date_in_the_future_counts_the_seconds_until_then() -> None:

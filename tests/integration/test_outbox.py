@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state_model import OutboundState
+from syncd.state.model import OutboundState
 from tests.helpers.harness import running_daemon, write_config
 from tests.helpers.images import decode, exif_with, jpeg_bytes, png_bytes
 from tests.helpers.lookups import captions_in_order, hosted_file_events, object_bytes

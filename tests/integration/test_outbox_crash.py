@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state_model import OutboundState
+from syncd.state.model import OutboundState
 from tests.helpers.harness import read_state, start_daemon_process, stop_process, write_config
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events

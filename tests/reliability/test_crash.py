@@ -19,7 +19,7 @@ import pytest
 
 from syncd.crashpoints import TRANSITIONS
 from syncd.emulator.server import RunningEmulator
-from syncd.state_model import OutboundState
+from syncd.state.model import OutboundState
 from tests.helpers.harness import stop_process
 from tests.helpers.waiting import wait_until
 from tests.reliability.workload import Workload, kill_hard

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state_model import OutboundState
+from syncd.state.model import OutboundState
 from tests.helpers.harness import stop_process
 from tests.helpers.waiting import wait_until
 from tests.reliability.workload import (

@@ -29,7 +29,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state_model import OutboundRow, OutboundState
+from syncd.state.model import OutboundRow, OutboundState
 from tests.helpers.harness import read_state, start_daemon_process, stop_process, write_config
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events, object_bytes

@@ -36,9 +36,9 @@ from hypothesis.stateful import (
 )
 from PIL import Image
 
-from syncd import intake
 from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
-from syncd.state_model import InboundState, OutboundRow, OutboundState
+from syncd.outbox import intake
+from syncd.state.model import InboundState, OutboundRow, OutboundState
 from tests.helpers.harness import (
     read_state,
     running_daemon,

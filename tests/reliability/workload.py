@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state_model import InboundState, OutboundState
+from syncd.state.model import InboundState, OutboundState
 from tests.helpers.harness import (
     REPOSITORY,
     notify_listener,

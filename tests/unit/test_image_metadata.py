@@ -10,8 +10,8 @@ import zlib
 
 import pytest
 
-from syncd import image_metadata
-from syncd.image_metadata import TruncatedImageError
+from syncd.imaging import metadata as image_metadata
+from syncd.imaging.metadata import TruncatedImageError
 
 # --- builders -----------------------------------------------------------------------------------
 

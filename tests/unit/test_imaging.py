@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageSequence
 
-from syncd import imaging
 from syncd.errors import ImageTooLargeError, StillWritingError, UnsupportedImageError
-from syncd.imaging import ImageLimits, PreparedImage
+from syncd.imaging import pipeline as imaging
+from syncd.imaging.pipeline import ImageLimits, PreparedImage
 
 LIMITS = ImageLimits()
 SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

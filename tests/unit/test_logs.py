@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.errors import ConfigError
-from syncd.logs import RedactingFilter, configure_logging, redact, route_logger
+from syncd.service.logs import RedactingFilter, configure_logging, redact, route_logger
 
 LOGGER_NAME = "syncd.test"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.notify import Notifier, format_status, watchdog_interval_seconds
+from syncd.service.notify import Notifier, format_status, watchdog_interval_seconds
 
 RECEIVE_TIMEOUT_SECONDS = 5.0
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from syncd.errors import AlreadyRunningError, StateError, UnsafeFileError
-from syncd.state import StateStore
-from syncd.state_model import (
+from syncd.state.model import (
     MAX_PREVIEW_CHARS,
     DatabaseMissingError,
     IllegalTransitionError,
@@ -25,7 +24,8 @@ from syncd.state_model import (
     OutboundState,
     UnknownRowError,
 )
-from syncd.state_schema import MIGRATIONS, Migration
+from syncd.state.schema import MIGRATIONS, Migration
+from syncd.state.store import StateStore
 
 NOW = 1_700_000_000.0
 ROUTE = "front-desk"
@@ -161,7 +161,7 @@ def test_a_second_daemon_process_is_refused_while_the_first_holds_the_database(
         import sys
         from pathlib import Path
         from syncd.errors import AlreadyRunningError
-        from syncd.state import StateStore
+        from syncd.state.store import StateStore
         try:
             StateStore.open(Path(sys.argv[1])).close()
         except AlreadyRunningError as error:
@@ -186,7 +186,7 @@ def test_a_read_only_command_can_open_the_database_while_the_daemon_runs(
     status_command = """
         import sys
         from pathlib import Path
-        from syncd.state import StateStore
+        from syncd.state.store import StateStore
         with StateStore.open(Path(sys.argv[1]), exclusive=False) as store:
             print(store.counts_by_state("front-desk")["detected"])
     """
@@ -709,7 +709,7 @@ def test_kill_9_just_before_a_commit_leaves_the_old_state(database_path: Path, t
     victim = """
         import os, signal, sys
         from pathlib import Path
-        from syncd.state import StateStore
+        from syncd.state.store import StateStore
         table = sys.argv[2]
         wrote = False
         def kill_before_commit(statement):

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from syncd.errors import StateError
-from syncd.state import StateStore
-from syncd.state_routes import RouteConnection
-from syncd.state_schema import MIGRATIONS
-from syncd.status import daemon_running, status_line
+from syncd.service.status import daemon_running, status_line
+from syncd.state.routes import RouteConnection
+from syncd.state.schema import MIGRATIONS
+from syncd.state.store import StateStore
 
 NOW = 1_700_000_000.0
 ROUTE = "front-desk"
@@ -164,7 +164,7 @@ def test_a_lock_held_by_another_process_means_running(database: Path) -> None:
                 [
                     "import sys",
                     "from pathlib import Path",
-                    "from syncd.state import StateStore",
+                    "from syncd.state.store import StateStore",
                     f"store = StateStore.open(Path({str(database)!r}))",
                     "print('locked', flush=True)",
                     "sys.stdin.read()",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from syncd.intake import row_id_from_work_name, work_name
-from syncd.preparer import row_id_from_upload_name, upload_path
+from syncd.outbox.intake import row_id_from_work_name, work_name
+from syncd.outbox.preparer import row_id_from_upload_name, upload_path
 
 
 def test_a_claimed_file_name_gives_back_its_row_id() -> None:

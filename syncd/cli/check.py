@@ -1,0 +1,81 @@
+"""``syncd check``: the config, the folders and the state, and with ``--online`` LivePerson too.
+
+The same config code path as ``syncd run``; prints every problem with its key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from syncd.cli.common import EX_CONFIG, EX_OK, EX_UNAVAILABLE
+from syncd.config import Config
+from syncd.errors import StateError
+from syncd.state.model import DatabaseMissingError
+from syncd.state.store import StateStore
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--online``."""
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help=(
+            "also resolve LivePerson's domains, sign up a throwaway consumer and open the "
+            "consumer WebSocket (exit 69 when LivePerson is unreachable, 78 when its TLS "
+            "certificate does not verify)"
+        ),
+    )
+
+
+def folder_problems(config: Config) -> list[str]:
+    """Check that every route's folders exist (or can be made) and are writable."""
+    problems = []
+    for index, route in enumerate(config.routes):
+        for key, folder in (("outbox", route.outbox), ("inbox", route.inbox)):
+            path = folder
+            while not path.exists() and path != path.parent:
+                path = path.parent
+            if not path.is_dir():
+                what = "is not a folder" if path == folder else f"cannot be made: {path} is a file"
+                problems.append(f"route[{index}].{key}: {folder} {what}")
+            elif not os.access(path, os.W_OK | os.X_OK):
+                problems.append(f"route[{index}].{key}: {folder} is not writable by this user")
+    return problems
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    """Print the problems found (exit 78) or that the config is valid (exit 0, or the online
+    check's code)."""
+    problems = folder_problems(config)
+    try:
+        StateStore.open(config.state.database, exclusive=False).close()
+    except DatabaseMissingError:
+        pass  # a fresh install: `syncd run` creates it
+    except StateError as error:
+        problems.append(f"state.database: {error}")
+    if problems:
+        for problem in problems:
+            print(f"syncd: {problem}", file=sys.stderr)
+        return EX_CONFIG
+    print(f"configuration {config.source_path} is valid: {len(config.routes)} route(s)")
+    if args.online:
+        return _check_online(config)
+    return EX_OK
+
+
+def _check_online(config: Config) -> int:
+    """Run the online steps; 0 when all worked, 78 when the fix is in the config (TLS
+    trust, a refused token), 69 when LivePerson cannot be reached or answers wrongly."""
+    from syncd.cli.online_check import OnlineCheckError, check_online
+
+    try:
+        check_online(config, print)
+    except OnlineCheckError as error:
+        if error.is_config:
+            print(f"syncd: LivePerson refused the configuration: {error}", file=sys.stderr)
+            return EX_CONFIG
+        print(f"syncd: LivePerson is not reachable: {error}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    return EX_OK

@@ -1,0 +1,60 @@
+"""``syncd run``: the daemon in the foreground until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from syncd.cli.common import EX_CONFIG, EX_OK, EX_TEMPFAIL, load_config_or_report
+from syncd.errors import AlreadyRunningError, StateError
+from syncd.service.logs import configure_logging
+
+if TYPE_CHECKING:
+    from syncd.service.daemon import Daemon
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until a signal asks it to stop; returns the exit code.
+
+    0 after a graceful stop, 78 for a bad config or a state that cannot be opened, 75 when
+    another instance holds the state.
+    """
+    stop_requested = threading.Event()
+    daemon_holder: list[Daemon] = []
+
+    def stop(signal_number: int, _frame: FrameType | None) -> None:
+        # Only set flags: a signal handler must not do work the main loop is in the middle of.
+        stop_requested.set()
+        for daemon in daemon_holder:
+            daemon.request_stop()
+
+    # Installed before the slow imports and the start-up, so an early SIGTERM is graceful.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    config = load_config_or_report(args.config)
+    if config is None:
+        return EX_CONFIG
+    configure_logging(config.daemon.log_level)
+    from syncd.service.daemon import Daemon
+
+    daemon = Daemon(config)
+    daemon_holder.append(daemon)
+    if stop_requested.is_set():
+        return EX_OK
+    try:
+        daemon.start()
+    except AlreadyRunningError as error:
+        print(f"syncd: {error}", file=sys.stderr)
+        return EX_TEMPFAIL
+    except (StateError, OSError) as error:
+        print(f"syncd: cannot start: {error}", file=sys.stderr)
+        daemon.shutdown()
+        return EX_CONFIG
+    if stop_requested.is_set():
+        daemon.request_stop()
+    daemon.run_until_stopped()
+    return EX_OK

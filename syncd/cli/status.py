@@ -1,0 +1,102 @@
+"""``syncd status``: each route's connection, queue, conversation and last results.
+
+Reads the state database without taking the daemon's lock, so it works while the daemon runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from enum import StrEnum
+from typing import Any
+
+from syncd.cli.common import EX_OK
+from syncd.config import Config
+from syncd.state.model import InboundState, OutboundState
+from syncd.state.store import StateStore
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json``."""
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+NOT_RUNNING = "daemon not running"
+
+
+def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
+    """One dict per route; ``running`` is whether a daemon holds the state (None: unknown).
+
+    The recorded connection state is only true while its daemon runs: after a stop (or a
+    kill -9) it is replaced by ``daemon not running``.
+    """
+    now = time.time()
+    summaries = []
+    with StateStore.open(config.state.database, exclusive=False) as store:
+        for route in config.routes:
+            summary = store.route_summary(route.name)
+            oldest = summary.oldest_pending_created_at
+            connection = store.connection_of(route.name)
+            summaries.append(
+                {
+                    "route": route.name,
+                    "connection": (
+                        NOT_RUNNING if running is False else connection.state or "unknown"
+                    ),
+                    "connection_since": None if running is False else connection.changed_at,
+                    "conversation": summary.conversation_id,
+                    "outbound": dict(summary.outbound_counts),
+                    "inbound": dict(summary.inbound_counts),
+                    "oldest_pending_seconds": None if oldest is None else round(now - oldest, 1),
+                    "last_success_at": summary.last_success_at,
+                    "last_error": summary.last_error,
+                    "last_error_at": summary.last_error_at,
+                }
+            )
+    return summaries
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    """Print, per route connection, counts, conversation, oldest pending, last
+    results; ``daemon not running`` instead of a connection when no daemon holds the state.
+    """
+    from syncd.service.status import daemon_running
+
+    running = daemon_running(config.state.database)
+    summaries = _summaries(config, running)
+    if args.json:
+        document = {"daemon_running": running, "routes": summaries}
+        print(json.dumps(document, indent=2, sort_keys=True))
+        return EX_OK
+    if running is None:
+        print(f"daemon: unknown (cannot open the lock of {config.state.database})")
+    else:
+        print(f"daemon: {'running' if running else 'not running'}")
+    for summary in summaries:
+        print(f"route {summary['route']}")
+        since = summary["connection_since"]
+        connection = summary["connection"]
+        print(f"  connection: {connection}{'' if since is None else f' since {_when(since)}'}")
+        print(f"  conversation: {summary['conversation'] or '-'}")
+        print(f"  outbound: {_counts_text(summary['outbound'], OutboundState)}")
+        print(f"  inbound: {_counts_text(summary['inbound'], InboundState)}")
+        oldest = summary["oldest_pending_seconds"]
+        print(f"  oldest pending: {'-' if oldest is None else f'{oldest:.0f} s'}")
+        print(f"  last success: {_when(summary['last_success_at'])}")
+        error = summary["last_error"]
+        when = _when(summary["last_error_at"])
+        print(f"  last error: {'-' if error is None else f'{error} ({when})'}")
+    return EX_OK
+
+
+def _counts_text(counts: dict[str, int], states: type[StrEnum]) -> str:
+    """``"claimed 2, done 40, failed 1"``: non-zero counts in pipeline order, or ``none``."""
+    ordered = [f"{state} {counts[state]}" for state in states if counts.get(state)]
+    return ", ".join(ordered) or "none"
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))

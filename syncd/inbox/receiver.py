@@ -1,0 +1,280 @@
+"""The receiver: files agents send into a route's conversation land in its inbox, once.
+
+Events arrive from the route's LivePerson session (replayed from the stored cursor after
+every connect). A ``hosted/file`` from anyone but us becomes an ``inbound`` row, unique per
+conversation and sequence, so replays never download twice. The receiver thread downloads
+due rows, writes them atomically into the inbox under a name made from local facts, marks
+them done, and sends LivePerson's receipt (an AcceptStatusEvent ACCEPT).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from syncd import rules
+from syncd.config import RouteConfig
+from syncd.crashpoints import crash_point
+from syncd.errors import (
+    AuthenticationError,
+    PermanentFileError,
+    ProtocolError,
+    RequestRejectedError,
+    StateError,
+    SyncdError,
+    TlsVerificationError,
+    TransientError,
+    UnsafeRemoteError,
+    UploadUrlExpiredError,
+)
+from syncd.imaging import pipeline as imaging
+from syncd.inbox.writer import remove_stale_temp_files, write_into_inbox
+from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.storage import SwiftStorage
+from syncd.state.model import InboundRow
+from syncd.state.store import StateStore
+from syncd.worker_loop import run_woken_loop
+
+log = logging.getLogger("syncd.receiver")
+
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif"}
+DOWNLOAD_URL_ATTEMPTS = 3
+# How often a conversation whose events could not be recorded (disk full) is replayed.
+REPLAY_RETRY_SECONDS = 5.0
+
+
+class RouteReceiver:
+    """Receives one route's inbound files. Event callbacks run on the session's reader thread
+    and only record rows; downloads run on the receiver's own thread.
+    """
+
+    def __init__(
+        self,
+        route: RouteConfig,
+        store: StateStore,
+        client: ConsumerClient,
+        storage: Callable[[], SwiftStorage],
+        clock: Callable[[], float],
+    ) -> None:
+        self.route = route
+        self._store = store
+        self._client = client
+        self._storage = storage
+        self._clock = clock
+        self._wake = threading.Event()
+        self._conversation_closed = threading.Event()
+        # Conversation → first sequence that could not be recorded, to be replayed later
+        # (the cursor may move past it meanwhile, with later events that were recorded).
+        self._unrecorded: dict[str, int] = {}
+        self._replay_due_at = 0.0
+        self._replay_lock = threading.Lock()
+
+    def wake(self) -> None:
+        """Make the receiver thread look for due downloads now."""
+        self._wake.set()
+
+    def handle_event(self, event: MessagingEvent) -> None:
+        """Record one messaging event (called on the session's reader thread).
+
+        When the state cannot be written (disk full) the event is not lost: the cursor did
+        not move, and the receiver thread replays the conversation from it later.
+        """
+        try:
+            self._record_event(event)
+        except StateError as error:
+            log.error(
+                "route=%s: cannot record event %s of conversation %s, will read it again: %s",
+                self.route.name,
+                event.sequence,
+                event.dialog_id,
+                error,
+            )
+            sequence = event.sequence or 0
+            with self._replay_lock:
+                first = self._unrecorded.get(event.dialog_id, sequence)
+                self._unrecorded[event.dialog_id] = min(first, sequence)
+            self._wake.set()
+
+    def _record_event(self, event: MessagingEvent) -> None:
+        if event.sequence is None:
+            return  # chat states ("agent is typing") carry no sequence and no content
+        now = self._clock()
+        ours = event.originator_id == self._client.consumer_id
+        file = event.hosted_file if not ours else None
+        # One transaction per event (every page we publish comes back as an event): the
+        # conversation, the inbound row and the cursor are committed together.
+        with self._store.batch(f"record event {event.sequence} of {event.dialog_id}"):
+            # Known conversations are left as they are; an unknown one (a replay that raced
+            # the conversation notification) is recorded so its cursor and files have a
+            # parent row.
+            self._store.record_conversation(
+                self.route.name, event.dialog_id, self.route.skill_id, now
+            )
+            row_id = None
+            if file is not None:
+                row_id = self._store.record_inbound(
+                    self.route.name,
+                    event.dialog_id,
+                    event.sequence,
+                    file.relative_path,
+                    file.file_type,
+                    file.caption,
+                    event.originator_id,
+                    now,
+                )
+            else:
+                self._store.note_sequence_seen(event.dialog_id, event.sequence)
+        if row_id is not None:
+            crash_point("inbound-recorded")
+            log.info(
+                "route=%s: agent sent a file (conversation %s, sequence %d)",
+                self.route.name,
+                event.dialog_id,
+                event.sequence,
+            )
+            self._wake.set()
+        elif event.text is not None and not ours:
+            log.info(
+                "route=%s: agent message in conversation %s: %s",
+                self.route.name,
+                event.dialog_id,
+                event.text[:500],
+            )
+
+    def handle_conversation_change(self, change: ConversationChange) -> None:
+        """Keep the conversations table current (called on the session's reader thread)."""
+        now = self._clock()
+        if change.is_open:
+            self._store.record_conversation(
+                self.route.name, change.conversation_id, change.skill_id, now
+            )
+        else:
+            self._store.mark_conversation_closed(change.conversation_id, now)
+            log.info(
+                "route=%s: conversation %s was closed", self.route.name, change.conversation_id
+            )
+            self._conversation_closed.set()
+            self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Thread body: keep an open, subscribed conversation; download due files."""
+        remove_stale_temp_files(self.route.inbox)
+        self._conversation_closed.set()  # the first round makes sure a conversation exists
+        run_woken_loop(
+            stop,
+            self._wake,
+            self._round,
+            f"route={self.route.name}: receiver step",
+            error_delay_seconds=10.0,
+        )
+
+    def _round(self) -> float:
+        """(Re)open the route's conversation when needed, then download what is due."""
+        try:
+            if self._conversation_closed.is_set():
+                conversation_id = self._client.ensure_open_conversation()
+                self._store.record_conversation(
+                    self.route.name, conversation_id, self.route.skill_id, self._clock()
+                )
+                self._conversation_closed.clear()  # only once a conversation is open again
+            replay_wait = self._replay_unrecorded(self._clock())
+            return min(self.step(self._clock()), replay_wait)
+        except (TransientError, AuthenticationError, RequestRejectedError) as error:
+            log.warning("route=%s: LivePerson session not ready: %s", self.route.name, error)
+            return 10.0
+        except (TlsVerificationError, UnsafeRemoteError, ProtocolError) as error:
+            # Configuration or server problems: one clear line a minute, not a crash report.
+            log.error("route=%s: cannot use LivePerson: %s", self.route.name, error)
+            return 60.0
+
+    def _replay_unrecorded(self, now: float) -> float:
+        """Replay the conversations whose events could not be recorded, at most every
+        ``REPLAY_RETRY_SECONDS``; returns the seconds until the next replay is due.
+
+        The replayed events come back through ``handle_event``. Raises the client's errors;
+        after a transient one the conversations stay queued.
+        """
+        with self._replay_lock:
+            if not self._unrecorded:
+                return 60.0
+            if now < self._replay_due_at:
+                return self._replay_due_at - now
+            conversations = sorted(self._unrecorded.items())
+            self._unrecorded.clear()
+            self._replay_due_at = now + REPLAY_RETRY_SECONDS
+        for index, (conversation_id, first) in enumerate(conversations):
+            try:
+                # Replaying what was recorded already is harmless: rows are unique.
+                from_sequence = min(first, self._store.resume_sequence(conversation_id))
+                self._client.replay_events(conversation_id, from_sequence)
+            except (TransientError, AuthenticationError, StateError):
+                with self._replay_lock:
+                    for key, value in conversations[index:]:
+                        self._unrecorded[key] = min(value, self._unrecorded.get(key, value))
+                raise
+        return REPLAY_RETRY_SECONDS
+
+    def step(self, now: float) -> float:
+        """Download every due inbound row; return the seconds until the next is due."""
+        for row in self._store.due_inbound(self.route.name, now):
+            self._receive(row, now)
+        return 30.0
+
+    def _receive(self, row: InboundRow, now: float) -> None:
+        try:
+            data = self._download(row)
+            detected = imaging.sniff_image_format(data[:64])
+            if detected is None:
+                raise PermanentFileError(imaging.describe_non_image(data[:64]))
+            received_at = datetime.fromtimestamp(row.created_at, UTC)
+            name = rules.inbox_file_name(
+                received_at, row.conversation_id, row.sequence, row.caption, _EXTENSIONS[detected]
+            )
+            path = write_into_inbox(self.route.inbox, name, data, f"inbound-{row.id}")
+            crash_point("inbound-linked")
+        except PermanentFileError as error:
+            self._store.mark_inbound_failed(row.id, error.reason, self._clock())
+            log.error(
+                "route=%s: file from conversation %s sequence %d refused: %s",
+                self.route.name,
+                row.conversation_id,
+                row.sequence,
+                error.reason,
+            )
+            return
+        except (TransientError, AuthenticationError, UploadUrlExpiredError, SyncdError) as error:
+            if isinstance(error, RequestRejectedError) and not error.is_transient:
+                self._store.mark_inbound_failed(row.id, str(error), self._clock())
+                log.error("route=%s: download refused: %s", self.route.name, error)
+                return
+            when = rules.next_attempt_at(
+                row.attempts + 1, now, getattr(error, "retry_after_seconds", None)
+            )
+            self._store.schedule_inbound_retry(row.id, str(error), when, now)
+            log.warning("route=%s: download failed, retrying: %s", self.route.name, error)
+            return
+        self._store.mark_inbound_done(row.id, path, len(data), self._clock())
+        crash_point("inbound-done")
+        log.info(
+            "route=%s file=%s: received %d bytes into the inbox",
+            self.route.name,
+            path.name,
+            len(data),
+        )
+        if self.route.send_accept_receipts:
+            try:
+                self._client.publish_accept(row.conversation_id, [row.sequence])
+            except SyncdError as error:
+                log.warning("route=%s: could not send the receipt: %s", self.route.name, error)
+
+    def _download(self, row: InboundRow) -> bytes:
+        for _attempt in range(DOWNLOAD_URL_ATTEMPTS):
+            temp_url = self._client.request_download_url(row.relative_path)
+            try:
+                return self._storage().download(temp_url, self.route.max_download_bytes)
+            except UploadUrlExpiredError:
+                continue  # the 60-second URL expired: ask for a fresh one
+        raise UploadUrlExpiredError("the download URL expired before the download, 3 times")

@@ -1,0 +1,283 @@
+"""The sender: one thread per route moves rows prepared → uploaded → publishing → published
+→ done, strictly in row order (FIFO per route), exactly once.
+
+Exactly once (design.md): ``publishing`` is committed *before* the publish frame is sent.
+A row found in ``publishing`` (after a crash, a lost connection or a timeout) is never
+published blindly: the conversation is replayed first, and our own event with the row's
+unique ``relativePath`` proves the publish happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from syncd import rules
+from syncd.config import RouteConfig
+from syncd.crashpoints import crash_point
+from syncd.errors import (
+    AuthenticationError,
+    ConnectionLostError,
+    ProtocolError,
+    RequestRejectedError,
+    RequestTimeoutError,
+    SyncdError,
+    TlsVerificationError,
+    TransientError,
+    UnsafeRemoteError,
+    UploadUrlExpiredError,
+)
+from syncd.folders import move_without_clobber, read_own_file
+from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.storage import SwiftStorage
+from syncd.outbox.preparer import Preparer, fail_row, upload_path
+from syncd.state.model import OutboundRow, OutboundState
+from syncd.state.store import StateStore
+from syncd.worker_loop import run_woken_loop
+
+log = logging.getLogger("syncd.sender")
+
+ACTIVE_STATES = (
+    OutboundState.CLAIMED,
+    OutboundState.PREPARED,
+    OutboundState.UPLOADED,
+    OutboundState.PUBLISHING,
+    OutboundState.PUBLISHED,
+)
+# How many rows ahead of the head the preparer works, so preparing overlaps uploading.
+PREPARE_AHEAD_ROWS = 4
+# A fresh upload URL is asked for at most this often per row before giving up for now.
+UPLOAD_URL_ATTEMPTS = 3
+# A 4xx on publish is retried this many times (the conversation may have just closed).
+PUBLISH_REJECTIONS_BEFORE_FAILING = 3
+
+
+class RouteSender:
+    """Sends one route's files. ``step`` does one unit of work and is what tests drive."""
+
+    def __init__(
+        self,
+        route: RouteConfig,
+        store: StateStore,
+        client: ConsumerClient,
+        storage: Callable[[], SwiftStorage],
+        preparer: Preparer,
+        clock: Callable[[], float],
+        on_published: Callable[[OutboundRow], None] | None = None,
+    ) -> None:
+        self.route = route
+        self._store = store
+        self._client = client
+        self._storage = storage
+        self._preparer = preparer
+        self._clock = clock
+        self._on_published = on_published
+        self._wake = threading.Event()
+        self._verified_publishing: set[int] = set()
+        # The conversation this sender last recorded: recording it again changes nothing
+        # but costs a write transaction per file, on the one store every thread shares.
+        self._recorded_conversation: str | None = None
+
+    def wake(self) -> None:
+        """Ask the sender thread to look at the queue now (a file was claimed or prepared)."""
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Thread body: step until ``stop`` is set; sleeps until woken or something is due."""
+        run_woken_loop(
+            stop,
+            self._wake,
+            lambda: self.step(self._clock()),
+            f"route={self.route.name}: sender step",
+            error_delay_seconds=5.0,
+        )
+
+    def step(self, now: float) -> float:
+        """Handle the head row of the route; return how long to wait before the next step.
+
+        Returns 0 when more work is ready right away.
+        """
+        rows = self._store.outbound_in_states(
+            ACTIVE_STATES, route=self.route.name, limit=PREPARE_AHEAD_ROWS
+        )
+        if not rows:
+            return 60.0
+        for row in rows:
+            if row.state == OutboundState.CLAIMED and row.next_attempt_at <= now:
+                self._preparer.submit(row)
+        head = rows[0]
+        if head.next_attempt_at > now:
+            return head.next_attempt_at - now
+        if head.state == OutboundState.CLAIMED:
+            return 1.0  # the preparer wakes us when it is done
+        try:
+            self._advance(head)
+        except (TransientError, AuthenticationError, TlsVerificationError) as error:
+            # A certificate that does not verify is a configuration problem: say so on the
+            # row and in the log (not as a crash), keep the file, and try again.
+            self._retry_later(head, error, now)
+        except RequestRejectedError as error:
+            if error.is_transient:
+                self._retry_later(head, error, now)
+            else:
+                self._rejected(head, error, now)
+        except (UnsafeRemoteError, ProtocolError) as error:
+            # LivePerson answered something syncd refuses (a URL for another host, a
+            # malformed answer): keep the file, record why, and do not hammer the server.
+            self._retry_later(head, error, now, minimum_seconds=300)
+        return 0.0
+
+    def _advance(self, row: OutboundRow) -> None:
+        if row.state == OutboundState.PREPARED:
+            self._upload(row)
+        elif row.state == OutboundState.UPLOADED:
+            self._publish(row)
+        elif row.state == OutboundState.PUBLISHING:
+            self._settle_publishing(row)
+        elif row.state == OutboundState.PUBLISHED:
+            self._finish(row)
+
+    def _upload(self, row: OutboundRow) -> None:
+        path = upload_path(self.route.work_dir, row.id)
+        try:
+            data = read_own_file(path)
+        except FileNotFoundError:
+            # Lost in a crash (written without fsync on purpose): prepare it again.
+            self._preparer.prepare_now(row, self.route)
+            return
+        for _attempt in range(UPLOAD_URL_ATTEMPTS):
+            temp_url = self._client.request_upload_url(len(data), row.file_type or "JPG")
+            try:
+                self._storage().upload(temp_url, data)
+            except UploadUrlExpiredError:
+                log.info(
+                    "route=%s file=%s: upload URL expired, asking again",
+                    self.route.name,
+                    row.source_name,
+                )
+                continue
+            self._store.mark_uploaded(row.id, temp_url.relative_path, self._clock())
+            crash_point("uploaded")
+            return
+        raise UploadUrlExpiredError("the upload URL expired before the upload finished, 3 times")
+
+    def _publish(self, row: OutboundRow) -> None:
+        conversation_id = self._client.ensure_open_conversation()
+        if conversation_id != self._recorded_conversation:
+            self._store.record_conversation(
+                self.route.name, conversation_id, self.route.skill_id, self._clock()
+            )
+            self._recorded_conversation = conversation_id
+        self._store.mark_publishing(row.id, conversation_id, self._clock())
+        crash_point("publishing")
+        self._verified_publishing.add(row.id)
+        self._send_publish(row, conversation_id)
+
+    def _send_publish(self, row: OutboundRow, conversation_id: str) -> None:
+        if row.relative_path is None or row.file_type is None:
+            raise SyncdError(f"row {row.id} reached publishing without an upload")
+        sequence = self._client.publish_hosted_file(
+            conversation_id, row.caption or "", row.relative_path, row.file_type, row.preview
+        )
+        self._verified_publishing.discard(row.id)
+        self._store.mark_published(row.id, sequence, self._clock())
+        crash_point("published")
+        log.info(
+            "route=%s file=%s: published to conversation %s as sequence %d",
+            self.route.name,
+            row.source_name,
+            conversation_id,
+            sequence,
+        )
+        if self._on_published is not None:
+            self._on_published(self._store.get_outbound(row.id))
+
+    def _settle_publishing(self, row: OutboundRow) -> None:
+        """A row left in ``publishing``: find out whether its publish happened."""
+        conversation_id = row.conversation_id
+        if conversation_id is None or row.relative_path is None:
+            self._store.revert_publishing(row.id, self._clock())
+            return
+        if row.id not in self._verified_publishing:
+            for event in self._client.replay_events(conversation_id, 0):
+                hosted = event.hosted_file
+                if (
+                    hosted is not None
+                    and hosted.relative_path == row.relative_path
+                    and event.originator_id == self._client.consumer_id
+                    and event.sequence is not None
+                ):
+                    self._store.mark_published(row.id, event.sequence, self._clock())
+                    crash_point("published")
+                    log.info(
+                        "route=%s file=%s: found already published as sequence %d",
+                        self.route.name,
+                        row.source_name,
+                        event.sequence,
+                    )
+                    return
+            self._verified_publishing.add(row.id)
+        # Proven absent: publish, into the same conversation if it is still open.
+        if self._store.open_conversation(self.route.name) == conversation_id:
+            self._send_publish(row, conversation_id)
+        else:
+            self._verified_publishing.discard(row.id)
+            self._store.revert_publishing(row.id, self._clock())
+
+    def _finish(self, row: OutboundRow) -> None:
+        final_path: Path | None = None
+        work_path = Path(row.work_path) if row.work_path else None
+        if work_path is not None and os.path.lexists(work_path):
+            if self.route.after_send == "archive":
+                final_path = move_without_clobber(work_path, self.route.sent_dir, row.source_name)
+            else:
+                os.unlink(work_path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(upload_path(self.route.work_dir, row.id))
+        self._store.mark_done(row.id, final_path, self._clock())
+        self._store.note_success(self.route.name, self._clock())
+        crash_point("done")
+
+    def _retry_later(
+        self, row: OutboundRow, error: Exception, now: float, minimum_seconds: float = 0.0
+    ) -> None:
+        if isinstance(error, ConnectionLostError | RequestTimeoutError | ProtocolError) and (
+            row.state in (OutboundState.UPLOADED, OutboundState.PUBLISHING)
+        ):
+            # The publish may or may not have reached LivePerson: replay before publishing.
+            self._verified_publishing.discard(row.id)
+        retry_after = getattr(error, "retry_after_seconds", None)
+        when = max(rules.next_attempt_at(row.attempts + 1, now, retry_after), now + minimum_seconds)
+        self._store.schedule_retry(row.id, str(error), when, now)
+        self._store.note_error(self.route.name, str(error), now)
+        log.warning(
+            "route=%s file=%s: %s; retrying in %.0f s",
+            self.route.name,
+            row.source_name,
+            error,
+            when - now,
+        )
+
+    def _rejected(self, row: OutboundRow, error: RequestRejectedError, now: float) -> None:
+        if row.state == OutboundState.PREPARED:
+            # A refused upload URL is about the account (file sharing disabled, limits), not
+            # this file: keep the file and keep trying, loudly.
+            log.error(
+                "route=%s: LivePerson refused an upload URL (%s); is file sharing enabled? "
+                "(syncd enable-file-sharing)",
+                self.route.name,
+                error.body,
+            )
+            self._retry_later(row, error, now, minimum_seconds=60)
+            return
+        if row.attempts + 1 >= PUBLISH_REJECTIONS_BEFORE_FAILING:
+            fail_row(self._store, self.route, row, f"LivePerson refused it: {error}", now)
+            return
+        if row.state == OutboundState.PUBLISHING:
+            self._verified_publishing.discard(row.id)
+            self._store.revert_publishing(row.id, now)
+        self._retry_later(row, error, now)

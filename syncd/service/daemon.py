@@ -1,0 +1,261 @@
+"""The daemon: wires watchers, intake, preparer, senders and receivers around one state store.
+
+``Daemon.start()`` does only local work (state, folders, watchers) and never waits for
+LivePerson, so systemd gets READY=1 at once even when the network is down; every route's
+LivePerson session connects lazily in its own threads. The main loop is ``step(now)``,
+which tests can call directly. Signal handlers only set a flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from syncd.config import Config
+from syncd.errors import StateError
+from syncd.imaging import pipeline as imaging
+from syncd.inbox.receiver import RouteReceiver
+from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.outbox.intake import Intake
+from syncd.outbox.preparer import Preparer
+from syncd.outbox.reconcile import reconcile_route
+from syncd.outbox.sender import RouteSender
+from syncd.outbox.watcher import PathSeen
+from syncd.service.notify import Notifier, watchdog_interval_seconds
+from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
+from syncd.service.status import status_line
+from syncd.service.wiring import LivePersonServices
+from syncd.state.model import OutboundRow
+from syncd.state.store import StateStore
+
+log = logging.getLogger("syncd.daemon")
+
+# How often the main loop runs when nothing wakes it: settle checks need this resolution.
+TICK_SECONDS = 0.1
+# STATUS= costs a few COUNT queries; once a second is plenty for `systemctl status`.
+STATUS_INTERVAL_SECONDS = 1.0
+# After a main-loop pass failed to write the state (disk full), wait this long: the same
+# pass would fail again at once, and each failure logs a line.
+STEP_ERROR_DELAY_SECONDS = 5.0
+
+
+class Daemon:
+    """Runs every route of ``config`` until ``request_stop`` is called."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        notifier: Notifier | None = None,
+        on_published: Callable[[OutboundRow], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._notifier = notifier or Notifier.from_environment()
+        self._on_published = on_published
+        self._events: queue.SimpleQueue[PathSeen] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._routes: dict[str, RouteParts] = {}
+        self._store: StateStore | None = None
+        self._preparer: Preparer | None = None
+        self._services: LivePersonServices | None = None
+        self._watchdog_seconds = watchdog_interval_seconds()
+        self._next_watchdog_at = 0.0
+        self._next_status_at = 0.0
+        # The connection state of each route as last written to the state database, so
+        # `syncd status` can show it; written only when it changes.
+        self._recorded_connection_states: dict[str, str] = {}
+
+    @property
+    def store(self) -> StateStore:
+        """The open state store (after ``start``)."""
+        if self._store is None:
+            raise RuntimeError("daemon not started")
+        return self._store
+
+    def start(self) -> None:
+        """Open the state, reconcile folders, start watchers and route threads; then READY=1.
+
+        Raises AlreadyRunningError when another syncd holds the state, StateError when the
+        database cannot be opened, and OSError when a route's folders cannot be created.
+        """
+        self._store = StateStore.open(self.config.state.database, exclusive=True)
+        routes = {route.name: route for route in self.config.routes}
+        self._services = LivePersonServices(self.config, self._store)
+        self._preparer = Preparer(
+            self._store,
+            routes,
+            workers=self.config.daemon.prepare_workers,
+            limits=imaging.ImageLimits(),
+            clock=self._clock,
+            on_finished=self._wake_sender,
+        )
+        now = self._clock()
+        for route in self.config.routes:
+            for folder in (route.outbox, route.inbox, route.work_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            reconcile_route(route, self._store, now)
+            client = self._services.client_for(
+                route,
+                on_messaging_event=self._event_forwarder(route.name),
+                on_conversation_change=self._change_forwarder(route.name),
+            )
+            sender = RouteSender(
+                route,
+                self._store,
+                client,
+                self._services.storage,
+                self._preparer,
+                self._clock,
+                on_published=self._on_published,
+            )
+            receiver = RouteReceiver(
+                route, self._store, client, self._services.storage, self._clock
+            )
+            self._routes[route.name] = RouteParts(
+                route, Intake(route, self._store), client, sender, receiver, self._events.put
+            )
+        for state in self._routes.values():
+            state.start_watcher()
+            state.intake.scan(now)
+            state.next_scan_at = now + state.config.rescan_seconds
+            for name, target in (("send", state.sender.run), ("receive", state.receiver.run)):
+                thread = threading.Thread(
+                    target=target,
+                    args=(self._stop,),
+                    name=f"{name}-{state.config.name}",
+                    daemon=True,
+                )
+                thread.start()
+                state.threads.append(thread)
+        self._notifier.ready()
+        log.info("syncd started with %d route(s)", len(self._routes))
+
+    def _event_forwarder(self, route_name: str) -> Callable[[MessagingEvent], None]:
+        def forward(event: MessagingEvent) -> None:
+            self._routes[route_name].receiver.handle_event(event)
+
+        return forward
+
+    def _change_forwarder(self, route_name: str) -> Callable[[ConversationChange], None]:
+        def forward(change: ConversationChange) -> None:
+            self._routes[route_name].receiver.handle_conversation_change(change)
+
+        return forward
+
+    def _wake_sender(self, route_name: str) -> None:
+        state = self._routes.get(route_name)
+        if state is not None:
+            state.sender.wake()
+
+    def request_stop(self) -> None:
+        """Ask the main loop to stop (safe from a signal handler: it only sets a flag)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested."""
+        return self._stop.is_set()
+
+    def step(self, now: float) -> None:
+        """One pass of the main loop: events, settling and claiming, rescans, health, status."""
+        while True:
+            try:
+                seen = self._events.get_nowait()
+            except queue.Empty:
+                break
+            state = self._routes.get(seen.route)
+            if state is not None:
+                state.intake.note_seen(seen.path, seen.close_write, now)
+        for state in self._routes.values():
+            if now < state.paused_until:
+                continue
+            try:
+                state.step(now)
+            except StateError:
+                raise  # every route shares the state: run_until_stopped waits and retries
+            except OSError as error:
+                # A folder or file problem (a full disk, a file where a folder must be): the
+                # error names the path and the cause; the route tries again after a pause.
+                log.error("route=%s: intake step failed: %s", state.config.name, error)
+                state.paused_until = now + ROUTE_ERROR_DELAY_SECONDS
+            except Exception:
+                # One route's surprise (an I/O error in its folders, a bug) must not stop
+                # the daemon or the other routes; the files stay where they are.
+                log.exception("route=%s: intake step failed unexpectedly", state.config.name)
+                state.paused_until = now + ROUTE_ERROR_DELAY_SECONDS
+        connection_states = self._routes_connection_states()
+        self._record_connection_states(connection_states, now)
+        if now >= self._next_status_at:
+            self._next_status_at = now + STATUS_INTERVAL_SECONDS
+            self._notifier.status(status_line(self.store, connection_states))
+        if self._watchdog_seconds is not None and now >= self._next_watchdog_at and self._healthy():
+            self._next_watchdog_at = now + self._watchdog_seconds
+            self._notifier.watchdog()
+
+    def _healthy(self) -> bool:
+        """True while every route thread is alive (a dead thread must trip the watchdog)."""
+        return all(state.threads_alive() for state in self._routes.values())
+
+    def _routes_connection_states(self) -> dict[str, str]:
+        return {name: state.client.connection_state for name, state in self._routes.items()}
+
+    def _record_connection_states(self, states: dict[str, str], now: float) -> None:
+        """Write each route's connection state to the state database when it changed."""
+        for route, connection_state in states.items():
+            if self._recorded_connection_states.get(route) == connection_state:
+                continue
+            # Remembered before writing: a failing write (disk full) is logged once per
+            # change instead of on every tick; the next change is written again.
+            self._recorded_connection_states[route] = connection_state
+            try:
+                self.store.note_connection_state(route, connection_state, now)
+            except StateError as error:
+                log.warning("route=%s: cannot record the connection state: %s", route, error)
+
+    def run_until_stopped(self) -> None:
+        """Loop ``step`` until a stop is requested, then stop gracefully."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.step(self._clock())
+                except StateError as error:
+                    # A full disk or a locked database must not end the daemon: nothing
+                    # was committed, so the same files are picked up again next time.
+                    log.error("cannot record progress, trying again shortly: %s", error)
+                    self._stop.wait(STEP_ERROR_DELAY_SECONDS)
+                self._stop.wait(TICK_SECONDS)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop watchers, let in-flight work finish, close connections and the state."""
+        self._notifier.stopping()
+        self._stop.set()
+        for state in self._routes.values():
+            state.stop_watcher()
+            state.sender.wake()
+            state.receiver.wake()
+        for state in self._routes.values():
+            for thread in state.threads:
+                thread.join(timeout=30)
+        if self._preparer is not None:
+            self._preparer.shutdown()
+        for state in self._routes.values():
+            state.client.close()
+        if self._services is not None:
+            self._services.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        log.info("syncd stopped")
+
+
+def database_path(config: Config) -> Path:
+    """The state database of ``config`` (for commands that only read it)."""
+    return config.state.database

@@ -1,0 +1,95 @@
+"""The LivePerson adapters of one daemon: one HTTP client, one CSDS resolver, one storage
+client, and one consumer session per route, with identities and cursors backed by SQLite.
+
+Nothing here touches the network at construction: CSDS is resolved on first use, so the
+daemon starts (and tells systemd it is ready) while LivePerson is unreachable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from syncd import __version__
+from syncd.config import Config, RouteConfig
+from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.consumer_link import ConsumerSettings
+from syncd.liveperson.domains import DomainResolver
+from syncd.liveperson.http import HttpClient
+from syncd.liveperson.identity import ConsumerIdentity
+from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.storage import SwiftStorage
+from syncd.state.store import StateStore
+
+USER_AGENT = f"syncd/{__version__}"
+
+
+class LivePersonServices:
+    """Builds and owns the LivePerson adapters for ``config``."""
+
+    def __init__(self, config: Config, store: StateStore) -> None:
+        self._config = config
+        self._store = store
+        self.http = HttpClient(
+            config.liveperson.ca_file,
+            config.liveperson.request_timeout_seconds,
+            USER_AGENT,
+        )
+        self.resolver = DomainResolver(
+            self.http, config.liveperson.domain_api, config.liveperson.account
+        )
+        self._storage: SwiftStorage | None = None
+        self._lock = threading.Lock()
+
+    def storage(self) -> SwiftStorage:
+        """The Swift client, pinned to the host CSDS names for ``swift`` (resolved once)."""
+        with self._lock:
+            if self._storage is None:
+                self._storage = SwiftStorage(
+                    self.http, self.resolver.base_uri("swift"), self.resolver.http_scheme
+                )
+            return self._storage
+
+    def client_for(
+        self,
+        route: RouteConfig,
+        on_messaging_event: Callable[[MessagingEvent], None],
+        on_conversation_change: Callable[[ConversationChange], None],
+    ) -> ConsumerClient:
+        """A consumer session for ``route`` whose identity and cursor live in the state.
+
+        The two callbacks run on the session's reader thread (see ConsumerClient).
+        """
+        store = self._store
+
+        def load_identity() -> ConsumerIdentity | None:
+            identity = store.get_identity(route.name)
+            if identity is None:
+                return None
+            return ConsumerIdentity(identity.consumer_id, identity.jwt)
+
+        def save_identity(identity: ConsumerIdentity) -> None:
+            store.save_identity(route.name, identity.consumer_id, identity.jwt, time.time())
+
+        liveperson = self._config.liveperson
+        return ConsumerClient(
+            resolver=self.resolver,
+            http=self.http,
+            account=liveperson.account,
+            skill_id=route.skill_id,
+            load_identity=load_identity,
+            save_identity=save_identity,
+            resume_sequence=store.resume_sequence,
+            on_messaging_event=on_messaging_event,
+            on_conversation_change=on_conversation_change,
+            settings=ConsumerSettings(
+                request_timeout_seconds=liveperson.request_timeout_seconds,
+                keepalive_seconds=liveperson.keepalive_seconds,
+                ca_file=liveperson.ca_file,
+            ),
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self.http.close()

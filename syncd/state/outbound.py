@@ -1,0 +1,289 @@
+"""The state store's outbound journal: one row per outbox file, one transaction per arrow.
+
+Part of ``StateStore`` (see ``state.py``). The arrows are
+``detected → claimed → prepared → uploaded → publishing → published → done``, or ``failed``
+from any unfinished state (``state.model`` holds the table). Each forward arrow starts the
+next step with a clean retry budget (``attempts`` 0, no error, due at once);
+``schedule_retry`` spends that budget in place.
+
+How ``syncd retry`` brings a failed file back: it calls ``reset_for_retry(row_id,
+source_path, now)`` *first*, naming the outbox path the file will get, and *then* renames the
+file from ``failed/`` to that path (same filesystem, so inode, size and mtime survive). The
+intake then meets a ``detected`` row, finds it again by ``find_outbound_by_source`` and claims
+it as usual. Whatever happens in between, the claim's atomic rename decides which row owns
+the file, so it is never sent twice; a crash between the two steps leaves a ``detected`` row
+whose file is still in ``failed/``, which the intake's reconciliation fails again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from syncd.state import model
+from syncd.state.base import RecordsBase
+from syncd.state.model import OutboundRow, OutboundState, check_preview, path_text
+
+# The columns a step after detection filled in; a retried row starts without them.
+_LEARNT_AFTER_DETECTION = (
+    "work_path",
+    "caption",
+    "file_type",
+    "upload_bytes",
+    "preview",
+    "width",
+    "height",
+    "relative_path",
+    "conversation_id",
+    "sequence",
+    "final_path",
+    "claimed_at",
+    "published_at",
+    "done_at",
+)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class OutboundRecords(RecordsBase):
+    """The outbound state machine and the questions the intake and the sender ask of it."""
+
+    def _progress(
+        self, row_id: int, transition: model.Transition, now: float, **changes: object
+    ) -> None:
+        changes.update(attempts=0, last_error=None, next_attempt_at=now)
+        self._move("outbound", row_id, transition, now, **changes)
+
+    def journal_detected(
+        self,
+        route: str,
+        source_path: Path,
+        size_bytes: int,
+        mtime_ns: int,
+        inode: int,
+        sha256: str,
+        now: float,
+    ) -> int:
+        """Journals a settled outbox file as ``detected`` (due at ``now``); returns its row id.
+
+        Called *before* the file is renamed into the work folder, so a crash in between
+        leaves a row that tells reconciliation where to look. Raises ``UnsafeFileError``
+        when the path is not valid UTF-8 and ``StateError`` when the write fails.
+        """
+        record = {
+            "route": route,
+            "source_name": path_text(Path(source_path.name)),
+            "source_path": path_text(source_path),
+            "size_bytes": size_bytes,
+            "mtime_ns": mtime_ns,
+            "inode": inode,
+            "sha256": sha256,
+            "state": OutboundState.DETECTED,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._transaction(f"journal {source_path}") as transaction:
+            return transaction.insert("outbound", record)
+
+    def mark_claimed(self, row_id: int, work_path: Path, now: float) -> None:
+        """detected → claimed, once the file was renamed to ``work_path``."""
+        self._progress(row_id, model.CLAIM, now, work_path=path_text(work_path), claimed_at=now)
+
+    def mark_prepared(
+        self,
+        row_id: int,
+        caption: str,
+        file_type: str,
+        upload_bytes: int,
+        preview: str | None,
+        width: int,
+        height: int,
+        now: float,
+    ) -> None:
+        """claimed → prepared, keeping what the image step made so a restart never redoes it.
+
+        Raises ``StateError`` when ``preview`` exceeds ``MAX_PREVIEW_CHARS``.
+        """
+        check_preview(preview)
+        self._progress(
+            row_id,
+            model.PREPARE,
+            now,
+            caption=caption,
+            file_type=file_type,
+            upload_bytes=upload_bytes,
+            preview=preview,
+            width=width,
+            height=height,
+        )
+
+    def mark_uploaded(self, row_id: int, relative_path: str, now: float) -> None:
+        """prepared → uploaded, with the storage ``relativePath`` the upload went to."""
+        self._progress(row_id, model.UPLOAD, now, relative_path=relative_path)
+
+    def mark_publishing(self, row_id: int, conversation_id: str, now: float) -> None:
+        """uploaded → publishing, written *before* the publish frame is sent.
+
+        After a crash, a ``publishing`` row means "replay ``conversation_id`` to learn whether
+        the publish happened". Raises ``StateError`` when the conversation was not recorded.
+        """
+        self._progress(row_id, model.BEGIN_PUBLISH, now, conversation_id=conversation_id)
+
+    def mark_published(self, row_id: int, sequence: int, now: float) -> None:
+        """publishing → published, with the event's ``sequence`` in the conversation."""
+        self._progress(row_id, model.CONFIRM_PUBLISH, now, sequence=sequence, published_at=now)
+
+    def revert_publishing(self, row_id: int, now: float) -> None:
+        """publishing → uploaded, when a replay proved the publish never happened.
+
+        The conversation is forgotten, so the next publish goes to the route's current one.
+        """
+        self._progress(row_id, model.REVERT_PUBLISH, now, conversation_id=None)
+
+    def mark_done(self, row_id: int, final_path: Path | None, now: float) -> None:
+        """published → done.
+
+        ``final_path`` is where the original went in ``sent/``, or None when it was deleted.
+        """
+        final_text = None if final_path is None else path_text(final_path)
+        self._progress(row_id, model.FINISH, now, final_path=final_text, done_at=now)
+
+    def mark_failed(self, row_id: int, reason: str, now: float) -> None:
+        """Any unfinished state → failed, for good; ``reason`` is kept as ``last_error``."""
+        self._move("outbound", row_id, model.FAIL, now, last_error=reason)
+
+    def schedule_retry(self, row_id: int, error: str, next_attempt_at: float, now: float) -> None:
+        """Counts a failed attempt of the current step; the row is due again at ``next_attempt_at``.
+
+        The state stays. ``error`` is kept as ``last_error``.
+        """
+        self._count_failed_attempt(
+            "outbound", row_id, model.SCHEDULE_RETRY, error, next_attempt_at, now
+        )
+
+    def reset_for_retry(
+        self,
+        row_id: int,
+        source_path: Path,
+        now: float,
+        *,
+        file_version: tuple[int, int, int] | None = None,
+    ) -> None:
+        """failed → detected at ``source_path`` (back in the outbox), as if just journaled.
+
+        Everything learnt after detection is forgotten, because it may be stale (an expired
+        upload, a closed conversation). See the module docstring for the order of steps.
+        ``file_version`` (size, mtime_ns, inode) is the file as it now is, when the operator
+        replaced it in ``failed/`` before retrying: the intake finds the row by it.
+        """
+        version = {}
+        if file_version is not None:
+            version = dict(zip(("size_bytes", "mtime_ns", "inode"), file_version, strict=True))
+        self._move(
+            "outbound",
+            row_id,
+            model.RESET_FOR_RETRY,
+            now,
+            source_name=path_text(Path(source_path.name)),
+            source_path=path_text(source_path),
+            **version,
+            attempts=0,
+            next_attempt_at=now,
+            last_error=None,
+            **dict.fromkeys(_LEARNT_AFTER_DETECTION),
+        )
+
+    def get_outbound(self, row_id: int) -> OutboundRow:
+        """The row ``row_id``; raises ``UnknownRowError`` when there is none."""
+        with self._reading(f"read outbound row {row_id}") as transaction:
+            return model.outbound_from_record(transaction.get("outbound", row_id))
+
+    def outbound_in_states(
+        self, states: Iterable[OutboundState], route: str | None = None, limit: int | None = None
+    ) -> list[OutboundRow]:
+        """Rows in any of ``states`` (of ``route``, or of every route), oldest first.
+
+        ``limit`` keeps only the oldest rows: the sender looks at the head of a long queue
+        without loading (and building rows for) the whole of it on every step.
+        """
+        wanted = sorted(set(states))
+        sql = f"SELECT * FROM outbound WHERE state IN ({_marks(len(wanted))})"  # noqa: S608
+        parameters: list[object] = list(wanted)
+        if route is not None:
+            sql += " AND route = ?"
+            parameters.append(route)
+        with self._reading("list outbound rows") as transaction:
+            if limit is not None:
+                sql += " ORDER BY id LIMIT ?"
+                parameters.append(limit)
+            else:
+                sql += " ORDER BY id"
+            records = transaction.rows(sql, parameters)
+        return [model.outbound_from_record(record) for record in records]
+
+    def due_outbound(
+        self, route: str, states: Iterable[OutboundState], now: float
+    ) -> list[OutboundRow]:
+        """Rows of ``route`` in ``states`` that are due at ``now``, oldest first.
+
+        Oldest first because publishing is FIFO per route (pages of a scan keep their order).
+        """
+        wanted = sorted(set(states))
+        sql = (
+            "SELECT * FROM outbound WHERE route = ?"  # noqa: S608 (only placeholders are added)
+            f" AND state IN ({_marks(len(wanted))}) AND next_attempt_at <= ? ORDER BY id"
+        )
+        with self._reading(f"list due outbound rows of route {route}") as transaction:
+            records = transaction.rows(sql, [route, *wanted, now])
+        return [model.outbound_from_record(record) for record in records]
+
+    def find_outbound_by_source(
+        self, route: str, source_path: Path, inode: int, size_bytes: int, mtime_ns: int
+    ) -> OutboundRow | None:
+        """The ``detected`` row journaled for this very outbox file, or None.
+
+        Only ``detected`` rows are searched: later rows' files have left the outbox, and a
+        finished row must never hide a new scan that reuses a name (and perhaps an inode).
+        """
+        with self._reading(f"look up {source_path}") as transaction:
+            records = transaction.rows(
+                "SELECT * FROM outbound WHERE route = ? AND state = ? AND source_path = ?"
+                " AND inode = ? AND size_bytes = ? AND mtime_ns = ? ORDER BY id DESC LIMIT 1",
+                [
+                    route,
+                    OutboundState.DETECTED,
+                    path_text(source_path),
+                    inode,
+                    size_bytes,
+                    mtime_ns,
+                ],
+            )
+        return model.outbound_from_record(records[0]) if records else None
+
+    def find_outbound_by_work_path(self, work_path: Path) -> OutboundRow | None:
+        """The row that claimed ``work_path`` (in any state), or None."""
+        with self._reading(f"look up {work_path}") as transaction:
+            records = transaction.rows(
+                "SELECT * FROM outbound WHERE work_path = ? ORDER BY id DESC LIMIT 1",
+                [path_text(work_path)],
+            )
+        return model.outbound_from_record(records[0]) if records else None
+
+    def counts_by_state(self, route: str | None = None) -> dict[str, int]:
+        """How many outbound rows are in each state (every state listed, zeros included)."""
+        return self._count_states("outbound", OutboundState, route)
+
+    def oldest_pending_created_at(self, route: str) -> float | None:
+        """When the oldest unfinished outbound file of ``route`` was journaled, or None."""
+        pending = sorted(model.PENDING_OUTBOUND_STATES)
+        with self._reading(f"find the oldest pending file of route {route}") as transaction:
+            oldest = transaction.value(
+                "SELECT min(created_at) FROM outbound WHERE route = ?"  # noqa: S608
+                f" AND state IN ({_marks(len(pending))})",
+                [route, *pending],
+            )
+        return None if oldest is None else float(oldest)
