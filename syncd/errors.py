@@ -51,6 +51,11 @@ class UnsafeFileError(PermanentFileError):
     """A symlink, FIFO, device, hard-linked or otherwise unsafe directory entry."""
 
 
+class FolderChangedError(SyncdError):
+    """A route folder is not (or no longer) the folder syncd opened: swapped for a symlink,
+    removed or replaced. The route stops until a person looks; the message says what."""
+
+
 class StillWritingError(SyncdError):
     """The file looks incomplete (for example a truncated JPEG); try again later."""
 
@@ -118,6 +123,19 @@ class UnsafeRemoteError(SyncdError):
 
 class StateError(SyncdError):
     """The state database cannot be opened or written (locked, full, corrupt)."""
+
+
+class StateConfigError(StateError):
+    """The state file is one a person must deal with: another program's database, or a
+    schema newer than this syncd. Restarting cannot help (exit 78)."""
+
+
+class StateCorruptError(StateError):
+    """SQLite's ``quick_check`` finds the state database damaged.
+
+    A runtime fault, not a configuration error: the daemon exits with a code systemd
+    restarts, and ``syncd check`` and ``syncd status`` name it.
+    """
 
 
 class AlreadyRunningError(StateError):

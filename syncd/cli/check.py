@@ -6,8 +6,12 @@ The same config code path as ``syncd run``; prints every problem with its key.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import pwd
+import stat
 import sys
+from pathlib import Path
 
 from syncd.cli.common import EX_CONFIG, EX_OK, EX_UNAVAILABLE
 from syncd.config import Config
@@ -42,7 +46,40 @@ def folder_problems(config: Config) -> list[str]:
                 problems.append(f"route[{index}].{key}: {folder} {what}")
             elif not os.access(path, os.W_OK | os.X_OK):
                 problems.append(f"route[{index}].{key}: {folder} is not writable by this user")
+            parent_problem = _unsafe_parent(folder)
+            if parent_problem is not None:
+                problems.append(f"route[{index}].{key}: {parent_problem}")
     return problems
+
+
+def _trusted_owners() -> set[int]:
+    owners = {0, os.geteuid()}
+    with contextlib.suppress(KeyError):
+        owners.add(pwd.getpwnam("syncd").pw_uid)
+    return owners
+
+
+def _unsafe_parent(folder: Path) -> str | None:
+    """Why ``folder``'s parent lets someone other than root and syncd swap ``folder`` (for a
+    symbolic link to a place syncd must not write), or None when it does not."""
+    parent = folder.parent
+    try:
+        info = os.stat(parent)
+    except OSError:
+        return None  # missing: syncd makes it, owned by itself
+    if info.st_uid not in _trusted_owners():
+        who = f"its owner (uid {info.st_uid})"
+    elif info.st_mode & stat.S_IWOTH:
+        who = "every user"
+    elif info.st_mode & stat.S_IWGRP:
+        who = f"the members of group {info.st_gid}"
+    else:
+        return None
+    return (
+        f"the parent folder {parent} is writable by {who}, who could swap {folder.name} for "
+        f"a link to a place syncd must not write. Fix: chown root:root {parent} && "
+        f"chmod 0755 {parent} (keep the group access on {folder} itself)"
+    )
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
@@ -50,7 +87,13 @@ def run(config: Config, args: argparse.Namespace) -> int:
     check's code)."""
     problems = folder_problems(config)
     try:
-        StateStore.open(config.state.database, exclusive=False).close()
+        with StateStore.open(config.state.database, exclusive=False) as store:
+            damage = store.integrity_problems()
+        if damage:
+            problems.append(
+                f"state.database: {config.state.database} is damaged (SQLite quick_check: "
+                f"{'; '.join(damage[:3])}); stop syncd, move it aside and restore a backup"
+            )
     except DatabaseMissingError:
         pass  # a fresh install: `syncd run` creates it
     except StateError as error:

@@ -9,8 +9,8 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from syncd.cli.common import EX_CONFIG, EX_OK, EX_TEMPFAIL, load_config_or_report
-from syncd.errors import AlreadyRunningError, StateError
+from syncd.cli.common import EX_CONFIG, EX_OK, EX_SOFTWARE, EX_TEMPFAIL, load_config_or_report
+from syncd.errors import AlreadyRunningError, FolderChangedError, StateConfigError, StateError
 from syncd.service.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until a signal asks it to stop; returns the exit code.
 
-    0 after a graceful stop, 78 for a bad config or a state that cannot be opened, 75 when
-    another instance holds the state.
+    0 after a graceful stop; 78 only for what a person must fix (the config, a folder that
+    is a symbolic link or cannot be made, a state file that is not syncd's or too new);
+    75 when another instance holds the state; 70 for runtime faults such as a damaged or
+    unwritable state database, which systemd restarts (``RestartPreventExitStatus=78``
+    keeps only the first group down).
     """
     stop_requested = threading.Event()
     daemon_holder: list[Daemon] = []
@@ -50,10 +53,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except AlreadyRunningError as error:
         print(f"syncd: {error}", file=sys.stderr)
         return EX_TEMPFAIL
-    except (StateError, OSError) as error:
+    except (StateConfigError, FolderChangedError, OSError) as error:
         print(f"syncd: cannot start: {error}", file=sys.stderr)
         daemon.shutdown()
         return EX_CONFIG
+    except StateError as error:
+        print(f"syncd: cannot start: {error}", file=sys.stderr)
+        daemon.shutdown()
+        return EX_SOFTWARE
     if stop_requested.is_set():
         daemon.request_stop()
     daemon.run_until_stopped()

@@ -19,6 +19,7 @@ from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import (
     AuthenticationError,
+    FolderChangedError,
     PermanentFileError,
     ProtocolError,
     RequestRejectedError,
@@ -29,6 +30,7 @@ from syncd.errors import (
     UnsafeRemoteError,
     UploadUrlExpiredError,
 )
+from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.inbox.writer import remove_stale_temp_files, write_into_inbox
 from syncd.liveperson.consumer import ConsumerClient
@@ -44,6 +46,9 @@ _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif"}
 DOWNLOAD_URL_ATTEMPTS = 3
 # How often a conversation whose events could not be recorded (disk full) is replayed.
 REPLAY_RETRY_SECONDS = 5.0
+# A received file the inbox refuses (a full disk, a folder planted at every name): this many
+# tries, then the row fails with the reason and the files behind it go on.
+INBOX_WRITE_ATTEMPTS = 5
 
 
 class RouteReceiver:
@@ -55,12 +60,14 @@ class RouteReceiver:
         self,
         route: RouteConfig,
         store: StateStore,
+        folders: RouteFolders,
         client: ConsumerClient,
         storage: Callable[[], SwiftStorage],
         clock: Callable[[], float],
     ) -> None:
         self.route = route
         self._store = store
+        self._folders = folders
         self._client = client
         self._storage = storage
         self._clock = clock
@@ -161,7 +168,10 @@ class RouteReceiver:
 
     def run(self, stop: threading.Event) -> None:
         """Thread body: keep an open, subscribed conversation; download due files."""
-        remove_stale_temp_files(self.route.inbox)
+        try:
+            remove_stale_temp_files(self._folders.inbox)
+        except OSError as error:
+            log.warning("route=%s: cannot tidy the inbox: %s", self.route.name, error)
         self._conversation_closed.set()  # the first round makes sure a conversation exists
         run_woken_loop(
             stop,
@@ -188,6 +198,9 @@ class RouteReceiver:
         except (TlsVerificationError, UnsafeRemoteError, ProtocolError) as error:
             # Configuration or server problems: one clear line a minute, not a crash report.
             log.error("route=%s: cannot use LivePerson: %s", self.route.name, error)
+            return 60.0
+        except FolderChangedError as error:
+            self._store.note_error(self.route.name, str(error), self._clock())
             return 60.0
 
     def _replay_unrecorded(self, now: float) -> float:
@@ -218,7 +231,10 @@ class RouteReceiver:
         return REPLAY_RETRY_SECONDS
 
     def step(self, now: float) -> float:
-        """Download every due inbound row; return the seconds until the next is due."""
+        """Download every due inbound row; return the seconds until the next is due.
+
+        Raises FolderChangedError when a route folder was swapped (the route stops)."""
+        self._folders.verify()
         for row in self._store.due_inbound(self.route.name, now):
             self._receive(row, now)
         return 30.0
@@ -233,8 +249,19 @@ class RouteReceiver:
             name = rules.inbox_file_name(
                 received_at, row.conversation_id, row.sequence, row.caption, _EXTENSIONS[detected]
             )
-            path = write_into_inbox(self.route.inbox, name, data, f"inbound-{row.id}")
+            written = write_into_inbox(self._folders.inbox, name, data, f"inbound-{row.id}")
+            path = self.route.inbox / written
             crash_point("inbound-linked")
+        except OSError as error:
+            reason = f"cannot write it into the inbox: {error.strerror or error}"
+            if row.attempts + 1 >= INBOX_WRITE_ATTEMPTS:
+                self._store.mark_inbound_failed(row.id, reason, self._clock())
+                self._store.note_error(self.route.name, reason, self._clock())
+            else:
+                when = rules.next_attempt_at(row.attempts + 1, now, None)
+                self._store.schedule_inbound_retry(row.id, reason, when, now)
+            log.error("route=%s: received file #%d: %s", self.route.name, row.id, reason)
+            return
         except PermanentFileError as error:
             self._store.mark_inbound_failed(row.id, error.reason, self._clock())
             log.error(

@@ -1,9 +1,11 @@
 """Writing a received file into an inbox folder: atomic, durable, never overwriting.
 
-The bytes go to a hidden temp file in the inbox itself (same file system), are fsynced,
-then ``link()``ed to the final name, which fails instead of replacing an existing file; the
-temp name is unlinked and the folder fsynced. A reader of the inbox therefore sees either
-nothing or the whole file, never a partial one, and never loses an earlier file.
+The bytes go to a fresh temp file with a random hidden name in the inbox itself (same
+file system, made with ``O_CREAT | O_EXCL | O_NOFOLLOW``, so nothing planted there is ever
+written through), are fsynced, then renamed to the final name with ``RENAME_NOREPLACE``,
+which fails instead of replacing an existing file; the folder is fsynced. A reader of the
+inbox therefore sees either nothing or the whole file, never a partial one, and never
+loses an earlier file. Everything is relative to the inbox's open descriptor.
 
 The final name is always made by syncd from local facts (``rules.inbox_file_name``); a
 remote caption or path never becomes a path here.
@@ -12,20 +14,29 @@ remote caption or path never becomes a path here.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
-from pathlib import Path
+import stat
 
-from syncd.folders import fsync_directory
+from syncd.folders import TEMP_PREFIX, create_temp_file, write_all
+from syncd.folders.handles import Folder, rename_noreplace
 from syncd.rules import candidate_names
 
+# Received files are for the scanners group to read and remove (the umask makes it 0660).
+INBOX_FILE_MODE = 0o660
 
-def _same_content(path: Path, digest: str) -> bool:
+
+def _same_content(inbox: Folder, name: str, digest: str) -> bool:
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        descriptor = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=inbox.fd
+        )
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
         hasher = hashlib.sha256()
         while chunk := os.read(descriptor, 1 << 20):
             hasher.update(chunk)
@@ -34,59 +45,56 @@ def _same_content(path: Path, digest: str) -> bool:
         os.close(descriptor)
 
 
-def write_into_inbox(inbox: Path, name: str, data: bytes, temp_tag: str) -> Path:
-    """Write ``data`` as ``inbox/name`` (or ``name-2``, ``name-3``… when taken); return it.
+def write_into_inbox(inbox: Folder, name: str, data: bytes, temp_tag: str) -> str:
+    """Write ``data`` as ``name`` (or ``name-2``, ``name-3``… when taken) in ``inbox``;
+    return the name it got.
 
     If a file with that name (or a numbered variant) already holds exactly these bytes, it
     is returned instead of writing a second copy: that is the case after a crash between
-    the link and the state commit, and it keeps "once" true across restarts.
-    ``temp_tag`` makes the hidden temp name unique per caller (for example the row id).
+    the rename and the state commit, and it keeps "once" true across restarts.
+    ``temp_tag`` goes into the temp name (for example the row id), to tell whose it was.
     Raises OSError on write failures (the temp file is removed).
     """
     if "/" in name or name in ("", ".", "..") or name.startswith("."):
         raise ValueError(f"unsafe inbox file name {name!r}")
     digest = hashlib.sha256(data).hexdigest()
-    temporary = inbox / f".syncd-{temp_tag}.part"
-    descriptor = os.open(
-        temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640
-    )
+    descriptor, temporary = create_temp_file(inbox, temp_tag, INBOX_FILE_MODE)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(descriptor, view)
-                view = view[written:]
+            write_all(descriptor, data)
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
         for candidate in candidate_names(name):
-            target = inbox / candidate
-            if os.path.lexists(target):
-                if _same_content(target, digest):
-                    return target
-                continue
+            if _same_content(inbox, candidate, digest):
+                return candidate
             try:
-                os.link(temporary, target, follow_symlinks=False)
+                rename_noreplace(inbox.fd, temporary, inbox.fd, candidate)
             except FileExistsError:
-                continue  # another writer took the name between the check and the link
-            fsync_directory(inbox)
-            return target
-        raise OSError(f"no free name for {name!r} in {inbox}")
+                continue
+            inbox.fsync()
+            return candidate
+        raise OSError(errno.EEXIST, f"no free name for {name!r} in {inbox.path}")
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        fsync_directory(inbox)
+            os.unlink(temporary, dir_fd=inbox.fd)
 
 
-def remove_stale_temp_files(inbox: Path) -> int:
-    """Delete temp files a crash left in ``inbox``; returns how many were removed."""
+def remove_stale_temp_files(inbox: Folder) -> int:
+    """Delete syncd's own temp files a crash left in ``inbox``; returns how many.
+
+    Only regular files owned by this user are removed; anything else at a temp-like name
+    (a folder, a link, someone else's file) is left alone, never a reason to stop.
+    """
     removed = 0
-    try:
-        entries = list(os.scandir(inbox))
-    except FileNotFoundError:
-        return 0
-    for entry in entries:
-        if entry.name.startswith(".syncd-") and entry.name.endswith(".part"):
-            os.unlink(entry.path)
-            removed += 1
+    for name in os.listdir(inbox.fd):
+        if not name.startswith(TEMP_PREFIX) or not name.endswith((".part", ".tmp")):
+            continue
+        try:
+            info = os.stat(name, dir_fd=inbox.fd, follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+                os.unlink(name, dir_fd=inbox.fd)
+                removed += 1
+        except OSError:
+            continue
     return removed

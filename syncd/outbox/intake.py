@@ -20,7 +20,9 @@ from syncd import rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import PermanentFileError
-from syncd.folders import FileRead, fsync_directory, read_regular_file
+from syncd.folders import FileRead, read_entry
+from syncd.folders.handles import rename_noreplace
+from syncd.folders.route import RouteFolders
 from syncd.outbox.quarantine import quarantine
 from syncd.rules.filecheck import looks_complete, same_file_version, unsafe_entry_reason
 from syncd.state.store import StateStore
@@ -32,11 +34,16 @@ MAX_SOURCE_BYTES = 512 * 1024 * 1024
 # Files claimed in one step (two commits for all): bounds how long one step holds the main
 # loop, which also sends the watchdog pings, when a scanner drops hundreds of pages at once.
 MAX_CLAIMS_PER_STEP = 64
+# Tries to claim an entry the file system refuses to move (permissions, a name the
+# work folder cannot hold) before it is given up on: quarantined, or left with a reason.
+MAX_CLAIM_ATTEMPTS = 3
+CLAIM_RETRY_SECONDS = 5.0
 
 
 def work_name(row_id: int, original_name: str) -> str:
-    """Name of a claimed file in the work folder: unique by row id, readable by name."""
-    return f"{row_id:08d}__{original_name}"
+    """Name of a claimed file in the work folder: unique by row id, readable by name,
+    shortened so the prefix never pushes a long scanner name over the 255-byte limit."""
+    return f"{row_id:08d}__{rules.fitting_name(original_name)}"
 
 
 def row_id_from_work_name(name: str) -> int | None:
@@ -55,15 +62,20 @@ class _Candidate:
     close_write_seen: bool = False
     incomplete_checks: int = 0
     not_before: float = 0.0
+    claim_failures: int = 0
 
 
 class Intake:
     """Settles, journals and claims the files of one route's outbox."""
 
-    def __init__(self, route: RouteConfig, store: StateStore) -> None:
+    def __init__(self, route: RouteConfig, store: StateStore, folders: RouteFolders) -> None:
         self.route = route
         self._store = store
+        self._folders = folders
         self._candidates: dict[str, _Candidate] = {}
+        # Entries that could be neither sent nor moved to failed/ (their row says why),
+        # by name → the version given up on: left alone until they change.
+        self._given_up: dict[str, tuple[int, int]] = {}
 
     @property
     def pending_count(self) -> int:
@@ -84,21 +96,21 @@ class Intake:
 
     def scan(self, now: float) -> None:
         """List the outbox's top level and note every entry (start-up and periodic rescan)."""
-        try:
-            with os.scandir(self.route.outbox) as entries:
-                for entry in entries:
-                    if entry.name not in self._candidates:
-                        self.note_seen(Path(entry.path), False, now)
-        except FileNotFoundError:
-            log.warning("route=%s: outbox %s does not exist", self.route.name, self.route.outbox)
+        self._folders.verify()
+        for name in os.listdir(self._folders.outbox.fd):
+            if name not in self._candidates:
+                self.note_seen(self.route.outbox / name, False, now)
 
     def step(self, now: float) -> int:
         """Advance every candidate; returns how many files were claimed.
 
         Candidates are handled in name order so a batch of pages is journaled, and therefore
         published, in the order the scanner numbered them. The files ready in one step are
-        claimed together (``_claim_all``), at most ``MAX_CLAIMS_PER_STEP``.
+        claimed together (``_claim_all``), at most ``MAX_CLAIMS_PER_STEP``. Raises
+        FolderChangedError when a route folder was swapped (the route must stop).
         """
+        if self._candidates:
+            self._folders.verify()
         ready: list[tuple[_Candidate, FileRead]] = []
         for name in sorted(self._candidates):
             candidate = self._candidates[name]
@@ -116,16 +128,25 @@ class Intake:
 
     def _advance(self, candidate: _Candidate, now: float) -> FileRead | None:
         """Settle ``candidate`` a step further; returns its read when it is ready to claim."""
-        path = candidate.path
+        name = candidate.path.name
         try:
-            entry = os.lstat(path)
+            entry = self._lstat(name)
         except FileNotFoundError:
             self._forget(candidate)
             return None
         if stat.S_ISDIR(entry.st_mode):
             self._forget(candidate)  # subfolders are not scans; syncd does not recurse
             return None
+        if self._given_up.get(name) == (entry.st_ino, entry.st_mtime_ns):
+            self._forget(candidate)  # its row says why; a new version is looked at again
+            return None
         reason = unsafe_entry_reason(entry)
+        if reason is None and not rules.is_decodable_name(name):
+            reason = (
+                "the file name is not valid UTF-8 (a scanner with another character set?); "
+                "it was renamed with its odd bytes written as \\xNN. Rename it and run "
+                "syncd retry"
+            )
         if reason is not None:
             self._fail_unclaimed(candidate, reason, entry.st_size, now)
             return None
@@ -145,9 +166,9 @@ class Intake:
         self, candidate: _Candidate, entry: os.stat_result, now: float
     ) -> FileRead | None:
         """Read a settled file once; returns the read when it is complete and unchanged."""
-        path = candidate.path
+        name = candidate.path.name
         try:
-            read = read_regular_file(path, MAX_SOURCE_BYTES)
+            read = read_entry(self._folders.outbox, name, MAX_SOURCE_BYTES)
         except FileNotFoundError:
             self._forget(candidate)
             return None
@@ -155,7 +176,7 @@ class Intake:
             self._fail_unclaimed(candidate, error.reason, entry.st_size, now)
             return None
         try:
-            after = os.lstat(path)
+            after = self._lstat(name)
         except FileNotFoundError:
             self._forget(candidate)
             return None
@@ -183,6 +204,9 @@ class Intake:
             return None
         return read
 
+    def _lstat(self, name: str) -> os.stat_result:
+        return os.stat(name, dir_fd=self._folders.outbox.fd, follow_symlinks=False)
+
     def _claim_all(self, ready: list[tuple[_Candidate, FileRead]], now: float) -> int:
         """Journal, rename into the work folder and mark claimed every file of ``ready``.
 
@@ -190,12 +214,14 @@ class Intake:
         them durable, and one transaction marks them claimed: a batch of pages costs two
         commits, not two per page. A crash anywhere in between is what start-up
         reconciliation finishes (a ``detected`` row's file is in the outbox or, renamed,
-        in the work folder). Returns how many were claimed.
+        in the work folder). An entry the file system refuses to move only delays itself
+        (``_claim_refused``). Returns how many were claimed.
         """
         with self._store.batch(f"journal {len(ready)} file(s) of route {self.route.name}"):
             rows = [
                 (
                     candidate,
+                    read,
                     self._journal(
                         candidate.path, read.size_bytes, read.mtime_ns, read.inode, read.sha256, now
                     ),
@@ -204,27 +230,35 @@ class Intake:
             ]
         for _ in rows:
             crash_point("detected")
-        work_dir = self.route.work_dir
-        work_dir.mkdir(parents=True, exist_ok=True)
+        folders = self._folders
         moved: list[tuple[_Candidate, int, Path]] = []
-        for candidate, row_id in rows:
-            work_path = work_dir / work_name(row_id, candidate.path.name)
+        for candidate, read, row_id in rows:
+            name = candidate.path.name
+            claimed_name = work_name(row_id, name)
             try:
-                # rename() is atomic on one file system, and the work name is unique by row.
-                os.rename(candidate.path, work_path)
+                # A rename on one file system: atomic, allowed for files of other owners
+                # (unlike link), and never replacing (the work name is unique by row).
+                rename_noreplace(folders.outbox.fd, name, folders.work.fd, claimed_name)
             except FileNotFoundError:
                 # Renamed or deleted after it was read: a renamed file is seen again under
                 # its new name, so this row ends as reconciliation would end it.
                 reason = "the file disappeared from the outbox before it was claimed"
                 self._store.mark_failed(row_id, reason, now)
-                log.info("route=%s file=%s: %s", self.route.name, candidate.path.name, reason)
+                log.info("route=%s file=%s: %s", self.route.name, name, reason)
                 self._forget(candidate)
+                continue
+            except OSError as error:
+                self._claim_refused(candidate, row_id, error, now)
+                continue
+            work_path = self.route.work_dir / claimed_name
+            if not self._is_what_was_read(claimed_name, read):
+                self._fail_swapped(candidate, row_id, claimed_name, now)
                 continue
             moved.append((candidate, row_id, work_path))
         if not moved:
             return 0
-        fsync_directory(work_dir)
-        fsync_directory(self.route.outbox)
+        folders.work.fsync()
+        folders.outbox.fsync()
         with self._store.batch(f"claim {len(moved)} file(s) of route {self.route.name}"):
             for _candidate, row_id, work_path in moved:
                 self._store.mark_claimed(row_id, work_path, now)
@@ -236,10 +270,63 @@ class Intake:
             )
         return len(moved)
 
+    def _is_what_was_read(self, claimed_name: str, read: FileRead) -> bool:
+        try:
+            info = os.stat(claimed_name, dir_fd=self._folders.work.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return stat.S_ISREG(info.st_mode) and info.st_ino == read.inode
+
+    def _fail_swapped(self, candidate: _Candidate, row_id: int, claimed: str, now: float) -> None:
+        """The entry renamed into the work folder is not the file that was read (swapped
+        for a folder or another file in between): it goes to failed/, never sent."""
+        reason = "the file was replaced by another entry after it was read; not sent"
+        try:
+            quarantine(
+                self._folders.work,
+                claimed,
+                self._folders.failed,
+                route=self.route.name,
+                original_name=candidate.path.name,
+                reason=reason,
+                attempts=1,
+                now=now,
+                row_id=row_id,
+            )
+        except OSError as error:
+            reason += f" (and it could not be moved to failed/: {error.strerror})"
+        self._store.mark_failed(row_id, reason, now)
+        self._forget(candidate)
+
+    def _claim_refused(
+        self, candidate: _Candidate, row_id: int, error: OSError, now: float
+    ) -> None:
+        """The rename into the work folder failed: try again a little later, and after
+        ``MAX_CLAIM_ATTEMPTS`` give the entry up (the rest of the outbox goes on)."""
+        candidate.claim_failures += 1
+        reason = f"cannot move it into the work folder: {error.strerror or error}"
+        log.warning(
+            "route=%s file=%s: %s (attempt %d of %d)",
+            self.route.name,
+            rules.printable_name(candidate.path.name),
+            reason,
+            candidate.claim_failures,
+            MAX_CLAIM_ATTEMPTS,
+        )
+        if candidate.claim_failures >= MAX_CLAIM_ATTEMPTS:
+            self._fail_unclaimed(candidate, reason, 0, now)
+            return
+        candidate.stable = None
+        candidate.not_before = now + CLAIM_RETRY_SECONDS * candidate.claim_failures
+
     def _journal(
         self, path: Path, size: int, mtime_ns: int, inode: int, sha256: str, now: float
     ) -> int:
-        """Journal ``path``, reusing the ``detected`` row ``syncd retry`` left for it."""
+        """Journal ``path``, reusing the ``detected`` row ``syncd retry`` left for it.
+
+        An undecodable name is journaled in its printable form (SQLite holds text).
+        """
+        path = path.with_name(rules.printable_name(path.name))
         existing = self._store.find_outbound_by_source(self.route.name, path, inode, size, mtime_ns)
         if existing is not None:
             return existing.id
@@ -248,31 +335,42 @@ class Intake:
         )
 
     def _fail_unclaimed(self, candidate: _Candidate, reason: str, size: int, now: float) -> None:
-        """Journal an entry that will never be sent, then quarantine it with its reason."""
-        path = candidate.path
+        """Journal an entry that will never be sent, then quarantine it with its reason.
+
+        When even the move to failed/ is refused, the entry stays where it is, its row
+        says why (``syncd status`` shows it), and it is left alone until it changes.
+        """
+        name = candidate.path.name
         try:
-            entry = os.lstat(path)
+            entry = self._lstat(name)
         except FileNotFoundError:
             self._forget(candidate)
             return
-        row_id = self._journal(path, size, entry.st_mtime_ns, entry.st_ino, "", now)
-        attempts = max(1, candidate.incomplete_checks)
+        row_id = self._journal(candidate.path, size, entry.st_mtime_ns, entry.st_ino, "", now)
+        attempts = max(1, candidate.incomplete_checks, candidate.claim_failures)
         try:
             quarantine(
-                path,
-                self.route.failed_dir,
+                self._folders.outbox,
+                name,
+                self._folders.failed,
                 route=self.route.name,
-                original_name=path.name,
+                original_name=name,
                 reason=reason,
                 attempts=attempts,
                 now=now,
                 row_id=row_id,
             )
         except FileNotFoundError:
-            if os.path.lexists(path):
-                raise  # the failed folder is the problem, not the file
             # Gone before it could be moved: nothing to keep, but its row must end.
             reason = f"the file disappeared from the outbox before it was quarantined ({reason})"
+        except OSError as error:
+            reason = (
+                f"{reason}; it could not be moved to failed/ either "
+                f"({error.strerror or error}), so it was left in the outbox"
+            )
+            self._given_up[name] = (entry.st_ino, entry.st_mtime_ns)
+            log.error("route=%s file=%s: %s", self.route.name, rules.printable_name(name), reason)
+            self._store.note_error(self.route.name, f"{rules.printable_name(name)}: {reason}", now)
         self._store.mark_failed(row_id, reason, now)
         crash_point("failed")
         self._forget(candidate)

@@ -9,9 +9,7 @@ long the queue is, because only the rows being prepared are in memory.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,62 +19,72 @@ from pathlib import Path
 from syncd import rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
-from syncd.errors import PermanentFileError, StateError, StillWritingError
-from syncd.folders import read_own_file
+from syncd.errors import FolderChangedError, PermanentFileError, StateError, StillWritingError
+from syncd.folders import read_own_file, remove_entry
+from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.outbox.quarantine import quarantine
+from syncd.outbox.uploads import upload_name, write_upload
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
 
 log = logging.getLogger("syncd.preparer")
 
+# The intake refuses larger files; a claimed file never is larger unless it was swapped.
+MAX_SOURCE_BYTES = 512 * 1024 * 1024
 # How long a row whose prepared file could not be stored waits before it is prepared again.
 STORE_RETRY_SECONDS = 15.0
 
 
-def upload_path(work_dir: Path, row_id: int) -> Path:
-    """Where the prepared upload of a row lives until it is sent."""
-    return work_dir / f"{row_id:08d}.upload"
-
-
-def row_id_from_upload_name(name: str) -> int | None:
-    """Inverse of ``upload_path``'s file name; None for names syncd did not make."""
-    stem, dot, suffix = name.partition(".")
-    if dot and suffix == "upload" and stem.isdigit():
-        return int(stem)
-    return None
-
-
-def write_upload(path: Path, data: bytes) -> None:
-    """Write a prepared upload through a temp name so a crash never leaves half a file.
-
-    No fsync: a lost upload file after a power cut is simply prepared again.
-    """
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
+def work_entry_name(route: RouteConfig, row: OutboundRow) -> str | None:
+    """The name of ``row``'s claimed file in the work folder, or None when the recorded
+    ``work_path`` does not lie directly inside it (then syncd must not touch that path)."""
+    if row.work_path is None:
+        return None
+    path = Path(row.work_path)
+    if path.parent != route.work_dir or path.name in ("", ".", ".."):
+        return None
+    return path.name
 
 
 def fail_row(
-    store: StateStore, route: RouteConfig, row: OutboundRow, reason: str, now: float
+    store: StateStore,
+    route: RouteConfig,
+    folders: RouteFolders,
+    row: OutboundRow,
+    reason: str,
+    now: float,
 ) -> None:
-    """Quarantine a claimed row's original into ``failed/`` and mark the row failed."""
-    if row.work_path is not None and os.path.lexists(row.work_path):
-        quarantine(
-            Path(row.work_path),
-            route.failed_dir,
-            route=route.name,
-            original_name=row.source_name,
-            reason=reason,
-            attempts=row.attempts + 1,
-            now=now,
-            row_id=row.id,
-        )
+    """Quarantine a claimed row's original into ``failed/`` and mark the row failed.
+
+    When the move is refused, the original stays in the work folder and the row's reason
+    says so; the route goes on either way.
+    """
+    name = work_entry_name(route, row)
+    if name is not None:
+        try:
+            quarantine(
+                folders.work,
+                name,
+                folders.failed,
+                route=route.name,
+                original_name=row.source_name,
+                reason=reason,
+                attempts=row.attempts + 1,
+                now=now,
+                row_id=row.id,
+            )
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            reason = f"{reason}; it could not be moved to failed/ ({error.strerror or error})"
+            store.note_error(route.name, f"{row.source_name}: {reason}", now)
     store.mark_failed(row.id, reason, now)
     crash_point("failed")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(upload_path(route.work_dir, row.id))
+    try:
+        remove_entry(folders.work, upload_name(row.id))
+    except OSError as error:
+        log.warning("route=%s: cannot remove the upload of #%d: %s", route.name, row.id, error)
 
 
 class Preparer:
@@ -86,6 +94,7 @@ class Preparer:
         self,
         store: StateStore,
         routes: dict[str, RouteConfig],
+        folders: dict[str, RouteFolders],
         workers: int,
         limits: imaging.ImageLimits,
         clock: Callable[[], float],
@@ -93,6 +102,7 @@ class Preparer:
     ) -> None:
         self._store = store
         self._routes = routes
+        self._folders = folders
         self._limits = limits
         self._clock = clock
         self._on_finished = on_finished
@@ -135,6 +145,8 @@ class Preparer:
         route = self._routes[row.route]
         try:
             self.prepare_now(row, route)
+        except FolderChangedError as error:
+            log.error("route=%s file=%s: not prepared: %s", row.route, row.source_name, error)
         except (StateError, OSError) as error:
             # The prepared file or its row cannot be written (a full disk): the row stays
             # claimed and is prepared again a little later; one line, not a traceback.
@@ -161,13 +173,25 @@ class Preparer:
             self._on_finished(row.route)
 
     def prepare_now(self, row: OutboundRow, route: RouteConfig) -> bool:
-        """Prepare one claimed row on the calling thread; True when it became ``prepared``."""
+        """Prepare one claimed row on the calling thread; True when it became ``prepared``.
+
+        Raises FolderChangedError when a route folder was swapped, OSError and StateError
+        when the result cannot be stored.
+        """
         now = self._clock()
-        if row.work_path is None:
-            fail_row(self._store, route, row, "claimed file has no work path", now)
+        folders = self._folders[route.name]
+        folders.verify()
+        name = work_entry_name(route, row)
+        if name is None:
+            reason = (
+                f"the state names {row.work_path} as its claimed file, which is not inside "
+                f"the work folder {route.work_dir}; syncd does not touch it"
+            )
+            self._store.mark_failed(row.id, reason, now)
+            self._store.note_error(route.name, f"{row.source_name}: {reason}", now)
             return False
         try:
-            data = read_own_file(Path(row.work_path))
+            data = read_own_file(folders.work, name, MAX_SOURCE_BYTES)
             prepared = imaging.prepare(data, self._limits)
         except FileNotFoundError:
             self._store.mark_failed(
@@ -176,14 +200,14 @@ class Preparer:
             return False
         except StillWritingError as error:
             reason = f"image data is truncated or corrupt: {error}"
-            fail_row(self._store, route, row, reason, now)
+            fail_row(self._store, route, folders, row, reason, now)
             return False
         except PermanentFileError as error:
-            fail_row(self._store, route, row, error.reason, now)
+            fail_row(self._store, route, folders, row, error.reason, now)
             return False
         modified = datetime.fromtimestamp(row.mtime_ns / 1e9, UTC).astimezone()
         caption = rules.render_caption(route.caption, row.source_name, route.name, modified)
-        write_upload(upload_path(route.work_dir, row.id), prepared.data)
+        write_upload(folders.work, row.id, prepared.data)
         self._store.mark_prepared(
             row.id,
             caption,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 
-from syncd.folders import move_without_clobber, write_text_durably
+from syncd.folders import move_without_clobber, write_file
+from syncd.folders.handles import Folder
+from syncd.rules import printable_name
 
 log = logging.getLogger("syncd.quarantine")
 
@@ -24,7 +25,7 @@ def error_report(
     """Return the text of a ``.error.txt`` file (pure; ``now`` is unix seconds)."""
     when = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [
-        f"file: {original_name}",
+        f"file: {printable_name(original_name)}",
         f"route: {route}",
         f"reason: {reason}",
         f"failed at: {when}",
@@ -37,8 +38,9 @@ def error_report(
 
 
 def quarantine(
-    source: Path,
-    failed_dir: Path,
+    source: Folder,
+    name: str,
+    failed: Folder,
     *,
     route: str,
     original_name: str,
@@ -46,13 +48,15 @@ def quarantine(
     attempts: int,
     now: float,
     row_id: int | None,
-) -> Path:
-    """Move ``source`` to ``failed_dir/original_name`` (numbered if taken) with its report.
+) -> str:
+    """Move entry ``name`` of ``source`` to ``failed/original_name`` (shortened to fit,
+    numbered if taken; an undecodable name is written out as ``\\xNN`` text) with its report.
 
-    Returns the quarantined path. The move uses ``link``, which never opens or follows the
-    entry, so symlinks and FIFOs are moved safely. Raises OSError when the move fails.
+    Returns the name it got in ``failed``. The move is a rename, which never opens or
+    follows the entry, so symlinks and FIFOs are moved safely. Raises OSError when the move
+    fails. A report that cannot be written is logged; the row keeps the reason anyway.
     """
-    target = move_without_clobber(source, failed_dir, original_name)
+    target = move_without_clobber(source, name, failed, printable_name(original_name))
     report = error_report(
         route=route,
         original_name=original_name,
@@ -61,6 +65,11 @@ def quarantine(
         now=now,
         row_id=row_id,
     )
-    write_text_durably(target.with_name(target.name + ERROR_SUFFIX), report)
-    log.warning("route=%s file=%s: failed: %s", route, original_name, reason)
+    try:
+        write_file(failed, target + ERROR_SUFFIX, report.encode(), mode=0o660)
+    except OSError as error:
+        # Something sits at the report's name (a planted folder): the file is safe in
+        # failed/ and the reason is on its row, which is what `syncd status` shows.
+        log.error("route=%s file=%s: cannot write its report: %s", route, target, error)
+    log.warning("route=%s file=%s: failed: %s", route, printable_name(original_name), reason)
     return target

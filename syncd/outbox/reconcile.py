@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 
 from syncd.config import RouteConfig
-from syncd.folders import fsync_directory, move_without_clobber
+from syncd.folders import TEMP_PREFIX, move_without_clobber, remove_entry
+from syncd.folders.handles import entry_exists, rename_noreplace
+from syncd.folders.route import RouteFolders
 from syncd.outbox.intake import row_id_from_work_name, work_name
-from syncd.outbox.preparer import row_id_from_upload_name
+from syncd.outbox.uploads import row_id_from_upload_name
+from syncd.rules import printable_name
 from syncd.state.model import OutboundState, UnknownRowError
 from syncd.state.store import StateStore
 
@@ -24,30 +28,54 @@ log = logging.getLogger("syncd.reconcile")
 _NEEDS_ORIGINAL = (OutboundState.CLAIMED, OutboundState.PREPARED)
 
 
-def reconcile_route(route: RouteConfig, store: StateStore, now: float) -> None:
+def reconcile_route(
+    route: RouteConfig, folders: RouteFolders, store: StateStore, now: float
+) -> None:
     """Bring the route's work folder, outbox and state rows into agreement.
 
     * ``detected`` rows: the file is renamed into the work folder if it is still in the outbox
       (or is already there under its work name) and the row becomes ``claimed``; a file that
       is gone makes the row ``failed`` with that reason.
-    * ``claimed``/``prepared`` rows whose original vanished from the work folder fail.
+    * ``claimed``/``prepared`` rows whose original vanished from the work folder (or whose
+      recorded work path is not inside it) fail.
     * files in the work folder that no row owns go back to the outbox, to be detected again;
-      prepared uploads whose row no longer needs them are deleted.
+      prepared uploads whose row no longer needs them are deleted. An entry that cannot be
+      handled is logged and left; it never stops the start.
     """
-    route.work_dir.mkdir(parents=True, exist_ok=True)
     for row in store.outbound_in_states((OutboundState.DETECTED,), route=route.name):
-        _settle_detected(
-            route, store, row.id, Path(row.source_path), row.source_name, row.inode, now
-        )
+        try:
+            _settle_detected(
+                route, folders, store, row.id, row.source_path, row.source_name, row.inode, now
+            )
+        except OSError as error:
+            reason = f"could not be claimed at start-up: {error.strerror or error}"
+            store.mark_failed(row.id, reason, now)
+            log.error("route=%s file=%s: %s", route.name, row.source_name, reason)
     for row in store.outbound_in_states(_NEEDS_ORIGINAL, route=route.name):
-        if row.work_path is None or not os.path.lexists(row.work_path):
-            store.mark_failed(row.id, "the claimed file disappeared from the work folder", now)
-            log.error("route=%s file=%s: claimed file is missing", route.name, row.source_name)
-    _adopt_or_return_strays(route, store)
+        path = row.work_path
+        if path is None or path.parent != route.work_dir:
+            reason = f"the recorded work path {path} is not inside {route.work_dir}"
+        elif not entry_exists(folders.work.fd, path.name):
+            reason = "the claimed file disappeared from the work folder"
+        else:
+            continue
+        store.mark_failed(row.id, reason, now)
+        log.error("route=%s file=%s: %s", route.name, row.source_name, reason)
+    for name in os.listdir(folders.work.fd):
+        try:
+            _adopt_or_return_stray(route, folders, store, name)
+        except OSError as error:
+            log.error(
+                "route=%s: cannot tidy %s in the work folder: %s",
+                route.name,
+                printable_name(name),
+                error,
+            )
 
 
 def _settle_detected(
     route: RouteConfig,
+    folders: RouteFolders,
     store: StateStore,
     row_id: int,
     source_path: Path,
@@ -55,46 +83,55 @@ def _settle_detected(
     inode: int,
     now: float,
 ) -> None:
-    work_path = route.work_dir / work_name(row_id, source_name)
-    if os.path.lexists(work_path):
+    claimed_name = work_name(row_id, source_name)
+    work_path = route.work_dir / claimed_name
+    if entry_exists(folders.work.fd, claimed_name):
         store.mark_claimed(row_id, work_path, now)  # the rename happened, the commit did not
         return
-    try:
-        still_there = os.lstat(source_path).st_ino == inode
-    except FileNotFoundError:
-        still_there = False
+    still_there = False
+    if source_path.parent == route.outbox:
+        try:
+            info = os.stat(source_path.name, dir_fd=folders.outbox.fd, follow_symlinks=False)
+            still_there = info.st_ino == inode and stat.S_ISREG(info.st_mode)
+        except FileNotFoundError:
+            pass
     if still_there:
-        os.rename(source_path, work_path)
-        fsync_directory(route.work_dir)
+        rename_noreplace(folders.outbox.fd, source_path.name, folders.work.fd, claimed_name)
+        folders.work.fsync()
         store.mark_claimed(row_id, work_path, now)
         return
     store.mark_failed(row_id, "the file disappeared from the outbox before it was claimed", now)
 
 
-def _adopt_or_return_strays(route: RouteConfig, store: StateStore) -> None:
-    with os.scandir(route.work_dir) as entries:
-        names = [entry.name for entry in entries]
-    for name in names:
-        path = route.work_dir / name
-        if name.startswith("."):
-            os.unlink(path)  # a temp file from an interrupted write
-            continue
-        if name.endswith(".upload"):
-            upload_row_id = row_id_from_upload_name(name)
-            if upload_row_id is None or not _row_needs_upload(store, upload_row_id):
-                os.unlink(path)
-            continue
-        row_id = row_id_from_work_name(name)
-        if row_id is not None and _row_owns(store, row_id, path):
-            continue
-        original = name.split("__", 1)[1] if row_id is not None else name
-        target = move_without_clobber(path, route.outbox, original)
+def _adopt_or_return_stray(
+    route: RouteConfig, folders: RouteFolders, store: StateStore, name: str
+) -> None:
+    info = os.stat(name, dir_fd=folders.work.fd, follow_symlinks=False)
+    if stat.S_ISDIR(info.st_mode):
+        # Nothing syncd makes; an older, group-writable work folder may hold one planted.
         log.warning(
-            "route=%s: returned stray work file %s to the outbox as %s",
-            route.name,
-            name,
-            target.name,
+            "route=%s: ignoring folder %s in the work folder", route.name, printable_name(name)
         )
+        return
+    if name.startswith(TEMP_PREFIX) or name.startswith("."):
+        remove_entry(folders.work, name)  # a temp file from an interrupted write
+        return
+    if name.endswith(".upload"):
+        upload_row_id = row_id_from_upload_name(name)
+        if upload_row_id is None or not _row_needs_upload(store, upload_row_id):
+            remove_entry(folders.work, name)
+        return
+    row_id = row_id_from_work_name(name)
+    if row_id is not None and _row_owns(store, row_id, route.work_dir / name):
+        return
+    original = name.split("__", 1)[1] if row_id is not None else name
+    target = move_without_clobber(folders.work, name, folders.outbox, original)
+    log.warning(
+        "route=%s: returned stray work file %s to the outbox as %s",
+        route.name,
+        printable_name(name),
+        printable_name(target),
+    )
 
 
 def _row_needs_upload(store: StateStore, row_id: int) -> bool:

@@ -16,62 +16,75 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from syncd.config import Config, RouteConfig
-from syncd.folders import fsync_directory, link_without_clobber
+from syncd.errors import FolderChangedError, PermanentFileError
+from syncd.folders import move_without_clobber, read_own_file, remove_entry
+from syncd.folders.handles import Folder, entry_exists
 from syncd.outbox.quarantine import ERROR_SUFFIX
 from syncd.rules import candidate_names
 from syncd.state.model import OutboundState, UnknownRowError
 from syncd.state.store import StateStore
 
+# An error report is a few lines; a larger "report" is not one of syncd's.
+MAX_REPORT_BYTES = 64 * 1024
+
 
 def quarantined_files(route: RouteConfig) -> dict[int, Path]:
-    """Map row id → quarantined file for every report in ``route``'s failed folder."""
+    """Map row id → quarantined file for every report in ``route``'s failed folder.
+
+    Reports are opened without following links, and only regular files are read.
+    """
     found: dict[int, Path] = {}
     try:
-        names = os.listdir(route.failed_dir)
-    except FileNotFoundError:
+        failed = Folder.open(route.failed_dir)
+    except (OSError, FolderChangedError):
         return found
-    for name in names:
-        if not name.endswith(ERROR_SUFFIX):
-            continue
-        report = route.failed_dir / name
-        for line in report.read_text(encoding="utf-8", errors="replace").splitlines():
-            key, _, value = line.partition(": ")
-            if key == "state row" and value.strip().isdigit():
-                found[int(value)] = route.failed_dir / name[: -len(ERROR_SUFFIX)]
+    with failed:
+        for name in os.listdir(failed.fd):
+            if not name.endswith(ERROR_SUFFIX):
+                continue
+            try:
+                text = read_own_file(failed, name, MAX_REPORT_BYTES).decode("utf-8", "replace")
+            except (OSError, PermanentFileError):
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition(": ")
+                if key == "state row" and value.strip().isdigit():
+                    found[int(value)] = route.failed_dir / name[: -len(ERROR_SUFFIX)]
     return found
 
 
-def _free_name(folder: Path, name: str) -> str:
+def _free_name(folder: Folder, name: str) -> str:
     """The first of ``name``, ``name-2``, ``name-3``… with nothing at it in ``folder``."""
     for candidate in candidate_names(name):
-        if not os.path.lexists(folder / candidate):
+        if not entry_exists(folder.fd, candidate):
             return candidate
-    raise OSError(errno.EEXIST, f"no free name for {name!r} in {folder}")
+    raise OSError(errno.EEXIST, f"no free name for {name!r} in {folder.path}")
 
 
-def _return_to_outbox(store: StateStore, row_id: int, quarantined: Path, outbox: Path) -> Path:
-    """Reset row ``row_id`` to ``detected`` at a free outbox path, then link the file there.
+def _return_to_outbox(store: StateStore, row_id: int, quarantined: Path, outbox_path: Path) -> Path:
+    """Reset row ``row_id`` to ``detected`` at a free outbox path, then move the file there.
 
     The row is reset *before* the file appears in the outbox (see ``state.outbound``): a
     running intake that meets the file finds this row by its path and version instead of
-    journaling a second one. The link keeps inode, size and mtime, so the version recorded
+    journaling a second one. The rename keeps inode, size and mtime, so the version recorded
     from the quarantined file is the outbox file's. If another file took the chosen name in
     between, the row is pointed at the name the file really got. Raises OSError, StateError.
     """
-    outbox.mkdir(parents=True, exist_ok=True)
-    # The operator may have replaced the file in failed/ (a rescan): the row must describe
-    # the file as it is now, or the intake would journal it as a new row.
-    current = os.lstat(quarantined)
-    version = (current.st_size, current.st_mtime_ns, current.st_ino)
-    planned = outbox / _free_name(outbox, quarantined.name)
-    store.reset_for_retry(row_id, planned, time.time(), file_version=version)
-    target = link_without_clobber(quarantined, outbox, planned.name)
-    if target != planned:
-        store.reset_for_retry(row_id, target, time.time(), file_version=version)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(quarantined)
-    fsync_directory(outbox)
-    fsync_directory(quarantined.parent)
+    with (
+        Folder.open(outbox_path, create_mode=0o2770) as outbox,
+        Folder.open(quarantined.parent) as failed,
+    ):
+        # The operator may have replaced the file in failed/ (a rescan): the row must
+        # describe the file as it is now, or the intake would journal it as a new row.
+        current = os.stat(quarantined.name, dir_fd=failed.fd, follow_symlinks=False)
+        version = (current.st_size, current.st_mtime_ns, current.st_ino)
+        planned = outbox_path / _free_name(outbox, quarantined.name)
+        store.reset_for_retry(row_id, planned, time.time(), file_version=version)
+        target = outbox_path / move_without_clobber(failed, quarantined.name, outbox, planned.name)
+        if target != planned:
+            store.reset_for_retry(row_id, target, time.time(), file_version=version)
+        with contextlib.suppress(OSError):
+            remove_entry(failed, quarantined.name + ERROR_SUFFIX)
     return target
 
 
@@ -112,7 +125,5 @@ def retry_failed(
                 )
                 continue
             target = _return_to_outbox(store, row.id, quarantined, route.outbox)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(quarantined.with_name(quarantined.name + ERROR_SUFFIX))
             lines.append(f"#{row.id} {row.source_name}: back in {route.outbox} as {target.name}")
     return lines, problems

@@ -9,9 +9,7 @@ unique ``relativePath`` proves the publish happened.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,8 @@ from syncd.crashpoints import crash_point
 from syncd.errors import (
     AuthenticationError,
     ConnectionLostError,
+    FolderChangedError,
+    PermanentFileError,
     ProtocolError,
     RequestRejectedError,
     RequestTimeoutError,
@@ -31,10 +31,14 @@ from syncd.errors import (
     UnsafeRemoteError,
     UploadUrlExpiredError,
 )
-from syncd.folders import move_without_clobber, read_own_file
+from syncd.folders import move_without_clobber, remove_entry
+from syncd.folders.route import RouteFolders
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.http import HttpStatusError
 from syncd.liveperson.storage import SwiftStorage
-from syncd.outbox.preparer import Preparer, fail_row, upload_path
+from syncd.outbox.preparer import Preparer, fail_row, work_entry_name
+from syncd.outbox.uploads import read_upload, upload_name
+from syncd.rules import printable_name
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
 from syncd.worker_loop import run_woken_loop
@@ -54,6 +58,9 @@ PREPARE_AHEAD_ROWS = 4
 UPLOAD_URL_ATTEMPTS = 3
 # A 4xx on publish is retried this many times (the conversation may have just closed).
 PUBLISH_REJECTIONS_BEFORE_FAILING = 3
+# Storage refusing a row's upload (401 every time, 403, another 4xx) or a local file problem
+# with that row: this many tries, then the row fails and the route goes on.
+ROW_FAULTS_BEFORE_FAILING = 3
 
 
 class RouteSender:
@@ -63,6 +70,7 @@ class RouteSender:
         self,
         route: RouteConfig,
         store: StateStore,
+        folders: RouteFolders,
         client: ConsumerClient,
         storage: Callable[[], SwiftStorage],
         preparer: Preparer,
@@ -71,6 +79,7 @@ class RouteSender:
     ) -> None:
         self.route = route
         self._store = store
+        self._folders = folders
         self._client = client
         self._storage = storage
         self._preparer = preparer
@@ -99,8 +108,14 @@ class RouteSender:
     def step(self, now: float) -> float:
         """Handle the head row of the route; return how long to wait before the next step.
 
-        Returns 0 when more work is ready right away.
+        Returns 0 when more work is ready right away. A swapped route folder stops the
+        route's sending (the error is recorded for ``syncd status``).
         """
+        try:
+            self._folders.verify()
+        except FolderChangedError as error:
+            self._store.note_error(self.route.name, str(error), now)
+            return 60.0
         rows = self._store.outbound_in_states(
             ACTIVE_STATES, route=self.route.name, limit=PREPARE_AHEAD_ROWS
         )
@@ -129,6 +144,13 @@ class RouteSender:
             # LivePerson answered something syncd refuses (a URL for another host, a
             # malformed answer): keep the file, record why, and do not hammer the server.
             self._retry_later(head, error, now, minimum_seconds=300)
+        except FolderChangedError as error:
+            self._store.note_error(self.route.name, str(error), now)
+            return 60.0
+        except (HttpStatusError, UploadUrlExpiredError, PermanentFileError, OSError) as error:
+            # About this row only (storage refusing its upload, its file unusable): a few
+            # tries, then it fails and the rows behind it move on.
+            self._row_fault(head, error, now)
         return 0.0
 
     def _advance(self, row: OutboundRow) -> None:
@@ -142,11 +164,21 @@ class RouteSender:
             self._finish(row)
 
     def _upload(self, row: OutboundRow) -> None:
-        path = upload_path(self.route.work_dir, row.id)
         try:
-            data = read_own_file(path)
+            # Read and checked against its hash here, right before the PUT.
+            data = read_upload(self._folders.work, row.id)
         except FileNotFoundError:
             # Lost in a crash (written without fsync on purpose): prepare it again.
+            self._preparer.prepare_now(row, self.route)
+            return
+        except PermanentFileError as error:
+            log.error(
+                "route=%s file=%s: prepared upload refused (%s); preparing it again",
+                self.route.name,
+                row.source_name,
+                error,
+            )
+            remove_entry(self._folders.work, upload_name(row.id))
             self._preparer.prepare_now(row, self.route)
             return
         for _attempt in range(UPLOAD_URL_ATTEMPTS):
@@ -229,18 +261,61 @@ class RouteSender:
             self._store.revert_publishing(row.id, self._clock())
 
     def _finish(self, row: OutboundRow) -> None:
+        """published → done: archive (or delete) the original, drop the prepared upload.
+
+        An original that cannot be archived does not hold the route: the row is done (it
+        was published) and its ``last_error`` says where the original is and why.
+        """
+        folders = self._folders
         final_path: Path | None = None
-        work_path = Path(row.work_path) if row.work_path else None
-        if work_path is not None and os.path.lexists(work_path):
-            if self.route.after_send == "archive":
-                final_path = move_without_clobber(work_path, self.route.sent_dir, row.source_name)
-            else:
-                os.unlink(work_path)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(upload_path(self.route.work_dir, row.id))
-        self._store.mark_done(row.id, final_path, self._clock())
-        self._store.note_success(self.route.name, self._clock())
+        problem: str | None = None
+        name = work_entry_name(self.route, row)
+        if name is None and row.work_path is not None:
+            problem = f"not archived: {row.work_path} is outside the work folder"
+        elif name is not None:
+            try:
+                if self.route.after_send == "archive":
+                    archived = move_without_clobber(
+                        folders.work, name, folders.sent, row.source_name
+                    )
+                    final_path = self.route.sent_dir / archived
+                else:
+                    remove_entry(folders.work, name)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                problem = (
+                    f"sent, but could not be {self.route.after_send}d "
+                    f"({error.strerror or error}); it is still in {self.route.work_dir} as {name}"
+                )
+        try:
+            remove_entry(folders.work, upload_name(row.id))
+        except OSError as error:
+            log.warning(
+                "route=%s: cannot remove the upload of #%d: %s", self.route.name, row.id, error
+            )
+        self._store.mark_done(row.id, final_path, self._clock(), note=problem)
+        if problem is None:
+            self._store.note_success(self.route.name, self._clock())
+        else:
+            log.error(
+                "route=%s file=%s: %s", self.route.name, printable_name(row.source_name), problem
+            )
+            self._store.note_error(self.route.name, f"{row.source_name}: {problem}", self._clock())
         crash_point("done")
+
+    def _row_fault(self, row: OutboundRow, error: Exception, now: float) -> None:
+        """A fault of this row alone: retried ``ROW_FAULTS_BEFORE_FAILING`` times, then the
+        row fails (its original to failed/ with the reason) and the route goes on."""
+        if row.state == OutboundState.PUBLISHED:
+            # Published already: failing it would lose that fact. Archiving is retried.
+            self._retry_later(row, error, now, minimum_seconds=60)
+            return
+        if row.attempts + 1 >= ROW_FAULTS_BEFORE_FAILING:
+            fail_row(self._store, self.route, self._folders, row, f"not sent: {error}", now)
+            self._store.note_error(self.route.name, f"{row.source_name}: not sent: {error}", now)
+            return
+        self._retry_later(row, error, now)
 
     def _retry_later(
         self, row: OutboundRow, error: Exception, now: float, minimum_seconds: float = 0.0
@@ -275,7 +350,9 @@ class RouteSender:
             self._retry_later(row, error, now, minimum_seconds=60)
             return
         if row.attempts + 1 >= PUBLISH_REJECTIONS_BEFORE_FAILING:
-            fail_row(self._store, self.route, row, f"LivePerson refused it: {error}", now)
+            fail_row(
+                self._store, self.route, self._folders, row, f"LivePerson refused it: {error}", now
+            )
             return
         if row.state == OutboundState.PUBLISHING:
             self._verified_publishing.discard(row.id)

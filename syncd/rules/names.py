@@ -147,3 +147,43 @@ def candidate_names(name: str) -> Iterator[str]:
 def _cut_to_bytes(text: str, max_bytes: int) -> str:
     # Cut on a character boundary: "ignore" drops a multi-byte character split by the cut.
     return text.encode()[: max(max_bytes, 0)].decode(errors="ignore")
+
+
+def fitting_name(name: str, max_bytes: int = MAX_FILE_NAME_BYTES) -> str:
+    """``name`` shortened (stem cut, extension kept) to at most ``max_bytes`` UTF-8 bytes.
+
+    A scanner may write a name of up to 255 bytes; syncd adds a row prefix or an
+    ``.error.txt`` suffix to it, which must still fit the file system's 255. Undecodable
+    bytes (surrogate escapes) count as the one byte they stand for. Raises nothing.
+    """
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) <= max_bytes:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or len(suffix.encode("utf-8", "surrogateescape")) > 16:
+        stem, suffix = name, ""
+    ending = f".{suffix}" if suffix else ""
+    room = max_bytes - len(ending.encode("utf-8", "surrogateescape"))
+    cut = stem.encode("utf-8", "surrogateescape")[: max(room, 1)]
+    # A valid name stays valid (a character split by the cut is dropped); an undecodable
+    # one keeps its raw bytes.
+    errors = "ignore" if is_decodable_name(name) else "surrogateescape"
+    return cut.decode("utf-8", errors) + ending
+
+
+def printable_name(name: str) -> str:
+    """``name`` with undecodable bytes written as ``\\xNN`` text: safe to store and show.
+
+    File names are bytes; one that is not UTF-8 reaches Python with surrogate escapes,
+    which SQLite and the journal refuse. Returns ``name`` itself when it is valid UTF-8.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return name
+
+
+def is_decodable_name(name: str) -> bool:
+    """True when ``name`` (as ``os.listdir`` returns it) is valid UTF-8."""
+    return printable_name(name) == name

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from syncd.config import Config
-from syncd.errors import StateError
+from syncd.errors import FolderChangedError, StateCorruptError, StateError
+from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.inbox.receiver import RouteReceiver
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
@@ -41,6 +42,8 @@ STATUS_INTERVAL_SECONDS = 1.0
 # After a main-loop pass failed to write the state (disk full), wait this long: the same
 # pass would fail again at once, and each failure logs a line.
 STEP_ERROR_DELAY_SECONDS = 5.0
+# A route stopped by a swapped folder records its error again this often (status shows it).
+ROUTE_STOPPED_RECHECK_SECONDS = 60.0
 
 
 class Daemon:
@@ -61,6 +64,7 @@ class Daemon:
         self._events: queue.SimpleQueue[PathSeen] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._routes: dict[str, RouteParts] = {}
+        self._folders: dict[str, RouteFolders] = {}
         self._store: StateStore | None = None
         self._preparer: Preparer | None = None
         self._services: LivePersonServices | None = None
@@ -81,15 +85,26 @@ class Daemon:
     def start(self) -> None:
         """Open the state, reconcile folders, start watchers and route threads; then READY=1.
 
-        Raises AlreadyRunningError when another syncd holds the state, StateError when the
-        database cannot be opened, and OSError when a route's folders cannot be created.
+        Raises AlreadyRunningError when another syncd holds the state, StateCorruptError
+        when SQLite finds it damaged, StateError when the database cannot be opened,
+        FolderChangedError when a configured outbox or inbox is a symbolic link or a file,
+        and OSError when a route's folders cannot be created.
         """
         self._store = StateStore.open(self.config.state.database, exclusive=True)
+        problems = self._store.integrity_problems()
+        if problems:
+            raise StateCorruptError(
+                f"state database {self.config.state.database} is damaged (SQLite quick_check: "
+                f"{'; '.join(problems[:3])}); stop syncd, move it aside and restore a backup"
+            )
         routes = {route.name: route for route in self.config.routes}
+        for route in self.config.routes:
+            self._folders[route.name] = RouteFolders(route.name, route.outbox, route.inbox)
         self._services = LivePersonServices(self.config, self._store)
         self._preparer = Preparer(
             self._store,
             routes,
+            self._folders,
             workers=self.config.daemon.prepare_workers,
             limits=imaging.ImageLimits(),
             clock=self._clock,
@@ -97,9 +112,8 @@ class Daemon:
         )
         now = self._clock()
         for route in self.config.routes:
-            for folder in (route.outbox, route.inbox, route.work_dir):
-                folder.mkdir(parents=True, exist_ok=True)
-            reconcile_route(route, self._store, now)
+            folders = self._folders[route.name]
+            reconcile_route(route, folders, self._store, now)
             client = self._services.client_for(
                 route,
                 on_messaging_event=self._event_forwarder(route.name),
@@ -108,6 +122,7 @@ class Daemon:
             sender = RouteSender(
                 route,
                 self._store,
+                folders,
                 client,
                 self._services.storage,
                 self._preparer,
@@ -115,10 +130,15 @@ class Daemon:
                 on_published=self._on_published,
             )
             receiver = RouteReceiver(
-                route, self._store, client, self._services.storage, self._clock
+                route, self._store, folders, client, self._services.storage, self._clock
             )
             self._routes[route.name] = RouteParts(
-                route, Intake(route, self._store), client, sender, receiver, self._events.put
+                route,
+                Intake(route, self._store, folders),
+                client,
+                sender,
+                receiver,
+                self._events.put,
             )
         for state in self._routes.values():
             state.start_watcher()
@@ -179,6 +199,10 @@ class Daemon:
                 state.step(now)
             except StateError:
                 raise  # every route shares the state: run_until_stopped waits and retries
+            except FolderChangedError as error:
+                # A route folder was swapped under syncd: this route stops; the others go on.
+                self.store.note_error(state.config.name, str(error), now)
+                state.paused_until = now + ROUTE_STOPPED_RECHECK_SECONDS
             except OSError as error:
                 # A folder or file problem (a full disk, a file where a folder must be): the
                 # error names the path and the cause; the route tries again after a pause.
@@ -253,6 +277,9 @@ class Daemon:
         if self._store is not None:
             self._store.close()
             self._store = None
+        for folders in self._folders.values():
+            folders.close()
+        self._folders.clear()
         log.info("syncd stopped")
 
 

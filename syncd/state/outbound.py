@@ -144,13 +144,26 @@ class OutboundRecords(RecordsBase):
         """
         self._progress(row_id, model.REVERT_PUBLISH, now, conversation_id=None)
 
-    def mark_done(self, row_id: int, final_path: Path | None, now: float) -> None:
+    def mark_done(
+        self, row_id: int, final_path: Path | None, now: float, note: str | None = None
+    ) -> None:
         """published → done.
 
-        ``final_path`` is where the original went in ``sent/``, or None when it was deleted.
+        ``final_path`` is where the original went in ``sent/``, or None when it was deleted
+        (or could not be archived: then ``note`` says why, kept as ``last_error``).
         """
         final_text = None if final_path is None else path_text(final_path)
-        self._progress(row_id, model.FINISH, now, final_path=final_text, done_at=now)
+        self._move(
+            "outbound",
+            row_id,
+            model.FINISH,
+            now,
+            final_path=final_text,
+            done_at=now,
+            attempts=0,
+            last_error=note,
+            next_attempt_at=now,
+        )
 
     def mark_failed(self, row_id: int, reason: str, now: float) -> None:
         """Any unfinished state → failed, for good; ``reason`` is kept as ``last_error``."""

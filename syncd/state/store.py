@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlite_utils
 
-from syncd.errors import StateError
+from syncd.errors import StateConfigError, StateCorruptError, StateError
 from syncd.state.base import Transaction
 from syncd.state.files import create_private_file, take_lock
 from syncd.state.inbound import InboundRecords
@@ -239,11 +239,17 @@ class StateStore(RouteRecords, OutboundRecords, InboundRecords):
             )
 
     def integrity_problems(self) -> list[str]:
-        """What ``PRAGMA quick_check`` finds wrong with the file; empty when it is sound."""
-        with self._reading("check the database") as transaction:
-            findings = [
-                str(next(iter(row.values()))) for row in transaction.rows("PRAGMA quick_check")
-            ]
+        """What ``PRAGMA quick_check`` finds wrong with the file; empty when it is sound.
+
+        A file too damaged for the check itself to run is one finding, not an exception.
+        """
+        try:
+            with self._reading("check the database") as transaction:
+                findings = [
+                    str(next(iter(row.values()))) for row in transaction.rows("PRAGMA quick_check")
+                ]
+        except StateCorruptError as error:
+            return [str(error)]
         return [] if findings == ["ok"] else findings
 
     def checkpoint(self) -> bool:
@@ -263,6 +269,11 @@ class StateStore(RouteRecords, OutboundRecords, InboundRecords):
             yield
         except sqlite3.Error as error:
             name = getattr(error, "sqlite_errorname", type(error).__name__)
+            if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+                raise StateCorruptError(
+                    f"state database {self._path} is damaged: cannot {action}: {error} "
+                    f"({name}); stop syncd, move it aside and restore a backup"
+                ) from error
             raise StateError(
                 f"state database {self._path}: cannot {action}: {error} ({name})"
             ) from error
@@ -324,7 +335,7 @@ class StateStore(RouteRecords, OutboundRecords, InboundRecords):
                 if version == expected:
                     return
                 if version > expected:
-                    raise StateError(
+                    raise StateConfigError(
                         f"state database {self._path} has schema version {version}, newer "
                         f"than this syncd knows ({expected}); install a newer syncd"
                     )
@@ -354,7 +365,9 @@ class StateStore(RouteRecords, OutboundRecords, InboundRecords):
             application_id = transaction.value("PRAGMA application_id")
             has_tables = transaction.value("SELECT count(*) FROM sqlite_master") > 0
         if application_id != APPLICATION_ID and (application_id != 0 or has_tables):
-            raise StateError(f"{self._path} is not a syncd state database; refusing to use it")
+            raise StateConfigError(
+                f"{self._path} is not a syncd state database; refusing to use it"
+            )
 
     @staticmethod
     def _schema_version(transaction: Transaction) -> int:

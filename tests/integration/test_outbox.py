@@ -266,15 +266,26 @@ def test_a_route_whose_failed_folder_is_broken_does_not_stop_the_daemon_or_other
         tmp_path, emulator.base_url, emulator.account, routes=[{"name": "a"}, {"name": "b"}]
     )
     broken_outbox = tmp_path / "a" / "outbox"
-    # A plain file where the failed folder must go: quarantining raises an OSError.
-    (broken_outbox / "failed").write_text("not a folder\n", encoding="utf-8")
     outside = tmp_path / "outside.jpg"
     outside.write_bytes(jpeg_bytes(seed=40))
     with caplog.at_level("ERROR"), running_daemon(config) as running:
-        # The intake refuses a symlink at once and tries to quarantine it, which fails here.
+        # A first link is quarantined, which opens failed/; then a plain file replaces the
+        # folder syncd opened (one planted before first use would be set aside): route a
+        # stops with that error.
+        (broken_outbox / "first-link.jpg").symlink_to(outside)
+        wait_until(
+            lambda: (broken_outbox / "failed" / "first-link.jpg").is_symlink(),
+            60,
+            "the first link in failed/",
+        )
+        (broken_outbox / "failed").rename(broken_outbox / "failed.old")
+        (broken_outbox / "failed").write_text("not a folder\n", encoding="utf-8")
         (broken_outbox / "link.jpg").symlink_to(outside)
         wait_until(
-            lambda: any("route=a: intake step failed" in r.getMessage() for r in caplog.records),
+            lambda: any(
+                "route=a: route stopped" in r.getMessage() and "failed" in r.getMessage()
+                for r in caplog.records
+            ),
             60,
             "the broken route's error in the log",
         )

@@ -59,7 +59,7 @@ def _modules() -> list[tuple[str, Path]]:
 
 def test_the_top_of_the_package_holds_only_packages_and_shared_leaves() -> None:
     flat = sorted(p.stem for p in PACKAGE_ROOT.glob("*.py"))
-    assert flat == ["__init__", "__main__", "crashpoints", "errors", "folders", "worker_loop"]
+    assert flat == ["__init__", "__main__", "crashpoints", "errors", "worker_loop"]
 
 
 def test_every_room_is_a_known_layer() -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from syncd.outbox.intake import row_id_from_work_name, work_name
-from syncd.outbox.preparer import row_id_from_upload_name, upload_path
+from syncd.outbox.uploads import row_id_from_upload_name, upload_name
 
 
 def test_a_claimed_file_name_gives_back_its_row_id() -> None:
@@ -15,7 +13,7 @@ def test_a_claimed_file_name_gives_back_its_row_id() -> None:
 
 
 def test_a_prepared_upload_name_gives_back_its_row_id() -> None:
-    assert row_id_from_upload_name(upload_path(Path("/work"), 7).name) == 7
+    assert row_id_from_upload_name(upload_name(7)) == 7
     assert row_id_from_upload_name("00000007.jpg") is None
     assert row_id_from_upload_name("x7.upload") is None
     assert row_id_from_upload_name("00000007.upload.tmp") is None
