@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 NOT_RUNNING = "daemon not running"
+# The newest files with a reason (failed, or sent but not archived) shown per route.
+PROBLEMS_SHOWN = 10
 
 
 def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
@@ -52,6 +54,15 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                     "last_success_at": summary.last_success_at,
                     "last_error": summary.last_error,
                     "last_error_at": summary.last_error_at,
+                    "problems": [
+                        {
+                            "id": row.id,
+                            "file": row.source_name,
+                            "state": str(row.state),
+                            "reason": row.last_error,
+                        }
+                        for row in store.recent_problems(route.name, PROBLEMS_SHOWN)
+                    ],
                 }
             )
     return summaries
@@ -59,7 +70,8 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
 
 def run(config: Config, args: argparse.Namespace) -> int:
     """Print, per route connection, counts, conversation, oldest pending, last
-    results; ``daemon not running`` instead of a connection when no daemon holds the state.
+    results and the newest files with a reason (failed, or sent but not archived);
+    ``daemon not running`` instead of a connection when no daemon holds the state.
     """
     from syncd.service.status import daemon_running
 
@@ -87,6 +99,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
         error = summary["last_error"]
         when = _when(summary["last_error_at"])
         print(f"  last error: {'-' if error is None else f'{error} ({when})'}")
+        for problem in summary["problems"]:
+            print(f"  #{problem['id']} {problem['file']} ({problem['state']}): {problem['reason']}")
     return EX_OK
 
 

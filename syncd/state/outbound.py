@@ -238,6 +238,18 @@ class OutboundRecords(RecordsBase):
             records = transaction.rows(sql, parameters)
         return [model.outbound_from_record(record) for record in records]
 
+    def recent_problems(self, route: str, limit: int = 10) -> list[OutboundRow]:
+        """The newest finished rows of ``route`` that carry a reason: failed ones, and done
+        ones whose original could not be archived; newest first, at most ``limit``."""
+        sql = (
+            "SELECT * FROM outbound WHERE route = ? AND state IN (?, ?)"
+            " AND last_error IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT ?"
+        )
+        parameters = [route, OutboundState.FAILED, OutboundState.DONE, limit]
+        with self._reading(f"list the problems of route {route}") as transaction:
+            records = transaction.rows(sql, parameters)
+        return [model.outbound_from_record(record) for record in records]
+
     def due_outbound(
         self, route: str, states: Iterable[OutboundState], now: float
     ) -> list[OutboundRow]:

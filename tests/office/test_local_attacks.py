@@ -15,6 +15,8 @@ import stat
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from syncd.state.model import OutboundState
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.waiting import wait_until
@@ -178,7 +180,9 @@ def test_storage_refusing_an_upload_fails_that_file_only(office: Office) -> None
     row = _wait_row(office, "refused.jpg", OutboundState.FAILED)
     assert "403" in str(row["error"])
     assert (office.outbox / "failed" / "refused.jpg").is_file()
-    assert "refused.jpg" in str(office.status()["routes"][0]["last_error"])
+    status = office.status()["routes"][0]
+    assert "refused.jpg" in str(status["last_error"])
+    assert [p["file"] for p in status["problems"]] == ["refused.jpg"]
     office.emulator.reset_faults()
     office.drop_scan("after.jpg", jpeg_bytes(seed=12))
     _published_once(office, "after.jpg")
@@ -271,3 +275,49 @@ def test_a_damaged_state_database_is_named_by_check_and_is_not_a_configuration_e
     run = office.syncd("run")
     assert run.returncode not in (0, 78), run
     assert "damaged" in run.stderr, run.stderr
+
+
+# --- the checks and the fallback, as the users -------------------------------------------
+
+
+def test_check_refuses_an_outbox_whose_parent_the_scanners_may_write(office: Office) -> None:
+    os.chown(office.scans, 0, office.users.scanners_gid)
+    office.scans.chmod(0o2775)
+    result = office.syncd("check")
+    assert result.returncode == 78, result
+    assert f"the parent folder {office.scans} is writable" in result.stderr
+    assert f"Fix: chown root:root {office.scans}" in result.stderr
+    office.scans.chmod(0o755)
+    os.chown(office.scans, 0, 0)
+    assert office.syncd("check").returncode == 0
+
+
+_FALLBACK_MOVE = """
+import sys
+from pathlib import Path
+
+import pytest
+from syncd.folders.handles import Folder, rename_noreplace_fallback
+with Folder.open(Path(sys.argv[1])) as outbox:
+    try:
+        rename_noreplace_fallback(outbox.fd, "theirs.jpg", outbox.fd, "taken.jpg")
+    except FileExistsError:
+        print("taken refused")
+    rename_noreplace_fallback(outbox.fd, "theirs.jpg", outbox.fd, "moved.jpg")
+    print("moved")
+"""
+
+
+def test_the_fallback_move_works_for_a_file_syncd_may_not_link(
+    office: Office, protected_hardlinks: bool
+) -> None:
+    if not protected_hardlinks:
+        pytest.skip("fs.protected_hardlinks is 0: the kernel does not refuse the link here")
+    office.drop_scan("theirs.jpg", b"scan", mode=0o640)
+    office.drop_scan("taken.jpg", b"another scan", mode=0o640)
+    result = office.as_daemon_user("-c", _FALLBACK_MOVE, str(office.outbox))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["taken refused", "moved"]
+    assert (office.outbox / "moved.jpg").read_bytes() == b"scan"
+    assert (office.outbox / "taken.jpg").read_bytes() == b"another scan"
+    assert not (office.outbox / "theirs.jpg").exists()
