@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
 
@@ -102,3 +103,35 @@ def document(
         parts += [f"**Failed:** {error}", ""]
     parts += [section(result) for result in results]
     return "\n".join(parts).rstrip() + "\n"
+
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def add_result(path: Path, result: dict[str, Any], command: str, date: str) -> None:
+    """Put one benchmark run on its own into ``path`` (RESULTS.md) without rerunning the rest.
+
+    Its goal rows join the "Goals at a glance" table and its section is appended, both
+    replacing an earlier run of the same benchmark; the section says how and when it ran.
+    """
+    text = path.read_text(encoding="utf-8")
+    title = result["title"]
+    lines = [line for line in text.splitlines() if not line.startswith(f"| {title} |")]
+    glance = lines.index("## Goals at a glance")
+    end = glance + 2
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    rows = [
+        f"| {title} | {goal['goal']} | {goal['measured']} | {_met(goal['met'])} |"
+        for goal in result.get("goals", [])
+    ]
+    lines[end:end] = rows
+    text = "\n".join(lines) + "\n"
+    heading = f"## {title}"
+    if heading in text:
+        before, after = text.split(heading, 1)
+        rest = after.split("\n## ", 1)
+        text = before + ("## " + rest[1] if len(rest) > 1 else "")
+    body = section(result)
+    body = body.replace("\n\n", f"\n\nRun on its own: `{command}`, {date}.\n\n", 1)
+    path.write_text(text.rstrip() + "\n\n" + body.rstrip() + "\n", encoding="utf-8")

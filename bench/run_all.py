@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import idle, image_step, latency, report, scale, seed_method, throughput
+from bench import idle, image_step, large_scans, latency, report, scale, seed_method, throughput
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -32,6 +32,7 @@ def plan(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
             "seed_method": lambda: seed_method.run(files_count=30, rounds=1),
             "idle": lambda: idle.run(seconds=30),
             "scale": lambda: scale.run(rows=100_000, queued=1_000, rounds=2),
+            "large_scans": large_scans.run,
         }
     return {
         "image_step": lambda: image_step.run(rounds=7),

@@ -21,6 +21,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -51,11 +52,13 @@ __all__ = [
     "describe_non_image",
     "plan_downscale",
     "prepare",
+    "prepare_stream",
     "sniff_image_format",
 ]
 
 
 _FILE_TYPES = {"JPEG": "JPG", "PNG": "PNG", "GIF": "GIF"}
+_EXIF_ORIENTATION = 0x0112
 _PREVIEW_PREFIX = "data:image/jpeg;base64,"
 _PREVIEW_QUALITIES = (70, 50, 30)
 # Over the limit at q85 and the size cap means content close to pure noise: step down a few
@@ -110,6 +113,30 @@ def prepare(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> PreparedImage:
         return _reencode(image, source_format, len(data), orientation, limits)
 
 
+def prepare_stream(
+    handle: BinaryIO, size_bytes: int, limits: ImageLimits = DEFAULT_LIMITS
+) -> PreparedImage:
+    """``prepare`` for a scan too large to hold in memory, read from ``handle`` as needed.
+
+    Memory follows the decoded pixels (bounded by ``limits.max_pixels``, and scaled down by
+    JPEG's DCT decoding), not the file size: Pillow reads the file in small blocks and stops
+    at the end of the image. Such a file never passes through (it is far over the upload
+    size), so the structure walk on bytes is skipped; the orientation comes from Pillow's
+    EXIF reader. Raises what ``prepare`` raises.
+    """
+    head = handle.read(_HEAD_BYTES)
+    handle.seek(0)
+    source_format = sniff_image_format(head)
+    if source_format is None:
+        raise UnsupportedImageError(describe_non_image(head))
+    with _open_within_limits(handle, source_format, limits, None) as image:
+        try:
+            orientation = int(image.getexif().get(_EXIF_ORIENTATION, 1))
+        except (OSError, ValueError, SyntaxError):
+            orientation = 1  # unreadable EXIF: shown as stored, like any viewer does
+        return _reencode(image, source_format, size_bytes, orientation, limits)
+
+
 def _inspect(
     data: bytes, source_format: str
 ) -> tuple[ImageStructure | None, TruncatedImageError | None]:
@@ -134,9 +161,13 @@ def _refuse_too_many_pixels(width: int, height: int, limits: ImageLimits) -> Non
 
 @contextmanager
 def _open_within_limits(
-    data: bytes, source_format: str, limits: ImageLimits, truncation: TruncatedImageError | None
+    data: bytes | BinaryIO,
+    source_format: str,
+    limits: ImageLimits,
+    truncation: TruncatedImageError | None,
 ) -> Iterator[Image.Image]:
-    """Open ``data`` lazily (header only, no pixels) as ``source_format``, within the pixel limit.
+    """Open ``data`` (bytes, or a file read as needed) lazily (header only, no pixels) as
+    ``source_format``, within the pixel limit.
 
     Raises ImageTooLargeError over ``limits.max_pixels``; StillWritingError when Pillow cannot
     read the header of data already known to be truncated; UnsupportedImageError when it
@@ -149,7 +180,8 @@ def _open_within_limits(
             pillow_limit = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = limits.max_pixels
             try:
-                image = Image.open(io.BytesIO(data), formats=(source_format,))
+                source = io.BytesIO(data) if isinstance(data, bytes) else data
+                image = Image.open(source, formats=(source_format,))
             finally:
                 Image.MAX_IMAGE_PIXELS = pillow_limit
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -168,7 +200,9 @@ def _open_within_limits(
         # gives up the GIL and must win it back, and with busy Python threads beside it (the
         # senders) every win-back can wait a switch interval (5 ms); 56 of them for a 3.5 MB
         # scan made a decode 3x slower. The data is in memory already, so this costs nothing.
-        image.decodermaxblock = max(image.decodermaxblock, len(data))
+        # (A file too large for memory is read in Pillow's default small blocks instead.)
+        if isinstance(data, bytes):
+            image.decodermaxblock = max(image.decodermaxblock, len(data))
         yield image
 
 

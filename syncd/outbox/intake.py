@@ -23,6 +23,7 @@ from syncd.errors import PermanentFileError
 from syncd.folders import FileRead, read_entry
 from syncd.folders.handles import rename_noreplace
 from syncd.folders.route import RouteFolders
+from syncd.outbox.copy_claim import NOT_MOVABLE_ERRNOS, claim_by_copy
 from syncd.outbox.quarantine import quarantine
 from syncd.rules.filecheck import looks_complete, same_file_version, unsafe_entry_reason
 from syncd.state.store import StateStore
@@ -76,6 +77,19 @@ class Intake:
         # Entries that could be neither sent nor moved to failed/ (their row says why),
         # by name → the version given up on: left alone until they change.
         self._given_up: dict[str, tuple[int, int]] = {}
+        # Versions of files rows were made from (``store.taken_sources``), loaded on first
+        # use and kept current by this intake.
+        self._taken: set[tuple[str, int, int, int]] | None = None
+
+    def _taken_sources(self) -> set[tuple[str, int, int, int]]:
+        if self._taken is None:
+            self._taken = self._store.taken_sources(self.route.name)
+        return self._taken
+
+    @staticmethod
+    def _version(path: Path, entry: os.stat_result) -> tuple[str, int, int, int]:
+        shown = str(path.with_name(rules.printable_name(path.name)))
+        return (shown, entry.st_ino, entry.st_size, entry.st_mtime_ns)
 
     @property
     def pending_count(self) -> int:
@@ -159,6 +173,9 @@ class Intake:
             previous, current, now, self.route.settle_seconds, candidate.close_write_seen
         )
         if decision != "ready":
+            return None
+        if self._version(candidate.path, entry) in self._taken_sources():
+            self._forget(candidate)  # sent as a copy, or left here with a reason: not again
             return None
         return self._read_settled(candidate, entry, now)
 
@@ -248,8 +265,8 @@ class Intake:
                 self._forget(candidate)
                 continue
             except OSError as error:
-                self._claim_refused(candidate, row_id, error, now)
-                continue
+                if not self._copy_instead(candidate, read, row_id, claimed_name, error, now):
+                    continue
             work_path = self.route.work_dir / claimed_name
             if not self._is_what_was_read(claimed_name, read):
                 self._fail_swapped(candidate, row_id, claimed_name, now)
@@ -275,7 +292,12 @@ class Intake:
             info = os.stat(claimed_name, dir_fd=self._folders.work.fd, follow_symlinks=False)
         except FileNotFoundError:
             return False
-        return stat.S_ISREG(info.st_mode) and info.st_ino == read.inode
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        # A copy has its own inode; the copy step checked its hash instead.
+        return info.st_ino == read.inode or (
+            info.st_uid == os.geteuid() and info.st_nlink == 1 and info.st_size == read.size_bytes
+        )
 
     def _fail_swapped(self, candidate: _Candidate, row_id: int, claimed: str, now: float) -> None:
         """The entry renamed into the work folder is not the file that was read (swapped
@@ -297,6 +319,43 @@ class Intake:
             reason += f" (and it could not be moved to failed/: {error.strerror})"
         self._store.mark_failed(row_id, reason, now)
         self._forget(candidate)
+
+    def _copy_instead(
+        self,
+        candidate: _Candidate,
+        read: FileRead,
+        row_id: int,
+        claimed_name: str,
+        error: OSError,
+        now: float,
+    ) -> bool:
+        """After a refused rename: claim a file that is readable but not ours to move by
+        copying it (``copy_claim``); True when that worked. Other refusals only delay."""
+        if error.errno not in NOT_MOVABLE_ERRNOS:
+            self._claim_refused(candidate, row_id, error, now)
+            return False
+        try:
+            claim_by_copy(
+                self._folders.outbox,
+                candidate.path.name,
+                self._folders.work,
+                claimed_name,
+                read.sha256,
+            )
+        except (OSError, PermanentFileError) as copy_error:
+            self._claim_refused(
+                candidate, row_id, copy_error if isinstance(copy_error, OSError) else error, now
+            )
+            return False
+        shown = candidate.path.with_name(rules.printable_name(candidate.path.name))
+        self._taken_sources().add((str(shown), read.inode, read.size_bytes, read.mtime_ns))
+        log.warning(
+            "route=%s file=%s: not ours to move (%s); sending a copy, the original stays",
+            self.route.name,
+            rules.printable_name(candidate.path.name),
+            error.strerror,
+        )
+        return True
 
     def _claim_refused(
         self, candidate: _Candidate, row_id: int, error: OSError, now: float
@@ -346,6 +405,7 @@ class Intake:
         except FileNotFoundError:
             self._forget(candidate)
             return
+        size = size or entry.st_size
         row_id = self._journal(candidate.path, size, entry.st_mtime_ns, entry.st_ino, "", now)
         attempts = max(1, candidate.incomplete_checks, candidate.claim_failures)
         try:
@@ -369,6 +429,7 @@ class Intake:
                 f"({error.strerror or error}), so it was left in the outbox"
             )
             self._given_up[name] = (entry.st_ino, entry.st_mtime_ns)
+            self._taken_sources().add(self._version(candidate.path, entry))
             log.error("route=%s file=%s: %s", self.route.name, rules.printable_name(name), reason)
             self._store.note_error(self.route.name, f"{rules.printable_name(name)}: {reason}", now)
         self._store.mark_failed(row_id, reason, now)

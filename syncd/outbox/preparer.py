@@ -10,6 +10,7 @@ long the queue is, because only the rows being prepared are in memory.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +21,7 @@ from syncd import rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import FolderChangedError, PermanentFileError, StateError, StillWritingError
-from syncd.folders import read_own_file, remove_entry
+from syncd.folders import open_entry, remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.outbox.quarantine import quarantine
@@ -32,6 +33,9 @@ log = logging.getLogger("syncd.preparer")
 
 # The intake refuses larger files; a claimed file never is larger unless it was swapped.
 MAX_SOURCE_BYTES = 512 * 1024 * 1024
+# Scans up to this size are read into memory (fastest); larger ones are streamed from the
+# file, one at a time, so memory follows the pixels, not the file size.
+IN_MEMORY_SOURCE_BYTES = 64 * 1024 * 1024
 # How long a row whose prepared file could not be stored waits before it is prepared again.
 STORE_RETRY_SECONDS = 15.0
 
@@ -112,6 +116,7 @@ class Preparer:
         # stored (a full disk). Kept in memory, since the state may be what cannot be written.
         self._held_until: dict[int, float] = {}
         self._lock = threading.Lock()
+        self._large_source_lock = threading.Lock()
 
     def submit(self, row: OutboundRow) -> None:
         """Queue ``row`` for preparing unless it is already queued or held back."""
@@ -172,6 +177,25 @@ class Preparer:
         finally:
             self._on_finished(row.route)
 
+    def _prepare_entry(self, folders: RouteFolders, name: str) -> imaging.PreparedImage:
+        """Prepare work-folder entry ``name``: in memory when small, streamed when large.
+
+        Large scans are streamed one at a time (``_large_source_lock``), so two arriving
+        together never hold two sets of full-size pixels. Raises what ``imaging.prepare``
+        raises, FileNotFoundError, UnsafeFileError, PermanentFileError.
+        """
+        descriptor = open_entry(folders.work, name)
+        with os.fdopen(descriptor, "rb") as handle:
+            size_bytes = os.fstat(descriptor).st_size
+            if size_bytes > MAX_SOURCE_BYTES:
+                raise PermanentFileError(
+                    f"file is {size_bytes} bytes, more than the {MAX_SOURCE_BYTES} syncd accepts"
+                )
+            if size_bytes <= IN_MEMORY_SOURCE_BYTES:
+                return imaging.prepare(handle.read(), self._limits)
+            with self._large_source_lock:
+                return imaging.prepare_stream(handle, size_bytes, self._limits)
+
     def prepare_now(self, row: OutboundRow, route: RouteConfig) -> bool:
         """Prepare one claimed row on the calling thread; True when it became ``prepared``.
 
@@ -191,8 +215,7 @@ class Preparer:
             self._store.note_error(route.name, f"{row.source_name}: {reason}", now)
             return False
         try:
-            data = read_own_file(folders.work, name, MAX_SOURCE_BYTES)
-            prepared = imaging.prepare(data, self._limits)
+            prepared = self._prepare_entry(folders, name)
         except FileNotFoundError:
             self._store.mark_failed(
                 row.id, "the claimed file disappeared from the work folder", now

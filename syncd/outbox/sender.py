@@ -36,6 +36,7 @@ from syncd.folders.route import RouteFolders
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.http import HttpStatusError
 from syncd.liveperson.storage import SwiftStorage
+from syncd.outbox.copy_claim import original_left_in_outbox
 from syncd.outbox.preparer import Preparer, fail_row, work_entry_name
 from syncd.outbox.uploads import read_upload, upload_name
 from syncd.rules import printable_name
@@ -287,6 +288,14 @@ class RouteSender:
                 problem = (
                     f"sent, but could not be {self.route.after_send}d "
                     f"({error.strerror or error}); it is still in {self.route.work_dir} as {name}"
+                )
+            if problem is None and original_left_in_outbox(
+                folders.outbox, row.source_path.name, row.inode
+            ):
+                kept = "a copy was archived in sent/" if final_path else "the copy was deleted"
+                problem = (
+                    "sent, but the original could not be moved out of the outbox (not syncd's "
+                    f"to move); {kept}. Remove the original from the outbox by hand"
                 )
         try:
             remove_entry(folders.work, upload_name(row.id))

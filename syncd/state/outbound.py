@@ -289,6 +289,26 @@ class OutboundRecords(RecordsBase):
             )
         return model.outbound_from_record(records[0]) if records else None
 
+    def taken_sources(self, route: str) -> set[tuple[str, int, int, int]]:
+        """(source path, inode, size, mtime_ns) of every row of ``route`` that is on its way
+        or finished with a reason.
+
+        A file still in the outbox with one of these versions is one syncd could not move
+        (sent as a copy, or failed and left in place): the intake must not journal it again.
+        Unfinished rows are included because a copy's original stays while it is sent.
+        """
+        sql = (
+            "SELECT source_path, inode, size_bytes, mtime_ns FROM outbound WHERE route = ?"
+            " AND (state NOT IN (?, ?, ?) OR last_error IS NOT NULL)"
+        )
+        parameters = [route, OutboundState.DETECTED, OutboundState.DONE, OutboundState.FAILED]
+        with self._reading(f"list the taken files of route {route}") as transaction:
+            records = transaction.rows(sql, parameters)
+        return {
+            (str(r["source_path"]), int(r["inode"]), int(r["size_bytes"]), int(r["mtime_ns"]))
+            for r in records
+        }
+
     def find_outbound_by_work_path(self, work_path: Path) -> OutboundRow | None:
         """The row that claimed ``work_path`` (in any state), or None."""
         with self._reading(f"look up {work_path}") as transaction:

@@ -321,3 +321,29 @@ def test_the_fallback_move_works_for_a_file_syncd_may_not_link(
     assert (office.outbox / "moved.jpg").read_bytes() == b"scan"
     assert (office.outbox / "taken.jpg").read_bytes() == b"another scan"
     assert not (office.outbox / "theirs.jpg").exists()
+
+
+def test_a_scan_syncd_may_read_but_not_move_is_sent_as_a_copy_once(office: Office) -> None:
+    # A sticky outbox (against the unit's advice): syncd may read the scanner's 0640 file
+    # but neither rename nor delete it.
+    office.outbox.chmod(0o3770)
+    office.start_daemon()
+    office.drop_scan("kept.jpg", jpeg_bytes(seed=18), mode=0o640)
+    office.drop_scan("next.jpg", jpeg_bytes(seed=19), mode=0o640)
+    _published_once(office, "kept.jpg", "next.jpg")
+    row = _wait_row(office, "kept.jpg", OutboundState.DONE)
+    assert "could not be moved out of the outbox" in str(row["error"]), row
+    assert (office.outbox / "kept.jpg").is_file()
+    assert (office.outbox / "sent" / "kept.jpg").read_bytes() == jpeg_bytes(seed=18)
+    problems = office.status()["routes"][0]["problems"]
+    assert {problem["file"] for problem in problems} == {"kept.jpg", "next.jpg"}
+    _assert_untouched(office)
+    # Neither a rescan nor a restart sends the originals left in the outbox again.
+    assert office.stop_daemon() == 0
+    office.start_daemon()
+    office.drop_scan("after-restart.jpg", jpeg_bytes(seed=20), mode=0o640)
+    _published_once(office, "after-restart.jpg")
+    wait_until(lambda: len(office.state()["outbound"]) == 3, TIMEOUT_SECONDS, "three rows in all")
+    assert Counter(office.published_captions()) == Counter(
+        {"kept.jpg": 1, "next.jpg": 1, "after-restart.jpg": 1}
+    )
