@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from syncd import rules
@@ -23,57 +22,30 @@ from syncd.errors import PermanentFileError
 from syncd.folders import FileRead, read_entry
 from syncd.folders.handles import rename_noreplace
 from syncd.folders.route import RouteFolders
-from syncd.outbox.copy_claim import NOT_MOVABLE_ERRNOS, claim_by_copy
-from syncd.outbox.quarantine import quarantine
+from syncd.outbox.candidates import (
+    MAX_CLAIMS_PER_STEP,
+    MAX_SOURCE_BYTES,
+    Candidate,
+    row_id_from_work_name,
+    work_name,
+)
+
+__all__ = ["MAX_SOURCE_BYTES", "Intake", "row_id_from_work_name", "work_name"]
+from syncd.outbox.intake_faults import IntakeFaults
 from syncd.rules.filecheck import looks_complete, same_file_version, unsafe_entry_reason
 from syncd.state.store import StateStore
 
 log = logging.getLogger("syncd.intake")
 
-# Larger than any scan a LivePerson upload could come from; refuses runaway files early.
-MAX_SOURCE_BYTES = 512 * 1024 * 1024
-# Files claimed in one step (two commits for all): bounds how long one step holds the main
-# loop, which also sends the watchdog pings, when a scanner drops hundreds of pages at once.
-MAX_CLAIMS_PER_STEP = 64
-# Tries to claim an entry the file system refuses to move (permissions, a name the
-# work folder cannot hold) before it is given up on: quarantined, or left with a reason.
-MAX_CLAIM_ATTEMPTS = 3
-CLAIM_RETRY_SECONDS = 5.0
 
-
-def work_name(row_id: int, original_name: str) -> str:
-    """Name of a claimed file in the work folder: unique by row id, readable by name,
-    shortened so the prefix never pushes a long scanner name over the 255-byte limit."""
-    return f"{row_id:08d}__{rules.fitting_name(original_name)}"
-
-
-def row_id_from_work_name(name: str) -> int | None:
-    """Inverse of ``work_name``; None for names syncd did not make."""
-    prefix, separator, _ = name.partition("__")
-    if not separator or not prefix.isdigit():
-        return None
-    return int(prefix)
-
-
-@dataclass
-class _Candidate:
-    path: Path
-    first_seen_at: float
-    stable: rules.SettleObservation | None = None
-    close_write_seen: bool = False
-    incomplete_checks: int = 0
-    not_before: float = 0.0
-    claim_failures: int = 0
-
-
-class Intake:
+class Intake(IntakeFaults):
     """Settles, journals and claims the files of one route's outbox."""
 
     def __init__(self, route: RouteConfig, store: StateStore, folders: RouteFolders) -> None:
         self.route = route
         self._store = store
         self._folders = folders
-        self._candidates: dict[str, _Candidate] = {}
+        self._candidates: dict[str, Candidate] = {}
         # Entries that could be neither sent nor moved to failed/ (their row says why),
         # by name → the version given up on: left alone until they change.
         self._given_up: dict[str, tuple[int, int]] = {}
@@ -102,7 +74,7 @@ class Intake:
             return
         candidate = self._candidates.get(path.name)
         if candidate is None:
-            self._candidates[path.name] = _Candidate(path, first_seen_at=now)
+            self._candidates[path.name] = Candidate(path, first_seen_at=now)
             candidate = self._candidates[path.name]
         # Any event restarts the settle clock; a close-after-write may shorten it.
         candidate.stable = None
@@ -125,7 +97,7 @@ class Intake:
         """
         if self._candidates:
             self._folders.verify()
-        ready: list[tuple[_Candidate, FileRead]] = []
+        ready: list[tuple[Candidate, FileRead]] = []
         for name in sorted(self._candidates):
             candidate = self._candidates[name]
             if candidate.not_before > now:
@@ -137,10 +109,10 @@ class Intake:
                     break
         return self._claim_all(ready, now) if ready else 0
 
-    def _forget(self, candidate: _Candidate) -> None:
+    def _forget(self, candidate: Candidate) -> None:
         self._candidates.pop(candidate.path.name, None)
 
-    def _advance(self, candidate: _Candidate, now: float) -> FileRead | None:
+    def _advance(self, candidate: Candidate, now: float) -> FileRead | None:
         """Settle ``candidate`` a step further; returns its read when it is ready to claim."""
         name = candidate.path.name
         try:
@@ -180,7 +152,7 @@ class Intake:
         return self._read_settled(candidate, entry, now)
 
     def _read_settled(
-        self, candidate: _Candidate, entry: os.stat_result, now: float
+        self, candidate: Candidate, entry: os.stat_result, now: float
     ) -> FileRead | None:
         """Read a settled file once; returns the read when it is complete and unchanged."""
         name = candidate.path.name
@@ -224,7 +196,7 @@ class Intake:
     def _lstat(self, name: str) -> os.stat_result:
         return os.stat(name, dir_fd=self._folders.outbox.fd, follow_symlinks=False)
 
-    def _claim_all(self, ready: list[tuple[_Candidate, FileRead]], now: float) -> int:
+    def _claim_all(self, ready: list[tuple[Candidate, FileRead]], now: float) -> int:
         """Journal, rename into the work folder and mark claimed every file of ``ready``.
 
         One transaction journals them all, the renames follow, one fsync per folder makes
@@ -248,7 +220,7 @@ class Intake:
         for _ in rows:
             crash_point("detected")
         folders = self._folders
-        moved: list[tuple[_Candidate, int, Path]] = []
+        moved: list[tuple[Candidate, int, Path]] = []
         for candidate, read, row_id in rows:
             name = candidate.path.name
             claimed_name = work_name(row_id, name)
@@ -299,85 +271,6 @@ class Intake:
             info.st_uid == os.geteuid() and info.st_nlink == 1 and info.st_size == read.size_bytes
         )
 
-    def _fail_swapped(self, candidate: _Candidate, row_id: int, claimed: str, now: float) -> None:
-        """The entry renamed into the work folder is not the file that was read (swapped
-        for a folder or another file in between): it goes to failed/, never sent."""
-        reason = "the file was replaced by another entry after it was read; not sent"
-        try:
-            quarantine(
-                self._folders.work,
-                claimed,
-                self._folders.failed,
-                route=self.route.name,
-                original_name=candidate.path.name,
-                reason=reason,
-                attempts=1,
-                now=now,
-                row_id=row_id,
-            )
-        except OSError as error:
-            reason += f" (and it could not be moved to failed/: {error.strerror})"
-        self._store.mark_failed(row_id, reason, now)
-        self._forget(candidate)
-
-    def _copy_instead(
-        self,
-        candidate: _Candidate,
-        read: FileRead,
-        row_id: int,
-        claimed_name: str,
-        error: OSError,
-        now: float,
-    ) -> bool:
-        """After a refused rename: claim a file that is readable but not ours to move by
-        copying it (``copy_claim``); True when that worked. Other refusals only delay."""
-        if error.errno not in NOT_MOVABLE_ERRNOS:
-            self._claim_refused(candidate, row_id, error, now)
-            return False
-        try:
-            claim_by_copy(
-                self._folders.outbox,
-                candidate.path.name,
-                self._folders.work,
-                claimed_name,
-                read.sha256,
-            )
-        except (OSError, PermanentFileError) as copy_error:
-            self._claim_refused(
-                candidate, row_id, copy_error if isinstance(copy_error, OSError) else error, now
-            )
-            return False
-        shown = candidate.path.with_name(rules.printable_name(candidate.path.name))
-        self._taken_sources().add((str(shown), read.inode, read.size_bytes, read.mtime_ns))
-        log.warning(
-            "route=%s file=%s: not ours to move (%s); sending a copy, the original stays",
-            self.route.name,
-            rules.printable_name(candidate.path.name),
-            error.strerror,
-        )
-        return True
-
-    def _claim_refused(
-        self, candidate: _Candidate, row_id: int, error: OSError, now: float
-    ) -> None:
-        """The rename into the work folder failed: try again a little later, and after
-        ``MAX_CLAIM_ATTEMPTS`` give the entry up (the rest of the outbox goes on)."""
-        candidate.claim_failures += 1
-        reason = f"cannot move it into the work folder: {error.strerror or error}"
-        log.warning(
-            "route=%s file=%s: %s (attempt %d of %d)",
-            self.route.name,
-            rules.printable_name(candidate.path.name),
-            reason,
-            candidate.claim_failures,
-            MAX_CLAIM_ATTEMPTS,
-        )
-        if candidate.claim_failures >= MAX_CLAIM_ATTEMPTS:
-            self._fail_unclaimed(candidate, reason, 0, now)
-            return
-        candidate.stable = None
-        candidate.not_before = now + CLAIM_RETRY_SECONDS * candidate.claim_failures
-
     def _journal(
         self, path: Path, size: int, mtime_ns: int, inode: int, sha256: str, now: float
     ) -> int:
@@ -392,46 +285,3 @@ class Intake:
         return self._store.journal_detected(
             self.route.name, path, size, mtime_ns, inode, sha256, now
         )
-
-    def _fail_unclaimed(self, candidate: _Candidate, reason: str, size: int, now: float) -> None:
-        """Journal an entry that will never be sent, then quarantine it with its reason.
-
-        When even the move to failed/ is refused, the entry stays where it is, its row
-        says why (``syncd status`` shows it), and it is left alone until it changes.
-        """
-        name = candidate.path.name
-        try:
-            entry = self._lstat(name)
-        except FileNotFoundError:
-            self._forget(candidate)
-            return
-        size = size or entry.st_size
-        row_id = self._journal(candidate.path, size, entry.st_mtime_ns, entry.st_ino, "", now)
-        attempts = max(1, candidate.incomplete_checks, candidate.claim_failures)
-        try:
-            quarantine(
-                self._folders.outbox,
-                name,
-                self._folders.failed,
-                route=self.route.name,
-                original_name=name,
-                reason=reason,
-                attempts=attempts,
-                now=now,
-                row_id=row_id,
-            )
-        except FileNotFoundError:
-            # Gone before it could be moved: nothing to keep, but its row must end.
-            reason = f"the file disappeared from the outbox before it was quarantined ({reason})"
-        except OSError as error:
-            reason = (
-                f"{reason}; it could not be moved to failed/ either "
-                f"({error.strerror or error}), so it was left in the outbox"
-            )
-            self._given_up[name] = (entry.st_ino, entry.st_mtime_ns)
-            self._taken_sources().add(self._version(candidate.path, entry))
-            log.error("route=%s file=%s: %s", self.route.name, rules.printable_name(name), reason)
-            self._store.note_error(self.route.name, f"{rules.printable_name(name)}: {reason}", now)
-        self._store.mark_failed(row_id, reason, now)
-        crash_point("failed")
-        self._forget(candidate)

@@ -17,7 +17,7 @@ from syncd.config import RouteConfig
 from syncd.folders import TEMP_PREFIX, move_without_clobber, remove_entry
 from syncd.folders.handles import entry_exists, rename_noreplace
 from syncd.folders.route import RouteFolders
-from syncd.outbox.intake import row_id_from_work_name, work_name
+from syncd.outbox.candidates import row_id_from_work_name, work_name
 from syncd.outbox.uploads import row_id_from_upload_name
 from syncd.rules import printable_name
 from syncd.state.model import OutboundState, UnknownRowError

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from syncd import rules
 from syncd.config import RouteConfig
@@ -31,13 +30,13 @@ from syncd.errors import (
     UnsafeRemoteError,
     UploadUrlExpiredError,
 )
-from syncd.folders import move_without_clobber, remove_entry
+from syncd.folders import remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.http import HttpStatusError
 from syncd.liveperson.storage import SwiftStorage
-from syncd.outbox.copy_claim import original_left_in_outbox
-from syncd.outbox.preparer import Preparer, fail_row, work_entry_name
+from syncd.outbox.archive import archive_original
+from syncd.outbox.preparer import Preparer, fail_row
 from syncd.outbox.uploads import read_upload, upload_name
 from syncd.rules import printable_name
 from syncd.state.model import OutboundRow, OutboundState
@@ -267,42 +266,7 @@ class RouteSender:
         An original that cannot be archived does not hold the route: the row is done (it
         was published) and its ``last_error`` says where the original is and why.
         """
-        folders = self._folders
-        final_path: Path | None = None
-        problem: str | None = None
-        name = work_entry_name(self.route, row)
-        if name is None and row.work_path is not None:
-            problem = f"not archived: {row.work_path} is outside the work folder"
-        elif name is not None:
-            try:
-                if self.route.after_send == "archive":
-                    archived = move_without_clobber(
-                        folders.work, name, folders.sent, row.source_name
-                    )
-                    final_path = self.route.sent_dir / archived
-                else:
-                    remove_entry(folders.work, name)
-            except FileNotFoundError:
-                pass
-            except OSError as error:
-                problem = (
-                    f"sent, but could not be {self.route.after_send}d "
-                    f"({error.strerror or error}); it is still in {self.route.work_dir} as {name}"
-                )
-            if problem is None and original_left_in_outbox(
-                folders.outbox, row.source_path.name, row.inode
-            ):
-                kept = "a copy was archived in sent/" if final_path else "the copy was deleted"
-                problem = (
-                    "sent, but the original could not be moved out of the outbox (not syncd's "
-                    f"to move); {kept}. Remove the original from the outbox by hand"
-                )
-        try:
-            remove_entry(folders.work, upload_name(row.id))
-        except OSError as error:
-            log.warning(
-                "route=%s: cannot remove the upload of #%d: %s", self.route.name, row.id, error
-            )
+        final_path, problem = archive_original(self.route, self._folders, row)
         self._store.mark_done(row.id, final_path, self._clock(), note=problem)
         if problem is None:
             self._store.note_success(self.route.name, self._clock())
