@@ -347,3 +347,14 @@ def test_a_scan_syncd_may_read_but_not_move_is_sent_as_a_copy_once(office: Offic
     assert Counter(office.published_captions()) == Counter(
         {"kept.jpg": 1, "next.jpg": 1, "after-restart.jpg": 1}
     )
+
+
+def test_a_scan_syncd_may_not_read_goes_to_failed_and_the_route_goes_on(office: Office) -> None:
+    office.start_daemon()
+    office.drop_scan("a-private.jpg", jpeg_bytes(seed=21), mode=0o600)
+    office.drop_scan("b-after.jpg", jpeg_bytes(seed=22))
+    _published_once(office, "b-after.jpg")
+    row = _wait_row(office, "a-private.jpg", OutboundState.FAILED)
+    assert "Permission denied" in str(row["error"]), row
+    assert (office.outbox / "failed" / "a-private.jpg").exists()
+    _assert_untouched(office)

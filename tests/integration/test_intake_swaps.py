@@ -1,0 +1,45 @@
+"""The intake against entries changed under it: real folders, real SQLite, no daemon.
+
+A scanner (or an attacker) can replace a file between the moment the intake read it and
+the moment it renames it into the work folder. The intake must notice that what it moved
+is not what it read, and must not send it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from syncd.config import load_config
+from syncd.folders import read_entry
+from syncd.folders.route import RouteFolders
+from syncd.outbox.candidates import Candidate
+from syncd.outbox.intake import Intake
+from syncd.state.model import OutboundState
+from syncd.state.store import StateStore
+from tests.helpers.harness import write_config
+from tests.helpers.images import jpeg_bytes
+
+
+def test_a_file_swapped_for_a_folder_after_it_was_read_goes_to_failed_unsent(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", "12345678"))
+    route = config.routes[0]
+    folders = RouteFolders(route.name, route.outbox, route.inbox)
+    with StateStore.open(config.state.database) as store:
+        intake = Intake(route, store, folders)
+        (route.outbox / "page.jpg").write_bytes(jpeg_bytes(seed=1))
+        read = read_entry(folders.outbox, "page.jpg", 10_000_000)
+        # Swapped after the read, before the claim.
+        os.unlink(route.outbox / "page.jpg")
+        (route.outbox / "page.jpg").mkdir()
+        (route.outbox / "page.jpg" / "inside.txt").write_text("not a scan")
+        candidate = Candidate(route.outbox / "page.jpg", first_seen_at=0.0)
+        assert intake._claim_all([(candidate, read)], now=1.0) == 0
+        (row,) = store.outbound_in_states(tuple(OutboundState))
+        assert row.state == OutboundState.FAILED
+        assert "replaced" in (row.last_error or "")
+    assert (route.failed_dir / "page.jpg" / "inside.txt").read_text() == "not a scan"
+    assert not os.listdir(route.work_dir)
+    folders.close()
