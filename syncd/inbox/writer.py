@@ -23,8 +23,8 @@ from syncd.folders import TEMP_PREFIX, create_temp_file, write_all
 from syncd.folders.handles import Folder, rename_noreplace
 from syncd.rules import candidate_names
 
-# Received files are for the scanners group to read and remove (the umask makes it 0660).
-INBOX_FILE_MODE = 0o660
+# Received files are for the scanners group to read (and, by the folder, to remove).
+INBOX_FILE_MODE = 0o640
 
 
 def _same_content(inbox: Folder, name: str, digest: str) -> bool:
