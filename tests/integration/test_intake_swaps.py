@@ -15,6 +15,7 @@ from syncd.folders import read_entry
 from syncd.folders.route import RouteFolders
 from syncd.outbox.candidates import Candidate
 from syncd.outbox.intake import Intake
+from syncd.outbox.reconcile import reconcile_route
 from syncd.state.model import OutboundState
 from syncd.state.store import StateStore
 from tests.helpers.harness import write_config
@@ -41,5 +42,29 @@ def test_a_file_swapped_for_a_folder_after_it_was_read_goes_to_failed_unsent(
         assert row.state == OutboundState.FAILED
         assert "replaced" in (row.last_error or "")
     assert (route.failed_dir / "page.jpg" / "inside.txt").read_text() == "not a scan"
+    assert not os.listdir(route.work_dir)
+    folders.close()
+
+
+def test_a_work_path_in_the_state_outside_the_work_folder_is_never_touched(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", "12345678"))
+    route = config.routes[0]
+    outside = tmp_path / "elsewhere" / "00000001__page.jpg"
+    outside.parent.mkdir()
+    outside.write_bytes(jpeg_bytes(seed=2))
+    folders = RouteFolders(route.name, route.outbox, route.inbox)
+    with StateStore.open(config.state.database) as store:
+        row_id = store.journal_detected(
+            route.name, route.outbox / "page.jpg", 10, 1, 1, "0" * 64, now=1.0
+        )
+        # A state row pointing outside the work folder (a damaged or edited database).
+        store.mark_claimed(row_id, outside, now=2.0)
+        reconcile_route(route, folders, store, now=3.0)
+        row = store.get_outbound(row_id)
+        assert row.state == OutboundState.FAILED
+        assert "not inside" in (row.last_error or "")
+    assert outside.read_bytes() == jpeg_bytes(seed=2)
     assert not os.listdir(route.work_dir)
     folders.close()
