@@ -150,7 +150,7 @@ def _inject_request_fault(faults: Faults, socket: ConsumerSocket, request: Reque
         logger.info("fault: closing instead of answering %s", request.type)
         socket.close(close_code)
         return True
-    injected = faults.error_for_request()
+    injected = faults.error_for_request(request.type)
     if injected is not None:
         logger.info("fault: answering %s with %d", request.type, injected.code)
         socket.send(error_response(request.request_id, injected))
@@ -224,6 +224,12 @@ async def consumer_socket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="Unknown account")
     if request.query.get("v") != "3":
         raise web.HTTPBadRequest(text="Only v=3 is supported")
+    refused = core.faults.connect_error()
+    if refused is not None:
+        logger.info("fault: refusing a consumer socket upgrade with %d", refused)
+        retry_after = core.faults.knobs.retry_after_seconds
+        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        return web.Response(status=refused, text=f"{refused} Injected fault\n", headers=headers)
     token = _token_from(request)
     claims = None
     if token is not None:

@@ -4,8 +4,13 @@ Knobs (``PUT /_emulator/faults`` merges the given ones; ``DELETE`` resets all):
 
 * ``ws_close_rate`` / ``ws_close_code`` — close the consumer socket with that code instead of
   answering a request (1006 drops the connection without a close frame);
+* ``ws_connect_error_rate`` / ``ws_connect_error_code`` — refuse a consumer socket at the
+  upgrade with that HTTP status (with ``Retry-After`` when ``retry_after_seconds`` is set),
+  as a LivePerson front end does while the service is down;
 * ``request_error_rate`` / ``request_error_code`` — answer a request with that code and a
   string body instead of processing it; ``retry_after_seconds`` is then named in the body;
+  ``request_error_types`` (a list of request types such as ``["ms.PublishEvent"]``) limits
+  this knob to those requests (None, the default: every request);
 * ``swift_error_rate`` / ``swift_error_code`` — answer a storage PUT/GET/HEAD with that HTTP
   status (with ``Retry-After`` when ``retry_after_seconds`` is set), storing nothing;
 * ``latency_ms`` — wait that long before handling each WebSocket request and storage request;
@@ -41,8 +46,11 @@ class FaultKnobs:
 
     ws_close_rate: float = 0.0
     ws_close_code: int = 1011
+    ws_connect_error_rate: float = 0.0
+    ws_connect_error_code: int = 503
     request_error_rate: float = 0.0
     request_error_code: int = 503
+    request_error_types: tuple[str, ...] | None = None
     retry_after_seconds: float | None = None
     swift_error_rate: float = 0.0
     swift_error_code: int = 503
@@ -58,8 +66,14 @@ class FaultKnobs:
         return dataclasses.asdict(self)
 
 
-_RATES = ("ws_close_rate", "request_error_rate", "swift_error_rate", "drop_responses_rate")
-_HTTP_CODES = ("request_error_code", "swift_error_code")
+_RATES = (
+    "ws_close_rate",
+    "ws_connect_error_rate",
+    "request_error_rate",
+    "swift_error_rate",
+    "drop_responses_rate",
+)
+_HTTP_CODES = ("request_error_code", "swift_error_code", "ws_connect_error_code")
 _OPTIONAL_INTEGERS = ("upload_url_ttl_seconds", "signup_token_ttl_seconds")
 _KNOB_NAMES = frozenset(field.name for field in dataclasses.fields(FaultKnobs))
 
@@ -95,6 +109,12 @@ def _problem(name: str, value: Any) -> str | None:
             isinstance(value, str) and value.startswith(("http://", "https://", "//"))
         )
         return None if ok else "upload_url_origin must be None or start with http(s):// or //"
+    if name == "request_error_types":
+        ok = value is None or (
+            isinstance(value, list | tuple)
+            and all(isinstance(item, str) and item for item in value)
+        )
+        return None if ok else "request_error_types must be None or a list of request types"
     if name == "seed":
         return None if _is_integer(value) else "seed must be an integer"
     return f"unknown fault knob {name!r}"
@@ -115,7 +135,10 @@ class Faults:
         problems = [p for name, value in changes.items() if (p := _problem(name, value))]
         if problems:
             raise Rejection(400, "; ".join(sorted(problems)))
-        self.knobs = dataclasses.replace(self.knobs, **dict(changes))
+        values = dict(changes)
+        if values.get("request_error_types") is not None:
+            values["request_error_types"] = tuple(values["request_error_types"])
+        self.knobs = dataclasses.replace(self.knobs, **values)
         if "seed" in changes:
             self._random = random.Random(self.knobs.seed)
         return self.knobs
@@ -133,8 +156,18 @@ class Faults:
         """Return the close code to use instead of answering, or None to answer."""
         return self.knobs.ws_close_code if self._roll(self.knobs.ws_close_rate) else None
 
-    def error_for_request(self) -> Rejection | None:
-        """Return the error to answer instead of processing, or None to process."""
+    def connect_error(self) -> int | None:
+        """Return the HTTP status to refuse a socket upgrade with, or None to accept it."""
+        if self._roll(self.knobs.ws_connect_error_rate):
+            return self.knobs.ws_connect_error_code
+        return None
+
+    def error_for_request(self, request_type: str) -> Rejection | None:
+        """Return the error to answer ``request_type`` with instead of processing it, or
+        None to process it."""
+        types = self.knobs.request_error_types
+        if types is not None and request_type not in types:
+            return None
         if not self._roll(self.knobs.request_error_rate):
             return None
         reason = "Injected fault"

@@ -15,8 +15,10 @@ from syncd.emulator.server import RunningEmulator
 from tests.emulator.wire import (
     Consumer,
     make_image,
+    open_socket,
     read_close_code,
     request_conversation,
+    signup,
     storage_url,
     upload_url,
 )
@@ -104,6 +106,50 @@ def test_request_error_rate_answers_with_the_code_and_does_not_process(
     assert "2 seconds" in response["body"]
     assert emulator.state()["conversations"] == []
     consumer.close()
+
+
+def test_request_error_types_limit_the_errors_to_the_named_requests(
+    emulator: RunningEmulator,
+) -> None:
+    consumer = Consumer.connect(emulator)
+    emulator.set_faults(
+        request_error_rate=1.0, request_error_code=400, request_error_types=["ms.PublishEvent"]
+    )
+    assert requests.get(_faults_url(emulator), timeout=5).json()["request_error_types"] == [
+        "ms.PublishEvent"
+    ]
+    clock = consumer.request({"kind": "req", "id": "1", "type": "GetClock"})
+    assert clock["code"] == 200
+    publish = consumer.request(
+        {
+            "kind": "req",
+            "id": "2",
+            "type": "ms.PublishEvent",
+            "body": {"dialogId": "nowhere", "event": {"type": "ContentEvent", "message": "x"}},
+        }
+    )
+    assert publish["code"] == 400
+    assert publish["body"] == "Injected fault"
+    consumer.close()
+    assert (
+        requests.put(
+            _faults_url(emulator), json={"request_error_types": [""]}, timeout=5
+        ).status_code
+        == 400
+    )
+
+
+def test_ws_connect_error_rate_refuses_the_upgrade_with_the_status_and_retry_after(
+    emulator: RunningEmulator,
+) -> None:
+    token = signup(emulator)
+    emulator.set_faults(ws_connect_error_rate=1.0, ws_connect_error_code=503, retry_after_seconds=3)
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        open_socket(emulator, token)
+    assert refused.value.status_code == 503
+    assert (refused.value.resp_headers or {}).get("retry-after") == "3"
+    emulator.reset_faults()
+    Consumer(open_socket(emulator, token)).close()
 
 
 def _response_codes(consumer: Consumer, count: int) -> list[int]:
