@@ -75,6 +75,14 @@ class ConnectionLostError(TransientError):
     """The messaging WebSocket closed or could not be opened."""
 
 
+class LinkDownError(ConnectionLostError):
+    """The route's LivePerson link is down and reconnecting on its own schedule.
+
+    Raised at once, without touching the network, to a request made while the link waits
+    between reconnect attempts: the caller waits for the link to come back instead.
+    """
+
+
 class RequestTimeoutError(TransientError):
     """A request over the WebSocket got no response in time."""
 

@@ -24,6 +24,7 @@ from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
+from syncd.liveperson.link_health import LinkHealth, LinkWaiter
 from syncd.liveperson.retrying import RetryPolicy, is_rate_limited, retry_transient
 
 __all__ = ["ConsumerClient", "ConsumerSettings"]
@@ -34,7 +35,11 @@ Result = TypeVar("Result")
 
 
 class ConsumerClient:
-    """The LivePerson consumer session of one route (one identity, one OPEN conversation)."""
+    """The LivePerson consumer session of one route (one identity, one OPEN conversation).
+
+    ``on_connected`` runs after every successful (re)connect, subscriptions done, on the
+    thread that connected; it must only signal (wake threads), never make requests.
+    """
 
     def __init__(
         self,
@@ -49,6 +54,7 @@ class ConsumerClient:
         on_messaging_event: Callable[[protocol.MessagingEvent], None],
         on_conversation_change: Callable[[protocol.ConversationChange], None],
         settings: ConsumerSettings | None = None,
+        on_connected: Callable[[], None] = lambda: None,
     ) -> None:
         self._on_messaging_event = on_messaging_event
         self._on_conversation_change = on_conversation_change
@@ -67,12 +73,26 @@ class ConsumerClient:
             on_notification=self._handle_notification,
             settings=self._settings,
             on_conversations_lost=self._report_lost_conversations,
+            on_connected=on_connected,
         )
 
     @property
     def connection_state(self) -> str:
-        """``connected``, ``connecting``, ``disconnected`` or ``auth-failed``."""
+        """``connected``, ``connecting``, ``disconnected``, ``offline`` or ``auth-failed``."""
         return self._link.state
+
+    @property
+    def link(self) -> LinkHealth:
+        """The link's outage record (``offline_since``, ``connections``…), read only."""
+        return self._link.health
+
+    def link_waiter(self) -> LinkWaiter:
+        """A new wait for this client's link, for one route thread (see ``LinkWaiter``)."""
+        return LinkWaiter(self._link.health, self._settings.reconnect_policy)
+
+    def reconnect_now(self) -> None:
+        """During an outage, make the link try to reconnect now instead of after its wait."""
+        self._link.reconnect_now()
 
     @property
     def consumer_id(self) -> str | None:

@@ -14,12 +14,21 @@ conversation, and LivePerson is known to send these codes for other troubles. A 
 refused at the upgrade (HTTP 401), or closed with 4401/4407 again before its subscriptions
 are done, is given up and a new consumer signed up; the conversations of the old consumer
 are reported through ``on_conversations_lost`` so the route can open a new one at once.
+
+Backoff and outages. The supervisor reconnects at once after a drop; once a connect has
+failed it waits (``ReconnectBackoff``: exponential with full jitter, capped at 15 s, at least
+a ``Retry-After``). A connect that failed for the link's reason (``is_link_failure``) starts
+an *outage* (``LinkHealth``): until the next successful connect the link is ``offline``,
+only the supervisor connects, and requests fail at once with ``LinkDownError`` instead of
+knocking on LivePerson's door themselves. Every successful connect (subscriptions done) is
+reported through ``on_connected``, so whatever waits for the link goes at once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +36,7 @@ from urllib.parse import quote
 
 from syncd.errors import (
     AuthenticationError,
+    LinkDownError,
     RequestRejectedError,
     RequestTimeoutError,
     SyncdError,
@@ -36,7 +46,13 @@ from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity, signup
-from syncd.liveperson.retrying import RetryPolicy, retry_transient
+from syncd.liveperson.link_health import LinkHealth
+from syncd.liveperson.retrying import (
+    ReconnectBackoff,
+    RetryPolicy,
+    is_link_failure,
+    retry_transient,
+)
 from syncd.liveperson.session import MessagingConnection, NotificationHandler
 
 logger = logging.getLogger(__name__)
@@ -53,7 +69,7 @@ class ConsumerSettings:
     """Timeouts, keepalive, TLS trust and retry policies of a consumer session.
 
     ``retry_policy`` bounds in-call retries; ``reconnect_policy`` spaces the supervisor's
-    reconnect attempts (its attempt bound is ignored: it tries until ``close()``).
+    reconnect attempts once one has failed (it tries until ``close()``).
     """
 
     request_timeout_seconds: float = 10.0
@@ -61,9 +77,7 @@ class ConsumerSettings:
     keepalive_seconds: float = 30.0
     ca_file: Path | None = None
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
-    reconnect_policy: RetryPolicy = field(
-        default_factory=lambda: RetryPolicy(first_wait_seconds=1.0, max_wait_seconds=60.0)
-    )
+    reconnect_policy: ReconnectBackoff = field(default_factory=ReconnectBackoff)
 
 
 def consumer_socket_url(resolver: DomainResolver, account: str) -> str:
@@ -98,6 +112,7 @@ class ConsumerLink:
         on_notification: NotificationHandler,
         settings: ConsumerSettings,
         on_conversations_lost: Callable[[list[str]], None] = lambda _conversations: None,
+        on_connected: Callable[[], None] = lambda: None,
     ) -> None:
         self._resolver = resolver
         self._http = http
@@ -118,11 +133,22 @@ class ConsumerLink:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._on_connected = on_connected
+        self._health = LinkHealth()
+        self._retry_now = threading.Event()
 
     @property
     def state(self) -> str:
-        """``connected``, ``connecting``, ``disconnected`` or ``auth-failed``."""
+        """``connected``, ``connecting``, ``disconnected``, ``offline`` (an outage: connecting
+        failed for a reason of the link, the supervisor retries) or ``auth-failed``."""
+        if self._health.offline_since is not None and self._state != "connected":
+            return "offline"
         return self._state
+
+    @property
+    def health(self) -> LinkHealth:
+        """The outage record: ``offline_since``, ``last_failure``, ``connections``… (read only)."""
+        return self._health
 
     @property
     def consumer_id(self) -> str | None:
@@ -132,10 +158,11 @@ class ConsumerLink:
     def ensure_connected(self) -> MessagingConnection:
         """Return an open, subscribed connection, opening one if needed.
 
-        Raises ClientClosedError after ``close()``, AuthenticationError when even a fresh
-        identity is refused, ConnectionLostError/RequestTimeoutError/TransientTransferError
-        (worth retrying), and configuration errors (TlsVerificationError, UnsafeRemoteError,
-        ProtocolError).
+        Raises ClientClosedError after ``close()``, LinkDownError during an outage (only
+        the supervisor connects then), AuthenticationError when even a fresh identity is
+        refused, ConnectionLostError/RequestTimeoutError/TransientTransferError/a transient
+        RequestRejectedError (the link's trouble), and configuration errors
+        (TlsVerificationError, UnsafeRemoteError, ProtocolError).
         """
         with self._lock:
             if self._stopping.is_set():
@@ -146,31 +173,38 @@ class ConsumerLink:
             if connection is not None:
                 connection.close()
                 self._connection = None
+            self._start_supervisor()
+            if self._health.offline_since is not None and not self._is_supervisor():
+                raise LinkDownError(f"LivePerson is unreachable: {self._health.last_failure}")
             self._state = "connecting"
             try:
                 connection = self._connect_and_subscribe()
-            except AuthenticationError:
-                self._state = "auth-failed"
-                self._wake.set()
-                raise
-            except SyncdError:
-                self._state = "disconnected"
-                # Keep the supervisor (if running) trying after this caller gives up.
+            except SyncdError as error:
+                self._state = (
+                    "auth-failed" if isinstance(error, AuthenticationError) else "disconnected"
+                )
+                self._health.failed(error, time.time())
+                # Keep the supervisor trying after this caller gives up.
                 self._wake.set()
                 raise
             self._connection = connection
             self._state = "connected"
-            if self._supervisor is None:
-                self._supervisor = threading.Thread(
-                    target=self._supervise, name="lp-consumer-supervisor", daemon=True
-                )
-                self._supervisor.start()
-            return connection
+            self._health.succeeded()
+        # Outside the lock: the callback may wake threads that connect through this link.
+        self._on_connected()
+        return connection
+
+    def reconnect_now(self) -> None:
+        """During an outage, cut the supervisor's current wait short (another route just
+        reached LivePerson, so this one probably can too). Does nothing otherwise."""
+        if self._health.offline_since is not None:
+            self._retry_now.set()
 
     def close(self) -> None:
         """Stop reconnecting, close the connection and join the supervisor."""
         self._stopping.set()
         self._wake.set()
+        self._retry_now.set()
         if self._supervisor is not None and self._supervisor is not threading.current_thread():
             self._supervisor.join()
         with self._lock:
@@ -180,6 +214,18 @@ class ConsumerLink:
             self._state = "disconnected"
 
     # --- internals -------------------------------------------------------------------
+
+    def _is_supervisor(self) -> bool:
+        return threading.current_thread() is self._supervisor
+
+    def _start_supervisor(self) -> None:
+        # Started by the first use, whatever its outcome: a link that never connected must
+        # keep trying too.
+        if self._supervisor is None:
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="lp-consumer-supervisor", daemon=True
+            )
+            self._supervisor.start()
 
     def _connect_and_subscribe(self) -> MessagingConnection:
         identity = None if self._token_refused else self._identity_store.load()
@@ -302,14 +348,21 @@ class ConsumerLink:
         while not self._stopping.is_set():
             self._wake.wait()
             self._wake.clear()
-            attempt = 0
             while not self._stopping.is_set():
+                # After a failed connect (here or in a caller) back off; after a drop, go.
+                wait = self._health.backoff_seconds(self._settings.reconnect_policy, time.time())
+                if wait > 0:
+                    self._retry_now.wait(wait)
+                    self._retry_now.clear()
+                    if self._stopping.is_set():
+                        return
                 try:
                     self.ensure_connected()
                     logger.info("LivePerson messaging connection is up again")
                     break
                 except SyncdError as error:
-                    attempt += 1
-                    wait = self._settings.reconnect_policy.wait_seconds(attempt, error)
-                    logger.warning("reconnect failed (%s); next try in %.1f s", error, wait)
-                    self._stopping.wait(wait)
+                    if is_link_failure(error):
+                        # The outage is reported by whoever watches offline_since.
+                        logger.debug("reconnect failed: %s", error)
+                    else:
+                        logger.warning("reconnect failed: %s", error)

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_before_delay
 
-from syncd.errors import RequestRejectedError, TransientError
+from syncd.errors import LinkDownError, RequestRejectedError, TransientError
+from syncd.rules.outage import (
+    RECONNECT_FIRST_WAIT_SECONDS,
+    RECONNECT_MAX_WAIT_SECONDS,
+    reconnect_delay_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +85,62 @@ class RetryPolicy:
         return self.backoff_seconds(attempt_number) + random.uniform(0.0, self.jitter_seconds)
 
 
+@dataclass(frozen=True)
+class ReconnectBackoff:
+    """How a link spaces its reconnect attempts (``rules.reconnect_delay_seconds``).
+
+    Exponential from ``first_wait_seconds`` with full jitter, capped at ``max_wait_seconds``;
+    a server's ``Retry-After`` is the shortest wait. There is no attempt bound: the link
+    tries until it is closed. ``waits_enabled=False`` makes every wait zero (tests).
+    """
+
+    first_wait_seconds: float = RECONNECT_FIRST_WAIT_SECONDS
+    max_wait_seconds: float = RECONNECT_MAX_WAIT_SECONDS
+    waits_enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if min(self.first_wait_seconds, self.max_wait_seconds) < 0:
+            raise ValueError("reconnect seconds must not be negative")
+
+    def wait_seconds(self, attempt_number: int, error: BaseException | None) -> float:
+        """Return the wait after failed reconnect ``attempt_number`` (1-based) that raised
+        ``error``. Raises ValueError for ``attempt_number < 1``."""
+        if not self.waits_enabled:
+            return 0.0
+        return reconnect_delay_seconds(
+            attempt_number,
+            random.random(),
+            server_hint_seconds(error),
+            self.first_wait_seconds,
+            self.max_wait_seconds,
+        )
+
+
 def is_retryable(error: BaseException) -> bool:
     """Return True for errors that a later identical call may not hit.
 
     Those are every ``TransientError`` (network errors, timeouts, HTTP 429/5xx, lost
     WebSocket) and a ``RequestRejectedError`` whose code is 429 or 5xx. Any other 4xx is final.
+    ``LinkDownError`` is not retried in the call: the link reconnects on its own schedule
+    and says when it is back.
     """
+    if isinstance(error, LinkDownError):
+        return False
     if isinstance(error, TransientError):
         return True
     return isinstance(error, RequestRejectedError) and error.is_transient
+
+
+def is_link_failure(error: BaseException) -> bool:
+    """Return True when ``error`` says LivePerson or the way to it is in trouble, not a file.
+
+    Those are the errors ``is_retryable`` accepts (and ``LinkDownError``): a closed or
+    refused socket, a timeout, a network error, HTTP or response code 429 or 5xx. A file
+    whose step failed with one of these waits for the link instead of climbing its own
+    retry schedule. Everything else (a 4xx, a refused token, an answer syncd refuses) is
+    the file's or the configuration's business.
+    """
+    return isinstance(error, LinkDownError) or is_retryable(error)
 
 
 def server_hint_seconds(error: BaseException | None) -> float | None:

@@ -30,6 +30,13 @@ from syncd.rules.names import (
     printable_name,
     sanitize_name_part,
 )
+from syncd.rules.outage import (
+    OutageChange,
+    OutageNotice,
+    OutageWatch,
+    format_duration,
+    reconnect_delay_seconds,
+)
 from syncd.rules.retry import (
     DEFAULT_RETRY_POLICY,
     STILL_WRITING_MIN_ATTEMPTS,
@@ -63,11 +70,15 @@ __all__ = [
     "STILL_WRITING_MIN_ATTEMPTS",
     "STILL_WRITING_MIN_SECONDS",
     "WORK_DIR_NAME",
+    "OutageChange",
+    "OutageNotice",
+    "OutageWatch",
     "RetryPolicy",
     "SettleDecision",
     "SettleObservation",
     "candidate_names",
     "fitting_name",
+    "format_duration",
     "inbox_file_name",
     "is_allowed_transport",
     "is_decodable_name",
@@ -79,6 +90,7 @@ __all__ = [
     "numbered_variant",
     "parse_retry_after",
     "printable_name",
+    "reconnect_delay_seconds",
     "render_caption",
     "retry_delay_seconds",
     "sanitize_name_part",

@@ -35,7 +35,7 @@ from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient, ResponseTooLargeError
 from syncd.liveperson.identity import ConsumerIdentity, jwt_expires_at, jwt_payload, signup
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
-from syncd.liveperson.retrying import RetryPolicy
+from syncd.liveperson.retrying import ReconnectBackoff, RetryPolicy
 from syncd.liveperson.storage import SwiftStorage
 
 # The client's own threads are daemon threads the shared leak check ignores.
@@ -52,7 +52,7 @@ TEST_SETTINGS = ConsumerSettings(
     connect_timeout_seconds=5.0,
     keepalive_seconds=30.0,
     retry_policy=TEST_RETRY_POLICY,
-    reconnect_policy=RetryPolicy(first_wait_seconds=0.05, max_wait_seconds=0.2, jitter_seconds=0),
+    reconnect_policy=ReconnectBackoff(first_wait_seconds=0.05, max_wait_seconds=0.2),
 )
 
 
