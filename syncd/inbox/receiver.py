@@ -5,6 +5,10 @@ every connect). A ``hosted/file`` from anyone but us becomes an ``inbound`` row,
 conversation and sequence, so replays never download twice. The receiver thread downloads
 due rows, writes them atomically into the inbox under a name made from local facts, marks
 them done, and sends LivePerson's receipt (an AcceptStatusEvent ACCEPT).
+
+A download that fails for the link's reason (``retrying.is_link_failure``) does not climb
+the row's retry schedule: the round stops and the receiver waits for the link, which wakes
+it the moment it reconnects; pending downloads then go at once.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from syncd.imaging import pipeline as imaging
 from syncd.inbox.writer import remove_stale_temp_files, write_into_inbox
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import SwiftStorage
 from syncd.state.model import InboundRow
 from syncd.state.store import StateStore
@@ -78,6 +83,7 @@ class RouteReceiver:
         self._unrecorded: dict[str, int] = {}
         self._replay_due_at = 0.0
         self._replay_lock = threading.Lock()
+        self._link_waiter = client.link_waiter()
 
     def wake(self) -> None:
         """Make the receiver thread look for due downloads now."""
@@ -183,6 +189,9 @@ class RouteReceiver:
 
     def _round(self) -> float:
         """(Re)open the route's conversation when needed, then download what is due."""
+        link_wait_seconds = self._link_waiter.seconds_left(self._clock())
+        if link_wait_seconds > 0:
+            return link_wait_seconds
         try:
             if self._conversation_closed.is_set():
                 conversation_id = self._client.ensure_open_conversation()
@@ -191,8 +200,15 @@ class RouteReceiver:
                 )
                 self._conversation_closed.clear()  # only once a conversation is open again
             replay_wait = self._replay_unrecorded(self._clock())
-            return min(self.step(self._clock()), replay_wait)
-        except (TransientError, AuthenticationError, RequestRejectedError) as error:
+            wait_seconds = min(self.step(self._clock()), replay_wait)
+        except (TransientError, RequestRejectedError) as error:
+            if not is_link_failure(error):
+                log.warning("route=%s: LivePerson refused: %s", self.route.name, error)
+                return 10.0
+            if not self._link_waiter.waiting:
+                log.warning("route=%s: waiting for LivePerson: %s", self.route.name, error)
+            return self._link_waiter.failed(error, self._clock())
+        except AuthenticationError as error:
             log.warning("route=%s: LivePerson session not ready: %s", self.route.name, error)
             return 10.0
         except (TlsVerificationError, UnsafeRemoteError, ProtocolError) as error:
@@ -202,6 +218,8 @@ class RouteReceiver:
         except FolderChangedError as error:
             self._store.note_error(self.route.name, str(error), self._clock())
             return 60.0
+        self._link_waiter.succeeded()
+        return wait_seconds
 
     def _replay_unrecorded(self, now: float) -> float:
         """Replay the conversations whose events could not be recorded, at most every
@@ -233,7 +251,10 @@ class RouteReceiver:
     def step(self, now: float) -> float:
         """Download every due inbound row; return the seconds until the next is due.
 
-        Raises FolderChangedError when a route folder was swapped (the route stops)."""
+        Raises FolderChangedError when a route folder was swapped (the route stops), and
+        the link's errors (``is_link_failure``), stopping there: the rows not yet downloaded
+        keep their schedule and wait for the link.
+        """
         self._folders.verify()
         for row in self._store.due_inbound(self.route.name, now):
             self._receive(row, now)
@@ -273,6 +294,8 @@ class RouteReceiver:
             )
             return
         except (TransientError, AuthenticationError, UploadUrlExpiredError, SyncdError) as error:
+            if is_link_failure(error):
+                raise  # not the file's fault: the round waits for the link
             if isinstance(error, RequestRejectedError) and not error.is_transient:
                 self._store.mark_inbound_failed(row.id, str(error), self._clock())
                 log.error("route=%s: download refused: %s", self.route.name, error)

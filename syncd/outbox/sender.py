@@ -5,6 +5,12 @@ Exactly once (design.md): ``publishing`` is committed *before* the publish frame
 A row found in ``publishing`` (after a crash, a lost connection or a timeout) is never
 published blindly: the conversation is replayed first, and our own event with the row's
 unique ``relativePath`` proves the publish happened.
+
+Whose fault: a step that failed for the link's reason (``retrying.is_link_failure``: socket
+closed or refused, timeout, 429/5xx) leaves the row untouched — it does not climb the row's
+retry schedule — and the sender waits for the link (``LinkWaiter``), woken the moment the
+link reconnects. A failure about the file itself (a 4xx, an answer syncd refuses) follows
+the row's durable schedule (``rules.next_attempt_at``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from syncd.folders import remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.http import HttpStatusError
+from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import SwiftStorage
 from syncd.outbox.archive import archive_original
 from syncd.outbox.preparer import Preparer, fail_row
@@ -90,6 +97,7 @@ class RouteSender:
         # The conversation this sender last recorded: recording it again changes nothing
         # but costs a write transaction per file, on the one store every thread shares.
         self._recorded_conversation: str | None = None
+        self._link_waiter = client.link_waiter()
 
     def wake(self) -> None:
         """Ask the sender thread to look at the queue now (a file was claimed or prepared)."""
@@ -129,17 +137,22 @@ class RouteSender:
             return head.next_attempt_at - now
         if head.state == OutboundState.CLAIMED:
             return 1.0  # the preparer wakes us when it is done
+        link_wait_seconds = self._link_waiter.seconds_left(now)
+        if link_wait_seconds > 0:
+            return link_wait_seconds
         try:
             self._advance(head)
-        except (TransientError, AuthenticationError, TlsVerificationError) as error:
+        except (TransientError, RequestRejectedError) as error:
+            if is_link_failure(error):
+                return self._wait_for_link(head, error, now)
+            if isinstance(error, RequestRejectedError):
+                self._rejected(head, error, now)
+            else:
+                self._retry_later(head, error, now)
+        except (AuthenticationError, TlsVerificationError) as error:
             # A certificate that does not verify is a configuration problem: say so on the
             # row and in the log (not as a crash), keep the file, and try again.
             self._retry_later(head, error, now)
-        except RequestRejectedError as error:
-            if error.is_transient:
-                self._retry_later(head, error, now)
-            else:
-                self._rejected(head, error, now)
         except (UnsafeRemoteError, ProtocolError) as error:
             # LivePerson answered something syncd refuses (a URL for another host, a
             # malformed answer): keep the file, record why, and do not hammer the server.
@@ -151,7 +164,30 @@ class RouteSender:
             # About this row only (storage refusing its upload, its file unusable): a few
             # tries, then it fails and the rows behind it move on.
             self._row_fault(head, error, now)
+        self._link_waiter.succeeded()
         return 0.0
+
+    def _wait_for_link(self, row: OutboundRow, error: SyncdError, now: float) -> float:
+        """The link failed the head row's step: keep the row as it is (no attempt counted,
+        no schedule climbed) and wait for the link; returns the seconds to sleep."""
+        if isinstance(error, ConnectionLostError | RequestTimeoutError) and (
+            row.state in (OutboundState.UPLOADED, OutboundState.PUBLISHING)
+        ):
+            # The publish may or may not have reached LivePerson: replay before publishing.
+            self._verified_publishing.discard(row.id)
+        wait_seconds = self._link_waiter.failed(error, now)
+        if self._link_waiter.failures_in_a_row == 1:
+            # Once per wait: during an outage the daemon reports the link, not every file.
+            self._store.note_error(self.route.name, str(error), now)
+            log.warning(
+                "route=%s file=%s: waiting for LivePerson (%s); the file keeps its place",
+                self.route.name,
+                row.source_name,
+                error,
+            )
+        else:
+            log.debug("route=%s: still waiting for LivePerson: %s", self.route.name, error)
+        return wait_seconds
 
     def _advance(self, row: OutboundRow) -> None:
         if row.state == OutboundState.PREPARED:
