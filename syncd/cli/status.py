@@ -1,4 +1,4 @@
-"""``syncd status``: each route's connection, queue, conversation and last results.
+"""``syncd status``: each route's connection (and outage), queue, conversation and last results.
 
 Reads the state database without taking the daemon's lock, so it works while the daemon runs.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from syncd.cli.common import EX_OK
 from syncd.config import Config
+from syncd.rules import format_duration
 from syncd.state.model import InboundState, OutboundState
 from syncd.state.store import StateStore
 
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 NOT_RUNNING = "daemon not running"
 # The newest files with a reason (failed, or sent but not archived) shown per route.
 PROBLEMS_SHOWN = 10
+OFFLINE = "offline"  # the connection state of a route's link during an outage
 
 
 def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
@@ -33,6 +35,8 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
     The recorded connection state is only true while its daemon runs: after a stop (or a
     kill -9) it is replaced by ``daemon not running``.
     """
+    from syncd.service.status import waiting_files
+
     now = time.time()
     summaries = []
     with StateStore.open(config.state.database, exclusive=False) as store:
@@ -40,6 +44,13 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
             summary = store.route_summary(route.name)
             oldest = summary.oldest_pending_created_at
             connection = store.connection_of(route.name)
+            outage = None
+            if running is not False and connection.state == OFFLINE:
+                # The daemon records "offline" once, when the outage starts.
+                outage = {
+                    "since": connection.changed_at,
+                    "files_waiting": waiting_files(store, route.name),
+                }
             summaries.append(
                 {
                     "route": route.name,
@@ -47,6 +58,7 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                         NOT_RUNNING if running is False else connection.state or "unknown"
                     ),
                     "connection_since": None if running is False else connection.changed_at,
+                    "outage": outage,
                     "conversation": summary.conversation_id,
                     "outbound": dict(summary.outbound_counts),
                     "inbound": dict(summary.inbound_counts),
@@ -90,6 +102,13 @@ def run(config: Config, args: argparse.Namespace) -> int:
         since = summary["connection_since"]
         connection = summary["connection"]
         print(f"  connection: {connection}{'' if since is None else f' since {_when(since)}'}")
+        outage = summary["outage"]
+        if outage is not None:
+            lasted = "" if outage["since"] is None else f" ({_lasted(outage['since'])})"
+            print(
+                f"  outage: LivePerson unreachable since {_when(outage['since'])}{lasted}; "
+                f"{outage['files_waiting']} files waiting"
+            )
         print(f"  conversation: {summary['conversation'] or '-'}")
         print(f"  outbound: {_counts_text(summary['outbound'], OutboundState)}")
         print(f"  inbound: {_counts_text(summary['inbound'], InboundState)}")
@@ -108,6 +127,10 @@ def _counts_text(counts: dict[str, int], states: type[StrEnum]) -> str:
     """``"claimed 2, done 40, failed 1"``: non-zero counts in pipeline order, or ``none``."""
     ordered = [f"{state} {counts[state]}" for state in states if counts.get(state)]
     return ", ".join(ordered) or "none"
+
+
+def _lasted(since: float) -> str:
+    return format_duration(time.time() - since)
 
 
 def _when(timestamp: float | None) -> str:

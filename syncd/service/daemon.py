@@ -20,6 +20,7 @@ from syncd.errors import FolderChangedError, StateCorruptError, StateError
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.inbox.receiver import RouteReceiver
+from syncd.liveperson.outage_report import OutageReporter
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 from syncd.outbox.intake import Intake
 from syncd.outbox.preparer import Preparer
@@ -28,7 +29,7 @@ from syncd.outbox.sender import RouteSender
 from syncd.outbox.watcher import PathSeen
 from syncd.service.notify import Notifier, watchdog_interval_seconds
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
-from syncd.service.status import status_line
+from syncd.service.status import status_line, waiting_files
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
@@ -74,6 +75,7 @@ class Daemon:
         # The connection state of each route as last written to the state database, so
         # `syncd status` can show it; written only when it changes.
         self._recorded_connection_states: dict[str, str] = {}
+        self._outages = OutageReporter(lambda route: waiting_files(self.store, route))
 
     @property
     def store(self) -> StateStore:
@@ -118,6 +120,7 @@ class Daemon:
                 route,
                 on_messaging_event=self._event_forwarder(route.name),
                 on_conversation_change=self._change_forwarder(route.name),
+                on_connected=self._link_up_forwarder(route.name),
             )
             sender = RouteSender(
                 route,
@@ -168,6 +171,20 @@ class Daemon:
 
         return forward
 
+    def _link_up_forwarder(self, route_name: str) -> Callable[[], None]:
+        def forward() -> None:
+            # Runs on the thread that connected: only signals. This route's files and
+            # downloads go now; a route still waiting out its reconnect backoff tries now
+            # too, since LivePerson answers again.
+            for name, state in self._routes.items():
+                if name == route_name:
+                    state.sender.wake()
+                    state.receiver.wake()
+                else:
+                    state.client.reconnect_now()
+
+        return forward
+
     def _wake_sender(self, route_name: str) -> None:
         state = self._routes.get(route_name)
         if state is not None:
@@ -215,6 +232,8 @@ class Daemon:
                 state.paused_until = now + ROUTE_ERROR_DELAY_SECONDS
         connection_states = self._routes_connection_states()
         self._record_connection_states(connection_states, now)
+        for name, state in self._routes.items():
+            self._outages.observe(name, state.client.link, now)
         if now >= self._next_status_at:
             self._next_status_at = now + STATUS_INTERVAL_SECONDS
             self._notifier.status(status_line(self.store, connection_states))

@@ -41,6 +41,14 @@ def status_line(store: StateStore, connection_states: Mapping[str, str]) -> str:
     )
 
 
+def waiting_files(store: StateStore, route: str) -> int:
+    """How many files of ``route`` are not finished: outbound rows still on their way and
+    inbound downloads pending. Raises StateError."""
+    outbound = store.counts_by_state(route)
+    inbound = store.inbound_counts_by_state(route)
+    return sum(outbound.get(state, 0) for state in _QUEUED) + inbound.get(InboundState.PENDING, 0)
+
+
 def daemon_running(database: Path) -> bool | None:
     """Whether a ``syncd run`` holds the instance lock of ``database`` right now.
 

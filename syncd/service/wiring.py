@@ -56,10 +56,12 @@ class LivePersonServices:
         route: RouteConfig,
         on_messaging_event: Callable[[MessagingEvent], None],
         on_conversation_change: Callable[[ConversationChange], None],
+        on_connected: Callable[[], None] = lambda: None,
     ) -> ConsumerClient:
         """A consumer session for ``route`` whose identity and cursor live in the state.
 
-        The two callbacks run on the session's reader thread (see ConsumerClient).
+        The two event callbacks run on the session's reader thread, ``on_connected`` after
+        every successful (re)connect (see ConsumerClient).
         """
         store = self._store
 
@@ -88,6 +90,7 @@ class LivePersonServices:
                 keepalive_seconds=liveperson.keepalive_seconds,
                 ca_file=liveperson.ca_file,
             ),
+            on_connected=on_connected,
         )
 
     def close(self) -> None:
