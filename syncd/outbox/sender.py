@@ -363,7 +363,7 @@ class RouteSender:
                 self._store, self.route, self._folders, row, f"LivePerson refused it: {error}", now
             )
             return
-        if row.state == OutboundState.PUBLISHING:
-            self._verified_publishing.discard(row.id)
-            self._store.revert_publishing(row.id, now)
+        # The row stays in publishing: a refused publish was not applied, and the next try
+        # (``_settle_publishing``) reverts it if the conversation changed meanwhile. Reverting
+        # here would reset the row's attempts and keep it from ever climbing its schedule.
         self._retry_later(row, error, now)
