@@ -13,7 +13,7 @@ from typing import Any
 
 from syncd.cli.common import EX_OK
 from syncd.config import Config
-from syncd.rules import format_duration
+from syncd.rules import count_files, format_duration
 from syncd.state.model import InboundState, OutboundState
 from syncd.state.store import StateStore
 
@@ -107,7 +107,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
             lasted = "" if outage["since"] is None else f" ({_lasted(outage['since'])})"
             print(
                 f"  outage: LivePerson unreachable since {_when(outage['since'])}{lasted}; "
-                f"{outage['files_waiting']} files waiting"
+                f"{count_files(outage['files_waiting'])} waiting"
             )
         print(f"  conversation: {summary['conversation'] or '-'}")
         print(f"  outbound: {_counts_text(summary['outbound'], OutboundState)}")

@@ -12,9 +12,13 @@ import logging
 from collections.abc import Callable
 
 from syncd.liveperson.link_health import LinkHealth
-from syncd.rules.outage import OutageChange, OutageWatch, format_duration
+from syncd.rules.outage import OutageChange, OutageWatch, count_files, format_duration
 
 log = logging.getLogger("syncd.outage")
+
+# During an outage the backlog is counted this often, so the line at its end names the
+# backlog as it was when the link came back, before the first files of it went out.
+COUNT_INTERVAL_SECONDS = 1.0
 
 
 class OutageReporter:
@@ -23,12 +27,19 @@ class OutageReporter:
     def __init__(self, count_waiting_files: Callable[[str], int]) -> None:
         self._count_waiting_files = count_waiting_files
         self._watches: dict[str, OutageWatch] = {}
+        # Per route: (when counted, how many files waited) during its outage.
+        self._counts: dict[str, tuple[float, int]] = {}
 
     def observe(self, route: str, health: LinkHealth, now: float) -> None:
-        """Look at ``route``'s link at ``now`` and log what changed. Raises what
-        ``count_waiting_files`` raises (StateError), only when a line is due."""
+        """Look at ``route``'s link at ``now``, count its waiting files once a second while
+        it is offline, and log what changed. Raises what ``count_waiting_files`` raises
+        (StateError)."""
         watch = self._watches.setdefault(route, OutageWatch())
         notice = watch.observe(health.offline_since, now)
+        if health.offline_since is not None:
+            counted_at, _count = self._counts.get(route, (0.0, 0))
+            if now - counted_at >= COUNT_INTERVAL_SECONDS:
+                self._counts[route] = (now, self._count_waiting_files(route))
         if notice is None:
             return
         lasted = format_duration(notice.lasted_seconds)
@@ -40,10 +51,13 @@ class OutageReporter:
                 health.last_failure,
             )
             return
-        files = self._count_waiting_files(route)
+        if notice.change == OutageChange.ENDED:
+            files = count_files(self._counts.pop(route, (now, 0))[1])
+        else:
+            files = count_files(self._counts[route][1])
         if notice.change == OutageChange.ONGOING:
             log.warning(
-                "route=%s: LivePerson unreachable for %s; %d files queued; last error: %s",
+                "route=%s: LivePerson unreachable for %s; %s queued; last error: %s",
                 route,
                 lasted,
                 files,
@@ -51,7 +65,7 @@ class OutageReporter:
             )
         else:
             log.warning(
-                "route=%s: LivePerson reachable again after %s; %d files queued",
+                "route=%s: LivePerson reachable again after %s; %s queued",
                 route,
                 lasted,
                 files,

@@ -34,6 +34,7 @@ from syncd.rules.outage import (
     OutageChange,
     OutageNotice,
     OutageWatch,
+    count_files,
     format_duration,
     reconnect_delay_seconds,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "SettleDecision",
     "SettleObservation",
     "candidate_names",
+    "count_files",
     "fitting_name",
     "format_duration",
     "inbox_file_name",

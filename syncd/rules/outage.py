@@ -59,6 +59,11 @@ def format_duration(seconds: float) -> str:
     return f"{secs} s"
 
 
+def count_files(count: int) -> str:
+    """``"1 file"``, ``"37 files"``. Raises nothing."""
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
 class OutageChange(enum.StrEnum):
     """What an observation of a link found, when it is worth a log line."""
 
