@@ -266,6 +266,43 @@ def test_status_shows_the_route_connected_while_the_daemon_runs_and_not_running_
     assert "  connection: daemon not running" in text.stdout
 
 
+def test_status_shows_an_outage_while_it_lasts(tmp_path: Path, emulator: RunningEmulator) -> None:
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    with DaemonProcess(config, tmp_path / "daemon.log") as daemon:
+        _drop(tmp_path, "page.jpg")
+        wait_until(lambda: _done(tmp_path) == 1, BIG_TIMEOUT, "the first file to be sent")
+        # LivePerson down: open sockets closed at the next request, new ones refused.
+        emulator.set_faults(ws_close_rate=1.0, ws_connect_error_rate=1.0)
+        _drop(tmp_path, "waiting.jpg")
+        outage = wait_until(
+            lambda: _route_status(config)["outage"],
+            BIG_TIMEOUT,
+            "status to show the outage",
+        )
+        text = run_syncd("status", "--config", str(config))
+        assert _route_status(config)["connection"] == "offline"
+        emulator.reset_faults()
+        wait_until(lambda: _done(tmp_path) == 2, BIG_TIMEOUT, "the waiting file to be sent")
+        wait_until(
+            lambda: _route_status(config)["outage"] is None,
+            BIG_TIMEOUT,
+            "status to show the outage over",
+        )
+        assert _route_status(config)["connection"] == "connected"
+        assert daemon.stop() == 0
+    assert outage == {"since": outage["since"], "files_waiting": 1}  # type: ignore[index]
+    assert isinstance(outage["since"], float)  # type: ignore[index]
+    assert re.search(
+        r"^  outage: LivePerson unreachable since \d{4}-\d\d-\d\d [\d:]+ \(\d+ s\); "
+        r"1 file waiting$",
+        text.stdout,
+        re.M,
+    ), text.stdout
+    log = (tmp_path / "daemon.log").read_text()
+    assert "LivePerson unreachable (" in log
+    assert re.search(r"LivePerson reachable again after \d+ s; 1 file queued", log), log
+
+
 def test_the_daemon_upgrades_an_old_database_and_records_the_connection(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:

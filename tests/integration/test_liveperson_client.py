@@ -6,6 +6,7 @@ CSDS resolution, IdP signup, the consumer WebSocket, Swift temp URLs and the adm
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import random
@@ -23,6 +24,7 @@ from syncd.emulator.server import EmulatorSettings
 from syncd.errors import (
     AuthenticationError,
     ConnectionLostError,
+    LinkDownError,
     ProtocolError,
     RequestRejectedError,
     RequestTimeoutError,
@@ -37,6 +39,7 @@ from syncd.liveperson.identity import ConsumerIdentity, jwt_expires_at, jwt_payl
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 from syncd.liveperson.retrying import ReconnectBackoff, RetryPolicy
 from syncd.liveperson.storage import SwiftStorage
+from tests.reliability.workload import counting_faults
 
 # The client's own threads are daemon threads the shared leak check ignores.
 pytestmark = pytest.mark.usefixtures("no_leaked_client_threads")
@@ -166,6 +169,7 @@ def open_route(
         identities: IdentityBox | None = None,
         skill_id: str | None = None,
         settings: ConsumerSettings = TEST_SETTINGS,
+        on_connected: Callable[[], None] = lambda: None,
     ) -> Route:
         box = identities or IdentityBox()
         events: Recorder[MessagingEvent] = Recorder()
@@ -188,6 +192,7 @@ def open_route(
             on_messaging_event=on_event,
             on_conversation_change=changes,
             settings=settings,
+            on_connected=on_connected,
         )
         route = Route(client, box, events, changes, cursors)
         routes.append(route)
@@ -476,6 +481,45 @@ def test_lost_connection_is_reconnected_and_events_sent_meanwhile_still_arrive(
     route.events.wait_for(lambda e: e.text == "after")
     # Resubscribed from the stored cursor: "before" was not delivered a second time.
     assert [e.text for e in route.events.items if e.text == "before"] == ["before"]
+
+
+def test_during_an_outage_requests_wait_for_the_link_which_says_when_it_is_back(
+    open_route: Callable[..., Route], emulator: Any
+) -> None:
+    connects: Recorder[str] = Recorder()
+    route = open_route(
+        settings=dataclasses.replace(TEST_SETTINGS, reconnect_policy=ReconnectBackoff()),
+        on_connected=lambda: connects("up"),
+    )
+    route.client.ensure_open_conversation()
+    assert connects.items == ["up"]
+    assert route.client.link.connections == 1
+    # LivePerson down: sockets closed, new ones refused with "come back in 60 s".
+    emulator.set_faults(
+        ws_close_rate=1.0,
+        ws_connect_error_rate=1.0,
+        ws_connect_error_code=503,
+        retry_after_seconds=60,
+    )
+    with counting_faults() as counter:
+        with pytest.raises(ConnectionLostError):
+            route.client.request_upload_url(1000, "JPG")
+        assert route.client.connection_state == "offline"
+        assert route.client.link.offline_since is not None
+        knocks = counter.connection_attempts
+        for _ in range(5):
+            # Refused at once, without a socket of their own: the supervisor reconnects.
+            with pytest.raises(LinkDownError):
+                route.client.request_upload_url(1000, "JPG")
+        assert counter.connection_attempts == knocks
+        # The server's Retry-After is honoured (not the 15 s cap).
+        wait_until(lambda: (route.client.link.next_attempt_at or 0) > time.time() + 50)
+    emulator.reset_faults()
+    route.client.reconnect_now()
+    wait_until(lambda: connects.items == ["up", "up"])
+    assert route.client.connection_state == "connected"
+    assert route.client.link.offline_since is None
+    assert route.client.request_upload_url(1000, "JPG").relative_path
 
 
 @pytest.mark.parametrize("code", [4401, 4407])

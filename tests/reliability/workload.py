@@ -258,19 +258,25 @@ def _all_terminal(counts: Counter[str]) -> bool:
 
 
 class FaultCounter(logging.Handler):
-    """Counts the emulator's log lines about injected faults (``fault: ...``) and refused
-    storage requests, so a test knows its fault actually hit the daemon.
+    """Counts the emulator's log lines about injected faults (``fault: ...``), refused
+    storage requests and consumer socket attempts (opened or refused at the upgrade), so a
+    test knows its fault actually hit the daemon, and how often the daemon knocked.
     """
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.faults = 0
         self.refused_storage = 0
+        self.connection_attempts = 0
         self._lock_counts = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         with self._lock_counts:
+            if message.startswith("consumer socket opened") or (
+                "refusing a consumer socket" in message
+            ):
+                self.connection_attempts += 1
             if message.startswith("fault:"):
                 self.faults += 1
             elif message.startswith("refusing storage"):
