@@ -122,9 +122,9 @@ def test_site_setting_put_checks_the_id_and_value_and_counts_revisions() -> None
 def test_faults_from_the_same_seed_are_the_same_and_reset_restores_defaults() -> None:
     faults = Faults()
     faults.update({"request_error_rate": 0.5, "seed": 99})
-    first = [faults.error_for_request() is None for _ in range(50)]
+    first = [faults.error_for_request("GetClock") is None for _ in range(50)]
     faults.update({"seed": 99})
-    assert [faults.error_for_request() is None for _ in range(50)] == first
+    assert [faults.error_for_request("GetClock") is None for _ in range(50)] == first
     assert len(set(first)) == 2
     faults.reset()
-    assert all(faults.error_for_request() is None for _ in range(50))
+    assert all(faults.error_for_request("GetClock") is None for _ in range(50))
