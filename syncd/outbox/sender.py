@@ -358,12 +358,21 @@ class RouteSender:
             )
             self._retry_later(row, error, now, minimum_seconds=60)
             return
+        current = self._store.get_outbound(row.id)
+        if current.state == OutboundState.PUBLISHING and (
+            current.conversation_id != self._store.open_conversation(self.route.name)
+        ):
+            # Refused because the conversation is gone (closed, or a new consumer cannot see
+            # it): not the file's fault; it is published into the route's current one.
+            self._verified_publishing.discard(row.id)
+            self._store.revert_publishing(row.id, now)
+            self._retry_later(row, error, now)
+            return
         if row.attempts + 1 >= PUBLISH_REJECTIONS_BEFORE_FAILING:
             fail_row(
                 self._store, self.route, self._folders, row, f"LivePerson refused it: {error}", now
             )
             return
-        # The row stays in publishing: a refused publish was not applied, and the next try
-        # (``_settle_publishing``) reverts it if the conversation changed meanwhile. Reverting
-        # here would reset the row's attempts and keep it from ever climbing its schedule.
+        # A refused publish into the current conversation stays in publishing for its next
+        # try: reverting would reset the row's attempts, and it would never climb its schedule.
         self._retry_later(row, error, now)
