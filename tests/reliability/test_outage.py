@@ -21,7 +21,7 @@ import pytest
 
 from syncd.emulator.server import RunningEmulator
 from syncd.rules import retry_delay_seconds
-from syncd.state_model import InboundState, OutboundRow, OutboundState
+from syncd.state.model import InboundState, OutboundRow, OutboundState
 from tests.helpers.cli import run_syncd
 from tests.helpers.harness import read_state, stop_process
 from tests.helpers.lookups import hosted_file_events
