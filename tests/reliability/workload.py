@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -268,11 +269,15 @@ class FaultCounter(logging.Handler):
         self.faults = 0
         self.refused_storage = 0
         self.connection_attempts = 0
+        # When (time.monotonic()) each consumer socket was opened.
+        self.sockets_opened_at: list[float] = []
         self._lock_counts = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         with self._lock_counts:
+            if message.startswith("consumer socket opened"):
+                self.sockets_opened_at.append(time.monotonic())
             if message.startswith("consumer socket opened") or (
                 "refusing a consumer socket" in message
             ):
