@@ -11,10 +11,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-# Low enough that a recovery is noticed within seconds, high enough that a long outage
-# costs LivePerson four connection attempts a minute per route (on average half that).
+# Low enough that a recovery is noticed, and the backlog sent, within 15 s of LivePerson coming
+# back (the wait drawn just before it comes back is at most this); high enough that a long
+# outage costs LivePerson one connection attempt per route every 5 s on average.
 RECONNECT_FIRST_WAIT_SECONDS = 1.0
-RECONNECT_MAX_WAIT_SECONDS = 15.0
+RECONNECT_MAX_WAIT_SECONDS = 10.0
 OUTAGE_SUMMARY_INTERVAL_SECONDS = 60.0
 
 

@@ -7,11 +7,9 @@ scanner drops a page every few seconds and an agent file waits to be downloaded.
 faults clear. Within 15 s every queued page must be published, once and in order, and the
 agent's file be in the inbox. Connection attempts are counted in the emulator's log.
 
-"Within 15 s" is checked in two parts, so that the test does not fail one run in fifty on
-the jitter it is meant to have: the daemon reconnects within the 15 s reconnect cap (the
-longest wait full jitter can draw), and the backlog is out within a further allowance for
-publishing it on a loaded machine. The measured total is printed (run with ``-s``); it was
-1.4 to 9.3 s for the 60 s outage and 4.4 s for the 240 s one.
+The daemon must reconnect within the reconnect cap (the longest wait full jitter can draw,
+10 s) and the whole backlog be out within 15 s of the faults clearing. The measured total is
+printed (run with ``-s``).
 """
 
 from __future__ import annotations
@@ -47,9 +45,9 @@ EVERYTHING_REFUSED: dict[str, Any] = {
     "swift_error_code": 503,
 }
 # A socket opened within the reconnect cap (plus the connect itself) after the faults clear,
-# and the backlog out at most this long after that.
+# and the whole backlog out within this many seconds of the faults clearing (the issue's bar).
 CONNECT_SECONDS = 1.0
-PUBLISH_ALLOWANCE_SECONDS = 10.0
+BACKLOG_SECONDS = 15.0
 # "At most one connection attempt per few seconds per route".
 MIN_SECONDS_PER_ATTEMPT = 3.0
 SETUP_TIMEOUT_SECONDS = 60.0
@@ -116,7 +114,7 @@ def _outage_then_recovery(
         assert _published_captions(emulator) == ["before_00.jpg"], context
         wait_until(
             workload.settled,
-            RECONNECT_MAX_WAIT_SECONDS + CONNECT_SECONDS + PUBLISH_ALLOWANCE_SECONDS,
+            BACKLOG_SECONDS,
             f"the backlog of {len(backlog)} pages and the agent's file after the faults cleared",
         )
         recovery_seconds = time.monotonic() - cleared

@@ -13,9 +13,9 @@ from syncd.rules import OutageChange, OutageWatch
 
 @pytest.mark.parametrize(
     ("attempts", "fraction", "expected"),
-    [(1, 1.0, 1.0), (2, 1.0, 2.0), (4, 1.0, 8.0), (5, 1.0, 15.0), (40, 1.0, 15.0), (5, 0.5, 7.5)],
+    [(1, 1.0, 1.0), (2, 1.0, 2.0), (4, 1.0, 8.0), (5, 1.0, 10.0), (40, 1.0, 10.0), (5, 0.5, 5.0)],
 )
-def test_reconnect_waits_grow_to_a_15_second_ceiling_with_full_jitter(
+def test_reconnect_waits_grow_to_a_10_second_ceiling_with_full_jitter(
     attempts: int, fraction: float, expected: float
 ) -> None:
     assert rules.reconnect_delay_seconds(attempts, fraction) == expected
@@ -25,7 +25,7 @@ def test_reconnect_waits_grow_to_a_15_second_ceiling_with_full_jitter(
 
 def test_a_retry_after_is_the_shortest_reconnect_wait() -> None:
     assert rules.reconnect_delay_seconds(9, 0.1, retry_after_seconds=120.0) == 120.0
-    assert rules.reconnect_delay_seconds(9, 1.0, retry_after_seconds=2.0) == 15.0
+    assert rules.reconnect_delay_seconds(9, 1.0, retry_after_seconds=2.0) == 10.0
 
 
 @pytest.mark.parametrize(("attempts", "fraction"), [(0, 0.5), (1, -0.1), (1, 1.5)])
@@ -37,7 +37,7 @@ def test_reconnect_delay_refuses_impossible_inputs(attempts: int, fraction: floa
 def test_the_reconnect_backoff_honours_the_servers_hint() -> None:
     hinted = ConnectionLostError("upgrade refused with HTTP 503", retry_after_seconds=40.0)
     assert ReconnectBackoff().wait_seconds(1, hinted) == 40.0
-    assert 0.0 <= ReconnectBackoff().wait_seconds(30, None) <= 15.0
+    assert 0.0 <= ReconnectBackoff().wait_seconds(30, None) <= 10.0
     assert ReconnectBackoff(waits_enabled=False).wait_seconds(30, hinted) == 0.0
 
 
@@ -101,8 +101,8 @@ def test_a_route_thread_waits_for_the_link_until_it_connects_again() -> None:
     assert waiter.seconds_left(130.0) == LINK_DOWN_RECHECK_SECONDS - 30.0
     health.succeeded()  # the link is back: go at once
     assert waiter.seconds_left(131.0) == 0.0
-    # A failure while the link is up (storage 503) waits like a reconnect, at most 15 s.
-    assert 0.0 <= waiter.failed(ConnectionLostError("storage 503"), 132.0) <= 15.0
+    # A failure while the link is up (storage 503) waits like a reconnect, at most 10 s.
+    assert 0.0 <= waiter.failed(ConnectionLostError("storage 503"), 132.0) <= 10.0
     waiter.succeeded()
     assert not waiter.waiting
     assert waiter.seconds_left(132.0) == 0.0
