@@ -245,9 +245,21 @@ class RunningEmulator:
         """Close a conversation as the agent."""
         self._call(lambda: agent.close(self.core, conversation_id))
 
+    def send_raw_frame(self, text: str) -> int:
+        """Send ``text`` as-is to every consumer socket, as a broken or hostile LivePerson
+        would; returns to how many. For tests of the client's limits only."""
+        return self._call(lambda: _send_to_all(self.core, text))
+
     def close_sockets(self, code: int) -> int:
         """Close every consumer socket with ``code`` (1006 drops); returns how many."""
         return self._call(lambda: self.core.hub.close_all(code))
+
+
+def _send_to_all(core: EmulatorCore, text: str) -> int:
+    subscribers = core.hub.subscribers()
+    for subscriber in subscribers:
+        subscriber.send(text)
+    return len(subscribers)
 
 
 def start_emulator(settings: EmulatorSettings | None = None) -> RunningEmulator:

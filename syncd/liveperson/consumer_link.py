@@ -118,11 +118,18 @@ class ConsumerLink:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._reconnect_pause_seconds = 0.0
 
     @property
     def state(self) -> str:
         """``connected``, ``connecting``, ``disconnected`` or ``auth-failed``."""
         return self._state
+
+    @property
+    def peer(self) -> str:
+        """Address of the messaging server connected to ("" when not connected)."""
+        connection = self._connection
+        return connection.peer if connection is not None else ""
 
     @property
     def consumer_id(self) -> str | None:
@@ -296,12 +303,17 @@ class ConsumerLink:
         if connection is not self._connection:
             return
         self._state = "disconnected"
+        # A peer that broke a limit asks for a pause (retry_after): it may do so again.
+        self._reconnect_pause_seconds = getattr(error, "retry_after_seconds", None) or 0.0
         self._wake.set()
 
     def _supervise(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait()
             self._wake.clear()
+            pause, self._reconnect_pause_seconds = self._reconnect_pause_seconds, 0.0
+            if pause > 0:
+                self._stopping.wait(pause)
             attempt = 0
             while not self._stopping.is_set():
                 try:
