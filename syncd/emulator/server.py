@@ -28,6 +28,7 @@ from aiohttp.abc import AbstractAccessLogger
 from syncd.emulator import admin_routes, agent, control_routes, domain_routes, swift_routes
 from syncd.emulator.consumer_ws import DROP_CODE, consumer_socket
 from syncd.emulator.core import EmulatorCore
+from syncd.emulator.guard import control_guard
 from syncd.emulator.keys import CORE
 from syncd.emulator.settings import MAX_OBJECT_BYTES, EmulatorSettings
 
@@ -55,7 +56,10 @@ class _RedactingAccessLogger(AbstractAccessLogger):
 
 def create_app(core: EmulatorCore) -> web.Application:
     """Return a new aiohttp application serving ``core`` (one per listening period)."""
-    app = web.Application(client_max_size=MAX_OBJECT_BYTES)
+    app = web.Application(
+        client_max_size=MAX_OBJECT_BYTES,
+        middlewares=[control_guard(core.settings.control_token)],
+    )
     app[CORE] = core
     domain_routes.add_routes(app)
     admin_routes.add_routes(app)
