@@ -316,7 +316,7 @@ def text_change(conversation_id: str, sequence: object, text: str = "hello") -> 
 
 
 def test_insane_sequences_are_refused_the_rest_kept_and_the_connection_renewed(
-    open_route: Callable[..., Route],
+    open_route: Callable[..., Route],  # noqa: F811 - the imported fixture
     emulator: RunningEmulator,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -358,7 +358,9 @@ def test_insane_sequences_are_refused_the_rest_kept_and_the_connection_renewed(
 
 
 def test_events_and_changes_of_an_unknown_conversation_are_ignored(
-    open_route: Callable[..., Route], emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+    open_route: Callable[..., Route],  # noqa: F811 - the imported fixture
+    emulator: RunningEmulator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     route = open_route()
     conversation_id = route.client.ensure_open_conversation()
