@@ -297,6 +297,26 @@ def test_trickled_websocket_handshake_is_abandoned_at_its_deadline() -> None:
     assert "no handshake from 127.0.0.1" in str(outcome["error"])
 
 
+def test_a_send_to_a_peer_that_stops_reading_is_abandoned_at_its_deadline() -> None:
+    def never_reads(connection: socket.socket, head: bytes, stop: threading.Event) -> None:
+        accept_websocket(connection, head)
+        stop.wait(4 * WAIT_SECONDS)  # until the test ends: longer than it waits for the send
+
+    with hostile_peer(never_reads) as peer:
+        connection = MessagingConnection()
+        connection.connect(
+            f"ws://127.0.0.1:{peer.port}/ws", "jwt", 3.0, None, 0, lambda n: None, Ends()
+        )
+        # Far more than the socket buffers hold: the send blocks until someone reads.
+        body = {"text": "x" * (64 * 1024 * 1024)}
+        thread, outcome = run_in_thread(lambda: connection.request("ms.PublishEvent", body))
+        thread.join(WAIT_SECONDS)
+        assert not thread.is_alive(), "the send was not abandoned"
+        connection.close()
+    assert isinstance(outcome.get("error"), ConnectionLostError), outcome
+    assert "within its deadline" in str(outcome["error"])
+
+
 # --- consumer: sequences and conversations that are not ours ---------------------------------
 
 
@@ -405,3 +425,46 @@ def test_publish_answer_with_an_insane_sequence_is_a_protocol_error() -> None:
     for sequence in (True, 2**63, -1, "5"):
         with pytest.raises(ProtocolError):
             protocol.parse_sequence({"sequence": sequence})
+
+
+# --- the daemon: a hostile frame costs no route, no thread and no conversation ------------------
+
+
+def test_the_daemon_keeps_its_conversation_and_cursor_through_hostile_frames(
+    tmp_path: Path, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    from syncd.state.model import ConversationState, InboundState
+    from tests.helpers.harness import running_daemon, write_config
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(session, "VIOLATION_PAUSE_SECONDS", 0.2)
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    stranger = "f0e1d2c3-not-this-routes-conversation"
+    try:
+        with caplog.at_level(logging.INFO, logger="syncd"), running_daemon(config) as running:
+            store = running.daemon.store
+            conversation = running.conversation("scans")
+            emulator.send_raw_frame(messaging_frame([text_change(stranger, 4)]))
+            emulator.send_raw_frame(
+                messaging_frame(
+                    [
+                        text_change(conversation, 2**63),
+                        text_change(conversation, 2**62),
+                        text_change(conversation, True),
+                    ]
+                )
+            )
+            emulator.send_agent_file(conversation, jpeg_bytes())
+            wait_until(
+                lambda: store.inbound_counts_by_state("scans")[InboundState.DONE] == 1,
+                WAIT_SECONDS,
+                "the agent's file after the hostile frames",
+            )
+            rows = store.conversations_for("scans")
+    finally:
+        monkeypatch.undo()
+    assert [row.conversation_id for row in rows] == [conversation]
+    assert rows[0].state == ConversationState.OPEN
+    assert 0 <= rows[0].last_seen_sequence < 1000
+    assert not [r for r in caplog.records if "OverflowError" in r.getMessage()]
+    assert not [r for r in caplog.records if r.exc_info and r.levelno >= logging.ERROR]
