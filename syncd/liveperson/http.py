@@ -67,6 +67,9 @@ Result = TypeVar("Result")
 RATE_LIMIT_MIN_WAIT_SECONDS = 1.0
 BODY_EXCERPT_CHARACTERS = 200
 STREAM_CHUNK_BYTES = 64 * 1024
+# An upload's answer is read up to this much (Swift's is empty); a longer one is dropped
+# with its connection instead.
+DRAINED_ANSWER_BYTES = 64 * 1024
 _QUERY_IN_TEXT = re.compile(r"\?[^\s'\")]*")
 
 
@@ -262,6 +265,9 @@ class HttpClient:
 
         def status(response: requests.Response) -> int:
             self._raise_for_status(response, url)
+            # Read the (short) answer so the connection goes back to the pool.
+            with contextlib.suppress(ResponseTooLargeError):
+                self._read_capped(response, url, DRAINED_ANSWER_BYTES)
             return response.status_code
 
         options = {"data": data, "headers": headers}
@@ -365,7 +371,8 @@ class HttpClient:
         method: str, url: str, deadline_seconds: float, sockets: _CallSockets
     ) -> TransientTransferError:
         where = f"{method} {redact_url(url)}"
-        peer = sockets.peer or "an unknown address"
+        host = urlsplit(url).netloc
+        peer = f"{host} ({sockets.peer})" if sockets.peer else host
         logger.warning(
             "abandoned %s: no complete answer from %s within its %.0f s deadline",
             where,

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 _BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 _ESCAPES: dict[int, str] = {
-    code: f"\\x{code:02x}"
-    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))
-    if code != ord("\t")
+    code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if code != ord("\t")
 }
 _ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r"})
 _ESCAPES.update({code: f"\\u{code:04x}" for code in (0x2028, 0x2029, *_BIDI)})
