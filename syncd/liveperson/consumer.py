@@ -283,6 +283,12 @@ class ConsumerClient:
         )
 
     def _ignore_unknown(self, conversation_id: str, what: str) -> None:
+        if self._tracker.was_following(conversation_id):
+            # Closed or lost while events were on their way: nothing odd about the peer.
+            logger.debug(
+                "ignoring %s for conversation %s, no longer followed", what, conversation_id
+            )
+            return
         if conversation_id in self._ignored_conversations:
             return
         if len(self._ignored_conversations) < MAX_IGNORED_CONVERSATIONS_REMEMBERED:

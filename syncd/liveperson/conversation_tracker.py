@@ -20,6 +20,10 @@ from collections.abc import Iterable
 
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 
+# How many conversations that stopped being tracked are remembered (their late events are
+# then ignored quietly, not reported as a peer's anomaly).
+MAX_FORMER_CONVERSATIONS = 100
+
 
 class Replay:
     """Events of ``conversation_id`` with sequence ≥ ``from_sequence``, collected once each."""
@@ -48,6 +52,7 @@ class ConversationTracker:
         self._condition = threading.Condition()
         self._open_conversation_id: str | None = None
         self._tracked: dict[str, None] = {}  # insertion-ordered set
+        self._former: dict[str, None] = {}  # once tracked, oldest first
         self._snapshot_count = 0
         self._replays: list[Replay] = []
 
@@ -75,7 +80,19 @@ class ConversationTracker:
     def untrack(self, conversation_id: str) -> None:
         """Stop re-subscribing ``conversation_id``."""
         with self._condition:
-            self._tracked.pop(conversation_id, None)
+            self._stop_tracking(conversation_id)
+
+    def _stop_tracking(self, conversation_id: str) -> None:
+        if conversation_id in self._tracked:
+            del self._tracked[conversation_id]
+            self._former[conversation_id] = None
+            while len(self._former) > MAX_FORMER_CONVERSATIONS:
+                del self._former[next(iter(self._former))]
+
+    def was_following(self, conversation_id: str) -> bool:
+        """True when ``conversation_id`` was tracked once: its late events are no anomaly."""
+        with self._condition:
+            return conversation_id in self._former
 
     def tracked(self) -> list[str]:
         """Return the tracked conversation ids, oldest first."""
@@ -133,7 +150,7 @@ class ConversationTracker:
                 known.append(change)
                 if self._open_conversation_id == conversation_id:
                     self._open_conversation_id = None
-                self._tracked.pop(conversation_id, None)
+                self._stop_tracking(conversation_id)
             self._snapshot_count += 1
             self._condition.notify_all()
         return known

@@ -36,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import websocket
+
+# The frame reader behind WebSocket.recv_frame (listed in the module's __all__); subclassed
+# to see each frame's length before its payload is read. Tested by tests/integration/
+# test_hostile_peer.py, so an upgrade that changes it fails there, not in production.
 from websocket._abnf import frame_buffer
 
 from syncd.errors import (
@@ -113,7 +117,10 @@ class _CappedWebSocket(websocket.WebSocket):
 
 
 class MessagingConnection:
-    """One WebSocket to LivePerson's consumer messaging API. Use once: connect, use, close."""
+    """One WebSocket to LivePerson's consumer messaging API. Use once: connect, use, close.
+
+    ``peer`` is ``host:port (address)`` of the server once connected, for log lines.
+    """
 
     def __init__(self) -> None:
         self._socket: websocket.WebSocket | None = None

@@ -97,3 +97,18 @@ def test_an_alarm_armed_later_but_due_sooner_fires_first() -> None:
     watchdog.arm(0.05, lambda: order.append("soon"))
     assert done.wait(10)
     assert order == ["soon", "late"]
+
+
+def test_a_conversation_once_tracked_is_told_apart_from_one_never_known() -> None:
+    from syncd.liveperson.conversation_tracker import ConversationTracker
+    from syncd.liveperson.protocol import ConversationChange
+
+    tracker = ConversationTracker()
+    tracker.set_open("ours")
+    tracker.track("ours")
+    stranger = ConversationChange("UPSERT", "stranger", "CLOSE", None, None)
+    assert tracker.apply_conversation_changes([stranger]) == []
+    closing = ConversationChange("UPSERT", "ours", "CLOSE", None, None)
+    assert tracker.apply_conversation_changes([closing]) == [closing]
+    assert not tracker.is_following("ours") and tracker.was_following("ours")
+    assert not tracker.is_following("stranger") and not tracker.was_following("stranger")
