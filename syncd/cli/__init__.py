@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Sequence
 
 from syncd import __version__
@@ -22,6 +21,7 @@ from syncd.cli.common import (
     EX_UNAVAILABLE,
     add_config_argument,
     load_config_or_report,
+    say,
 )
 from syncd.errors import ConfigError, SyncdError
 
@@ -98,10 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_subcommand(args)
     except ConfigError as error:
         for problem in error.problems:
-            print(f"syncd: {problem}", file=sys.stderr)
+            say(f"syncd: {problem}", error=True)
         return EX_CONFIG
     except SyncdError as error:
-        print(f"syncd: {error}", file=sys.stderr)
+        say(f"syncd: {error}", error=True)
         return EX_UNAVAILABLE
     except KeyboardInterrupt:
         return EX_OK

@@ -10,10 +10,9 @@ import contextlib
 import os
 import pwd
 import stat
-import sys
 from pathlib import Path
 
-from syncd.cli.common import EX_CONFIG, EX_OK, EX_UNAVAILABLE
+from syncd.cli.common import EX_CONFIG, EX_OK, EX_UNAVAILABLE, say
 from syncd.config import Config
 from syncd.errors import StateError
 from syncd.state.model import DatabaseMissingError
@@ -100,9 +99,9 @@ def run(config: Config, args: argparse.Namespace) -> int:
         problems.append(f"state.database: {error}")
     if problems:
         for problem in problems:
-            print(f"syncd: {problem}", file=sys.stderr)
+            say(f"syncd: {problem}", error=True)
         return EX_CONFIG
-    print(f"configuration {config.source_path} is valid: {len(config.routes)} route(s)")
+    say(f"configuration {config.source_path} is valid: {len(config.routes)} route(s)")
     if args.online:
         return _check_online(config)
     return EX_OK
@@ -114,11 +113,11 @@ def _check_online(config: Config) -> int:
     from syncd.cli.online_check import OnlineCheckError, check_online
 
     try:
-        check_online(config, print)
+        check_online(config, say)
     except OnlineCheckError as error:
         if error.is_config:
-            print(f"syncd: LivePerson refused the configuration: {error}", file=sys.stderr)
+            say(f"syncd: LivePerson refused the configuration: {error}", error=True)
             return EX_CONFIG
-        print(f"syncd: LivePerson is not reachable: {error}", file=sys.stderr)
+        say(f"syncd: LivePerson is not reachable: {error}", error=True)
         return EX_UNAVAILABLE
     return EX_OK

@@ -9,11 +9,13 @@ restarting a daemon that cannot work until a person fixes its config).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from syncd.config import Config, config_file_permission_warning, load_config
 from syncd.errors import ConfigError
+from syncd.rules.text import printable
 
 EX_OK = 0
 EX_USAGE = 64
@@ -25,6 +27,22 @@ EX_TEMPFAIL = 75
 # Permission denied (LivePerson refused the admin login).
 EX_NOPERM = 77
 EX_CONFIG = 78
+
+
+def say(line: str, *, error: bool = False) -> None:
+    """Print ``line`` for a person, on stdout (stderr with ``error``).
+
+    The line may hold names a scanner or LivePerson chose (files, conversations, errors), so
+    line breaks, terminal controls and bidi overrides in it are shown as escapes
+    (``syncd.rules.text``): one call is one line, and nothing in it can steer the terminal.
+    """
+    print(printable(line), file=sys.stderr if error else sys.stdout)
+
+
+def say_json(document: object) -> None:
+    """Print ``document`` as indented JSON for scripts; non-ASCII is \\u-escaped, so no
+    control character reaches the terminal raw."""
+    print(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True))
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -43,11 +61,11 @@ def load_config_or_report(path: Path) -> Config | None:
     try:
         config = load_config(path)
     except ConfigError as error:
-        print(f"syncd: configuration {path} has {len(error.problems)} problem(s):", file=sys.stderr)
+        say(f"syncd: configuration {path} has {len(error.problems)} problem(s):", error=True)
         for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
+            say(f"  {problem}", error=True)
         return None
     warning = config_file_permission_warning(path)
     if warning is not None:
-        print(f"syncd: warning: {warning}", file=sys.stderr)
+        say(f"syncd: warning: {warning}", error=True)
     return config

@@ -12,11 +12,10 @@ import argparse
 import getpass
 import os
 import stat
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from syncd.cli.common import EX_NOPERM
+from syncd.cli.common import EX_NOPERM, say
 from syncd.config import Config
 from syncd.errors import AuthenticationError, ConfigError
 
@@ -77,7 +76,7 @@ def enable_file_sharing(config: Config, username: str) -> int:
         old, new = admin.enable_file_sharing(http, resolver, account, session)
     finally:
         http.close()
-    print(f"messaging.file.sharing.enabled: {old!r} → {new!r}")
+    say(f"messaging.file.sharing.enabled: {old!r} → {new!r}")
     return 0
 
 
@@ -92,5 +91,5 @@ def run(config: Config, args: argparse.Namespace) -> int:
         return enable_file_sharing(config, args.username)
     except AuthenticationError as error:
         # A wrong password is for a person to fix, not a LivePerson outage (69).
-        print(f"syncd: {error}", file=sys.stderr)
+        say(f"syncd: {error}", error=True)
         return EX_NOPERM

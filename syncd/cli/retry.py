@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from syncd.cli.common import EX_DATAERR, EX_OK
+from syncd.cli.common import EX_DATAERR, EX_OK, say
 from syncd.config import Config
 from syncd.errors import ConfigError
 
@@ -35,9 +34,9 @@ def run(config: Config, args: argparse.Namespace) -> int:
         raise ConfigError(["retry: name row ids or pass --all-failed"])
     moved, problems = retry_failed(config, args.ids, all_failed=args.all_failed)
     for line in moved:
-        print(line)
+        say(line)
     for line in problems:
-        print(f"syncd: retry {line}", file=sys.stderr)
+        say(f"syncd: retry {line}", error=True)
     # A row named on the command line that was not retried is an error the caller must see;
     # with --all-failed, failed rows whose file was deleted from failed/ are only reported.
     return EX_DATAERR if problems and args.ids else EX_OK

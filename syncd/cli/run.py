@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from syncd.cli.common import EX_CONFIG, EX_OK, EX_SOFTWARE, EX_TEMPFAIL, load_config_or_report
+from syncd.cli.common import (
+    EX_CONFIG,
+    EX_OK,
+    EX_SOFTWARE,
+    EX_TEMPFAIL,
+    load_config_or_report,
+    say,
+)
 from syncd.errors import AlreadyRunningError, FolderChangedError, StateConfigError, StateError
 from syncd.service.logs import configure_logging
 
@@ -51,14 +57,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         daemon.start()
     except AlreadyRunningError as error:
-        print(f"syncd: {error}", file=sys.stderr)
+        say(f"syncd: {error}", error=True)
         return EX_TEMPFAIL
     except (StateConfigError, FolderChangedError, OSError) as error:
-        print(f"syncd: cannot start: {error}", file=sys.stderr)
+        say(f"syncd: cannot start: {error}", error=True)
         daemon.shutdown()
         return EX_CONFIG
     except StateError as error:
-        print(f"syncd: cannot start: {error}", file=sys.stderr)
+        say(f"syncd: cannot start: {error}", error=True)
         daemon.shutdown()
         return EX_SOFTWARE
     if stop_requested.is_set():

@@ -6,12 +6,11 @@ Reads the state database without taking the daemon's lock, so it works while the
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from enum import StrEnum
 from typing import Any
 
-from syncd.cli.common import EX_OK
+from syncd.cli.common import EX_OK, say, say_json
 from syncd.config import Config
 from syncd.rules import count_files, format_duration
 from syncd.state.model import InboundState, OutboundState
@@ -91,35 +90,35 @@ def run(config: Config, args: argparse.Namespace) -> int:
     summaries = _summaries(config, running)
     if args.json:
         document = {"daemon_running": running, "routes": summaries}
-        print(json.dumps(document, indent=2, sort_keys=True))
+        say_json(document)
         return EX_OK
     if running is None:
-        print(f"daemon: unknown (cannot open the lock of {config.state.database})")
+        say(f"daemon: unknown (cannot open the lock of {config.state.database})")
     else:
-        print(f"daemon: {'running' if running else 'not running'}")
+        say(f"daemon: {'running' if running else 'not running'}")
     for summary in summaries:
-        print(f"route {summary['route']}")
+        say(f"route {summary['route']}")
         since = summary["connection_since"]
         connection = summary["connection"]
-        print(f"  connection: {connection}{'' if since is None else f' since {_when(since)}'}")
+        say(f"  connection: {connection}{'' if since is None else f' since {_when(since)}'}")
         outage = summary["outage"]
         if outage is not None:
             lasted = "" if outage["since"] is None else f" ({_lasted(outage['since'])})"
-            print(
+            say(
                 f"  outage: LivePerson unreachable since {_when(outage['since'])}{lasted}; "
                 f"{count_files(outage['files_waiting'])} waiting"
             )
-        print(f"  conversation: {summary['conversation'] or '-'}")
-        print(f"  outbound: {_counts_text(summary['outbound'], OutboundState)}")
-        print(f"  inbound: {_counts_text(summary['inbound'], InboundState)}")
+        say(f"  conversation: {summary['conversation'] or '-'}")
+        say(f"  outbound: {_counts_text(summary['outbound'], OutboundState)}")
+        say(f"  inbound: {_counts_text(summary['inbound'], InboundState)}")
         oldest = summary["oldest_pending_seconds"]
-        print(f"  oldest pending: {'-' if oldest is None else f'{oldest:.0f} s'}")
-        print(f"  last success: {_when(summary['last_success_at'])}")
+        say(f"  oldest pending: {'-' if oldest is None else f'{oldest:.0f} s'}")
+        say(f"  last success: {_when(summary['last_success_at'])}")
         error = summary["last_error"]
         when = _when(summary["last_error_at"])
-        print(f"  last error: {'-' if error is None else f'{error} ({when})'}")
+        say(f"  last error: {'-' if error is None else f'{error} ({when})'}")
         for problem in summary["problems"]:
-            print(f"  #{problem['id']} {problem['file']} ({problem['state']}): {problem['reason']}")
+            say(f"  #{problem['id']} {problem['file']} ({problem['state']}): {problem['reason']}")
     return EX_OK
 
 

@@ -2,20 +2,45 @@
 
 ``syncd.cli`` dispatches ``syncd emulator`` to ``add_arguments`` and ``run``; ``run`` prints
 the URLs a person needs (the Domain API base for ``domain_api``, the control API, the console page).
+
+The emulator is a test tool. Bound to anything but loopback it warns, and refuses to start
+without a control token (``--control-token`` or ``SYNCD_EMULATOR_CONTROL_TOKEN``), which the
+control API and the console then require (``guard.py``). The admin password comes from a
+file (``--admin-password-file``) or ``SYNCD_EMULATOR_ADMIN_PASSWORD``, never from the
+command line, where every local user could read it in the process list.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
 from syncd.emulator.settings import EmulatorSettings
 
 DEFAULT_PORT = 8780
+CONTROL_TOKEN_VARIABLE = "SYNCD_EMULATOR_CONTROL_TOKEN"  # noqa: S105 - a variable name
+ADMIN_PASSWORD_VARIABLE = "SYNCD_EMULATOR_ADMIN_PASSWORD"  # noqa: S105 - a variable name
+
+
+class _RefusedOnCommandLine(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(
+            "the admin password is not taken from the command line (every local user can "
+            f"read it there): use --admin-password-file or ${ADMIN_PASSWORD_VARIABLE}"
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +58,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="lifetime of upload and download URLs",
     )
     parser.add_argument("--admin-user", default=defaults.admin_user)
-    parser.add_argument("--admin-password", default=defaults.admin_password)
+    parser.add_argument(
+        "--admin-password-file",
+        type=Path,
+        help=(
+            f"file holding the admin password (else ${ADMIN_PASSWORD_VARIABLE}, else the "
+            "documented local default, on loopback only)"
+        ),
+    )
+    # The old option, refused with the way out (and so that it is not taken as an
+    # abbreviation of --admin-password-file).
+    parser.add_argument("--admin-password", action=_RefusedOnCommandLine, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--control-token",
+        help=(
+            f"secret the control API and console require (else ${CONTROL_TOKEN_VARIABLE}); "
+            "needed when --host is not loopback"
+        ),
+    )
     parser.add_argument(
         "--file-sharing-disabled",
         action="store_true",
@@ -47,13 +89,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from(args: argparse.Namespace) -> EmulatorSettings:
-    """Return the settings the parsed ``args`` describe.
+def is_loopback_bind(host: str) -> bool:
+    """True when listening on ``host`` is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a wildcard ("", 0.0.0.0, ::) or a name: other machines may reach it
 
-    Raises ValueError when only one of --tls-cert and --tls-key is given.
+
+def settings_from(
+    args: argparse.Namespace, env: Mapping[str, str] = os.environ
+) -> EmulatorSettings:
+    """Return the settings the parsed ``args`` and the environment ``env`` describe.
+
+    Raises ValueError when only one of --tls-cert and --tls-key is given, when the host is
+    not loopback and there is no control token or no admin password of one's own, and
+    OSError when the password file cannot be read.
     """
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
+    defaults = EmulatorSettings()
+    control_token = args.control_token or env.get(CONTROL_TOKEN_VARIABLE) or None
+    password = env.get(ADMIN_PASSWORD_VARIABLE) or None
+    if args.admin_password_file is not None:
+        password = args.admin_password_file.read_text(encoding="utf-8").rstrip("\r\n")
+    if not is_loopback_bind(args.host):
+        if control_token is None:
+            raise ValueError(
+                f"--host {args.host} is not loopback: set --control-token (or "
+                f"${CONTROL_TOKEN_VARIABLE}) so that only you can use the control API"
+            )
+        if password is None:
+            raise ValueError(
+                f"--host {args.host} is not loopback: set --admin-password-file (or "
+                f"${ADMIN_PASSWORD_VARIABLE}) instead of the documented default password"
+            )
     return EmulatorSettings(
         host=args.host,
         port=args.port,
@@ -62,9 +134,10 @@ def settings_from(args: argparse.Namespace) -> EmulatorSettings:
         tls_key=args.tls_key,
         upload_url_ttl_seconds=args.upload_url_ttl_seconds,
         admin_user=args.admin_user,
-        admin_password=args.admin_password,
+        admin_password=password or defaults.admin_password,
         file_sharing_enabled=not args.file_sharing_disabled,
         idle_timeout_seconds=args.idle_timeout_seconds,
+        control_token=control_token,
     )
 
 
@@ -73,6 +146,13 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: every `syncd` command builds this parser, and the server pulls in aiohttp.
     from syncd.emulator.server import start_emulator
 
+    if not is_loopback_bind(args.host):
+        print(
+            f"syncd emulator: warning: listening on {args.host!r}, not loopback: other "
+            "machines can reach this test tool; the control API and console require the "
+            "control token",
+            file=sys.stderr,
+        )
     try:
         settings = settings_from(args)
         emulator = start_emulator(settings)
@@ -93,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"LivePerson emulator for account {emulator.account}", flush=True)
         print(f"  domain_api:  {base}", flush=True)
         print(f"  control API: {base}/_emulator/state", flush=True)
-        print(f"  console:     {base}/_emulator/", flush=True)
+        token_hint = "?token=<control token>" if settings.control_token else ""
+        print(f"  console:     {base}/_emulator/{token_hint}", flush=True)
         while not stop_requested.wait(timeout=1.0):
             pass
     finally:

@@ -28,6 +28,7 @@ from aiohttp.abc import AbstractAccessLogger
 from syncd.emulator import admin_routes, agent, control_routes, domain_routes, swift_routes
 from syncd.emulator.consumer_ws import DROP_CODE, consumer_socket
 from syncd.emulator.core import EmulatorCore
+from syncd.emulator.guard import control_guard
 from syncd.emulator.keys import CORE
 from syncd.emulator.settings import MAX_OBJECT_BYTES, EmulatorSettings
 
@@ -55,7 +56,10 @@ class _RedactingAccessLogger(AbstractAccessLogger):
 
 def create_app(core: EmulatorCore) -> web.Application:
     """Return a new aiohttp application serving ``core`` (one per listening period)."""
-    app = web.Application(client_max_size=MAX_OBJECT_BYTES)
+    app = web.Application(
+        client_max_size=MAX_OBJECT_BYTES,
+        middlewares=[control_guard(core.settings.control_token)],
+    )
     app[CORE] = core
     domain_routes.add_routes(app)
     admin_routes.add_routes(app)
@@ -245,9 +249,21 @@ class RunningEmulator:
         """Close a conversation as the agent."""
         self._call(lambda: agent.close(self.core, conversation_id))
 
+    def send_raw_frame(self, text: str) -> int:
+        """Send ``text`` as-is to every consumer socket, as a broken or hostile LivePerson
+        would; returns to how many. For tests of the client's limits only."""
+        return self._call(lambda: _send_to_all(self.core, text))
+
     def close_sockets(self, code: int) -> int:
         """Close every consumer socket with ``code`` (1006 drops); returns how many."""
         return self._call(lambda: self.core.hub.close_all(code))
+
+
+def _send_to_all(core: EmulatorCore, text: str) -> int:
+    subscribers = core.hub.subscribers()
+    for subscriber in subscribers:
+        subscriber.send(text)
+    return len(subscribers)
 
 
 def start_emulator(settings: EmulatorSettings | None = None) -> RunningEmulator:

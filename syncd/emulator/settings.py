@@ -7,7 +7,7 @@ LivePerson's documented limits; where LivePerson is vague the choice is written 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # LivePerson says "Each file can be up to 3MB". We read MB as MiB (3 * 1024 * 1024 bytes), the
@@ -46,6 +46,8 @@ class EmulatorSettings:
     ``messaging.file.sharing.enabled``. A consumer socket that sends nothing (no frame, no ping)
     for ``idle_timeout_seconds`` is dropped; one that connected without a token and sends no
     ``InitConnection`` within ``init_connection_timeout_seconds`` is closed with 4401.
+    ``control_token``, when set, is required by the control API and the console
+    (``guard.py``); without it they answer only to a loopback ``Host``.
     """
 
     host: str = "127.0.0.1"
@@ -55,10 +57,11 @@ class EmulatorSettings:
     tls_key: Path | None = None
     upload_url_ttl_seconds: int = 60
     admin_user: str = "admin"
-    admin_password: str = "admin-password"  # noqa: S105 - a documented local default
+    admin_password: str = field(default="admin-password", repr=False)
     file_sharing_enabled: bool = True
     idle_timeout_seconds: float = 60.0
     init_connection_timeout_seconds: float = 5.0
+    control_token: str | None = field(default=None, repr=False)
 
     @property
     def uses_tls(self) -> bool:

@@ -150,11 +150,13 @@ class RouteReceiver:
             )
             self._wake.set()
         elif event.text is not None and not ours:
+            # Customer conversation content stays out of the journal: its length only.
             log.info(
-                "route=%s: agent message in conversation %s: %s",
+                "route=%s: agent message in conversation %s (sequence %d, %d characters)",
                 self.route.name,
                 event.dialog_id,
-                event.text[:500],
+                event.sequence,
+                len(event.text),
             )
 
     def handle_conversation_change(self, change: ConversationChange) -> None:

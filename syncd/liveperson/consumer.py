@@ -18,12 +18,14 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from syncd.errors import SyncdError
 from syncd.liveperson import protocol
 from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings, IdentityStore
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
+from syncd.liveperson.limits import MAX_SEQUENCE_JUMP, PeerLimitError
 from syncd.liveperson.link_health import LinkHealth, LinkWaiter
 from syncd.liveperson.retrying import RetryPolicy, is_rate_limited, retry_transient
 
@@ -32,6 +34,8 @@ __all__ = ["ConsumerClient", "ConsumerSettings"]
 logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
+# Conversations whose stray events were logged; past this many, each is logged every time.
+MAX_IGNORED_CONVERSATIONS_REMEMBERED = 1000
 
 
 class ConsumerClient:
@@ -62,6 +66,7 @@ class ConsumerClient:
         self._skill_id = skill_id
         self._settings = settings or ConsumerSettings()
         self._tracker = ConversationTracker()
+        self._ignored_conversations: set[str] = set()
         self._conversation_lock = threading.Lock()
         self._link = ConsumerLink(
             resolver=resolver,
@@ -250,13 +255,67 @@ class ConsumerClient:
             )
 
     def _handle_notification(self, notification: protocol.Notification) -> None:
+        """Hand the notification's changes and events on (on the reader thread).
+
+        What concerns conversations this session does not know is left out and logged once
+        per conversation. Events whose sequence is not sane are left out too, and the rest
+        of the frame handed on; then PeerLimitError ends the connection (``session.py``).
+        """
         if notification.type == protocol.EX_CONVERSATION_CHANGE:
             changes = protocol.parse_conversation_changes(notification.body)
-            self._tracker.apply_conversation_changes(changes)
+            known = self._tracker.apply_conversation_changes(changes)
             for change in changes:
+                if change not in known:
+                    self._ignore_unknown(change.conversation_id, "a conversation change")
+            for change in known:
                 self._on_conversation_change(change)
         elif notification.type == protocol.MESSAGING_EVENT:
-            events = protocol.parse_messaging_events(notification.body)
+            parsed, refused = protocol.parse_messaging_events_checked(notification.body)
+            events = []
+            for event in parsed:
+                if not self._tracker.is_following(event.dialog_id):
+                    self._ignore_unknown(event.dialog_id, "a messaging event")
+                elif (jump := self._sequence_jump(event)) is not None:
+                    refused.append(jump)
+                else:
+                    events.append(event)
             self._tracker.offer_events(events)
             for event in events:
                 self._on_messaging_event(event)
+            if refused:
+                raise PeerLimitError(f"{len(refused)} event(s) refused: {'; '.join(refused[:3])}")
+
+    def _sequence_jump(self, event: protocol.MessagingEvent) -> str | None:
+        """Why ``event``'s sequence is too far beyond the conversation's cursor, or None.
+
+        A peer could otherwise move the cursor past every event still to come."""
+        if event.sequence is None:
+            return None
+        try:
+            cursor = self._resume_sequence(event.dialog_id)
+        except SyncdError:
+            return None  # the state cannot be read: the receiver reports that itself
+        if event.sequence - cursor <= MAX_SEQUENCE_JUMP:
+            return None
+        return (
+            f"conversation {event.dialog_id}: sequence {event.sequence} jumps more than "
+            f"{MAX_SEQUENCE_JUMP} past the cursor {cursor}"
+        )
+
+    def _ignore_unknown(self, conversation_id: str, what: str) -> None:
+        if self._tracker.was_following(conversation_id):
+            # Closed or lost while events were on their way: nothing odd about the peer.
+            logger.debug(
+                "ignoring %s for conversation %s, no longer followed", what, conversation_id
+            )
+            return
+        if conversation_id in self._ignored_conversations:
+            return
+        if len(self._ignored_conversations) < MAX_IGNORED_CONVERSATIONS_REMEMBERED:
+            self._ignored_conversations.add(conversation_id)
+        logger.warning(
+            "ignoring %s for conversation %r, which this route does not follow (from %s)",
+            what,
+            conversation_id[:80],
+            self._link.peer or "LivePerson",
+        )

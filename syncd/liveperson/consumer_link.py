@@ -136,6 +136,7 @@ class ConsumerLink:
         self._on_connected = on_connected
         self._health = LinkHealth()
         self._retry_now = threading.Event()
+        self._reconnect_pause_seconds = 0.0
 
     @property
     def state(self) -> str:
@@ -149,6 +150,12 @@ class ConsumerLink:
     def health(self) -> LinkHealth:
         """The outage record: ``offline_since``, ``last_failure``, ``connections``… (read only)."""
         return self._health
+
+    @property
+    def peer(self) -> str:
+        """Address of the messaging server connected to ("" when not connected)."""
+        connection = self._connection
+        return connection.peer if connection is not None else ""
 
     @property
     def consumer_id(self) -> str | None:
@@ -342,12 +349,17 @@ class ConsumerLink:
         if connection is not self._connection:
             return
         self._state = "disconnected"
+        # A peer that broke a limit asks for a pause (retry_after): it may do so again.
+        self._reconnect_pause_seconds = getattr(error, "retry_after_seconds", None) or 0.0
         self._wake.set()
 
     def _supervise(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait()
             self._wake.clear()
+            pause, self._reconnect_pause_seconds = self._reconnect_pause_seconds, 0.0
+            if pause > 0:
+                self._stopping.wait(pause)
             while not self._stopping.is_set():
                 # After a failed connect (here or in a caller) back off; after a drop, go.
                 wait = self._health.backoff_seconds(self._settings.reconnect_policy, time.time())

@@ -20,6 +20,10 @@ from collections.abc import Iterable
 
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 
+# How many conversations that stopped being tracked are remembered (their late events are
+# then ignored quietly, not reported as a peer's anomaly).
+MAX_FORMER_CONVERSATIONS = 100
+
 
 class Replay:
     """Events of ``conversation_id`` with sequence ≥ ``from_sequence``, collected once each."""
@@ -48,6 +52,7 @@ class ConversationTracker:
         self._condition = threading.Condition()
         self._open_conversation_id: str | None = None
         self._tracked: dict[str, None] = {}  # insertion-ordered set
+        self._former: dict[str, None] = {}  # once tracked, oldest first
         self._snapshot_count = 0
         self._replays: list[Replay] = []
 
@@ -75,7 +80,19 @@ class ConversationTracker:
     def untrack(self, conversation_id: str) -> None:
         """Stop re-subscribing ``conversation_id``."""
         with self._condition:
-            self._tracked.pop(conversation_id, None)
+            self._stop_tracking(conversation_id)
+
+    def _stop_tracking(self, conversation_id: str) -> None:
+        if conversation_id in self._tracked:
+            del self._tracked[conversation_id]
+            self._former[conversation_id] = None
+            while len(self._former) > MAX_FORMER_CONVERSATIONS:
+                del self._former[next(iter(self._former))]
+
+    def was_following(self, conversation_id: str) -> bool:
+        """True when ``conversation_id`` was tracked once: its late events are no anomaly."""
+        with self._condition:
+            return conversation_id in self._former
 
     def tracked(self) -> list[str]:
         """Return the tracked conversation ids, oldest first."""
@@ -97,24 +114,46 @@ class ConversationTracker:
                 lambda: self._snapshot_count > after_count, timeout_seconds
             )
 
-    def apply_conversation_changes(self, changes: Iterable[ConversationChange]) -> None:
-        """Apply one ExConversation notification's changes.
+    def is_following(self, conversation_id: str) -> bool:
+        """True when ``conversation_id`` is tracked or being replayed: its messaging events
+        are expected. Events of any other conversation did not come from our subscriptions."""
+        with self._condition:
+            return conversation_id in self._tracked or any(
+                replay.conversation_id == conversation_id for replay in self._replays
+            )
+
+    def apply_conversation_changes(
+        self, changes: Iterable[ConversationChange]
+    ) -> list[ConversationChange]:
+        """Apply one ExConversation notification's changes; return those about conversations
+        this session knows (the others are left out, and changed nothing here).
 
         An open conversation becomes the OPEN one when none is known; a closed or deleted
         one (DELETE means "no longer matches the OPEN filter") is forgotten and untracked.
+        Known: the OPEN conversation (also one just adopted as such) and tracked ones. Any
+        other one, open while we have ours or closed, was never the route's.
         """
+        known: list[ConversationChange] = []
         with self._condition:
             for change in changes:
                 conversation_id = change.conversation_id
                 if change.is_open:
                     if self._open_conversation_id is None:
                         self._open_conversation_id = conversation_id
+                    if conversation_id in (self._open_conversation_id, *self._tracked):
+                        known.append(change)
                     continue
+                if conversation_id != self._open_conversation_id and (
+                    conversation_id not in self._tracked
+                ):
+                    continue
+                known.append(change)
                 if self._open_conversation_id == conversation_id:
                     self._open_conversation_id = None
-                self._tracked.pop(conversation_id, None)
+                self._stop_tracking(conversation_id)
             self._snapshot_count += 1
             self._condition.notify_all()
+        return known
 
     def start_replay(self, conversation_id: str, from_sequence: int) -> Replay:
         """Begin collecting events of ``conversation_id``; end with ``finish_replay``."""

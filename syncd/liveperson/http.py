@@ -7,7 +7,18 @@ Every failure leaves this module as one of syncd's exception types:
 * a certificate that does not verify → ``TlsVerificationError`` (a configuration problem);
 * any other status outside 2xx (redirects included: they are never followed, so a storage
   URL cannot be bounced to another host) → ``HttpStatusError``;
-* a body that is not the JSON that was expected → ``ProtocolError``.
+* a body that is not the JSON that was expected → ``ProtocolError``; one larger than
+  ``MAX_JSON_ANSWER_BYTES`` or nested deeper than ``MAX_JSON_DEPTH`` → ``PeerLimitError``;
+* a call that did not finish within its overall deadline → ``TransientTransferError``.
+
+Deadlines. A read timeout bounds each read, not the call: a peer trickling one byte every
+two seconds would hold the caller forever. So each call also arms an alarm for its whole
+duration (``deadlines.py``): connecting, sending, the answer's headers and its body. When it
+goes off, the call's sockets are shut down, the blocked read returns, and the call fails.
+JSON calls get ``timeout_seconds``; byte transfers that plus one second per
+``MIN_TRANSFER_BYTES_PER_SECOND`` of their size (the upload's, or the download's limit).
+The sockets of a call are found through urllib3 connection classes that register each
+socket they open or reuse with the calling thread's call (``_CallSockets``).
 
 URLs may carry secrets in their query (Swift's ``temp_url_sig``), and ``requests`` puts the
 full URL into its exception text. So no message built here contains a query string, and
@@ -16,16 +27,22 @@ library exceptions are not chained (``from None``): a logged traceback cannot le
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+import socket
 import ssl
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
 
 from syncd.errors import (
     PermanentFileError,
@@ -34,12 +51,25 @@ from syncd.errors import (
     TlsVerificationError,
     TransientTransferError,
 )
+from syncd.liveperson.deadlines import shared_watchdog
+from syncd.liveperson.limits import (
+    MAX_JSON_ANSWER_BYTES,
+    MIN_TRANSFER_BYTES_PER_SECOND,
+    PeerLimitError,
+    load_json,
+)
 from syncd.rules.retry import parse_retry_after
+
+logger = logging.getLogger(__name__)
+Result = TypeVar("Result")
 
 # 429 without Retry-After: LivePerson asks for at least one second between retries.
 RATE_LIMIT_MIN_WAIT_SECONDS = 1.0
 BODY_EXCERPT_CHARACTERS = 200
 STREAM_CHUNK_BYTES = 64 * 1024
+# An upload's answer is read up to this much (Swift's is empty); a longer one is dropped
+# with its connection instead.
+DRAINED_ANSWER_BYTES = 64 * 1024
 _QUERY_IN_TEXT = re.compile(r"\?[^\s'\")]*")
 
 
@@ -98,17 +128,113 @@ def _is_certificate_failure(error: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(error)
 
 
+class _CallSockets:
+    """The sockets one call uses, so its deadline alarm can shut them down."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._abandoned = False
+        self.peer = ""
+
+    def add(self, sock: socket.socket) -> None:
+        """Remember ``sock``; shut it down at once if the deadline already passed."""
+        with self._lock:
+            if not self.peer:
+                with contextlib.suppress(OSError):
+                    address = sock.getpeername()
+                    self.peer = f"{address[0]}:{address[1]}"
+            if self._abandoned:
+                _shut_down(sock)
+                return
+            self._sockets.append(sock)
+
+    def abandon(self) -> None:
+        """Shut every socket down: a read blocked on one of them returns at once."""
+        with self._lock:
+            self._abandoned = True
+            for sock in self._sockets:
+                _shut_down(sock)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_current_call = threading.local()
+
+
+def _register_socket(sock: socket.socket | None) -> None:
+    call: _CallSockets | None = getattr(_current_call, "sockets", None)
+    if call is not None and sock is not None:
+        call.add(sock)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    """Registers its socket with the calling thread's call when opened or reused."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _register_socket(sock)  # before TLS: the handshake is covered too
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _register_socket(self.sock)  # a kept-alive connection: no _new_conn this time
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    """The TLS twin of ``_WatchedHTTPConnection``."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _register_socket(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _register_socket(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter with pools whose connections register their sockets."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> urllib3.ProxyManager:
+        manager: urllib3.ProxyManager = super().proxy_manager_for(*args, **kwargs)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
 class HttpClient:
     """A ``requests.Session`` with TLS verification always on and syncd's error translation.
 
     ``ca_file`` adds a private CA bundle (it replaces the system store for this client);
-    None trusts the system store. ``timeout_seconds`` bounds connecting and each read.
+    None trusts the system store. ``timeout_seconds`` bounds connecting and each read, and
+    is the overall deadline of a JSON call (see the module docstring for transfers).
     Safe to share between threads for independent calls.
     """
 
     def __init__(self, ca_file: Path | None, timeout_seconds: float, user_agent: str) -> None:
         self._session = requests.Session()
         self._session.headers["User-Agent"] = user_agent
+        for prefix in ("https://", "http://"):
+            self._session.mount(prefix, _WatchedAdapter())
         # Verification is never switched off; a private CA is added, not a bypass.
         self._verify: str | bool = str(ca_file) if ca_file is not None else True
         self._timeout_seconds = timeout_seconds
@@ -136,9 +262,16 @@ class HttpClient:
 
     def put_bytes(self, url: str, data: bytes, headers: Mapping[str, str] | None = None) -> int:
         """PUT ``data`` as the body and return the 2xx status."""
-        with self._send("PUT", url, data=data, headers=headers, stream=False) as response:
+
+        def status(response: requests.Response) -> int:
             self._raise_for_status(response, url)
+            # Read the (short) answer so the connection goes back to the pool.
+            with contextlib.suppress(ResponseTooLargeError):
+                self._read_capped(response, url, DRAINED_ANSWER_BYTES)
             return response.status_code
+
+        options = {"data": data, "headers": headers}
+        return self._call("PUT", url, self._transfer_deadline(len(data)), status, options)
 
     def get_bytes(
         self, url: str, max_bytes: int, headers: Mapping[str, str] | None = None
@@ -147,41 +280,108 @@ class HttpClient:
 
         Raises ``ResponseTooLargeError`` as soon as the announced or received length passes
         ``max_bytes`` (the rest is not read), and ``TransientTransferError`` when the body is
-        cut short.
+        cut short or does not arrive within the deadline.
         """
-        with self._send("GET", url, headers=headers, stream=True) as response:
+
+        def body(response: requests.Response) -> bytes:
             self._raise_for_status(response, url)
             announced = response.headers.get("Content-Length", "")
             if announced.isdigit() and int(announced) > max_bytes:
                 raise ResponseTooLargeError(
                     f"the file is {announced} bytes, more than the limit of {max_bytes} bytes"
                 )
-            received = bytearray()
-            for chunk in self._chunks(response, url):
-                received.extend(chunk)
-                if len(received) > max_bytes:
-                    raise ResponseTooLargeError(
-                        f"the file is larger than the limit of {max_bytes} bytes"
-                    )
-            return bytes(received)
+            return self._read_capped(response, url, max_bytes)
+
+        options = {"headers": headers}
+        return self._call("GET", url, self._transfer_deadline(max_bytes), body, options)
 
     # --- internals ---------------------------------------------------------------------
+
+    def _transfer_deadline(self, size_bytes: int) -> float:
+        return self._timeout_seconds + size_bytes / MIN_TRANSFER_BYTES_PER_SECOND
+
+    def _read_capped(self, response: requests.Response, url: str, max_bytes: int) -> bytes:
+        received = bytearray()
+        for chunk in self._chunks(response, url):
+            received.extend(chunk)
+            if len(received) > max_bytes:
+                raise ResponseTooLargeError(
+                    f"the answer is larger than the limit of {max_bytes} bytes"
+                )
+        return bytes(received)
 
     def _json_call(
         self, method: str, url: str, payload: Any, headers: Mapping[str, str] | None
     ) -> JsonResponse:
         merged = {"Accept": "application/json", **(headers or {})}
-        with self._send(method, url, json=payload, headers=merged, stream=False) as response:
+
+        def answer(response: requests.Response) -> JsonResponse:
             self._raise_for_status(response, url)
-            text = response.text
+            what = f"the answer to {method} {redact_url(url)}"
+            announced = response.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > MAX_JSON_ANSWER_BYTES:
+                raise PeerLimitError(
+                    f"{what} announces {announced} bytes, more than the limit of "
+                    f"{MAX_JSON_ANSWER_BYTES}"
+                )
             try:
-                parsed = response.json() if text.strip() else None
-            except ValueError:
-                raise ProtocolError(
-                    f"{method} {redact_url(url)} answered {response.status_code} with a body "
-                    f"that is not JSON: {text[:BODY_EXCERPT_CHARACTERS]!r}"
+                raw = self._read_capped(response, url, MAX_JSON_ANSWER_BYTES)
+            except ResponseTooLargeError:
+                raise PeerLimitError(
+                    f"{what} is larger than the limit of {MAX_JSON_ANSWER_BYTES} bytes"
                 ) from None
+            parsed = load_json(raw, what, MAX_JSON_ANSWER_BYTES) if raw.strip() else None
             return JsonResponse(response.status_code, response.headers, parsed)
+
+        options = {"json": payload, "headers": merged}
+        return self._call(method, url, self._timeout_seconds, answer, options)
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        deadline_seconds: float,
+        read: Callable[[requests.Response], Result],
+        options: Mapping[str, Any],
+    ) -> Result:
+        """Send, then ``read`` the answer, all within ``deadline_seconds``.
+
+        The answer is always streamed: ``read`` decides how much of it is worth reading.
+        """
+        sockets = _CallSockets()
+        alarm = shared_watchdog().arm(deadline_seconds, sockets.abandon)
+        _current_call.sockets = sockets
+        try:
+            with self._send(method, url, stream=True, **options) as response:
+                result = read(response)
+        except (SyncdError, ValueError):
+            if alarm.cancel():
+                raise self._overstayed(method, url, deadline_seconds, sockets) from None
+            raise
+        finally:
+            _current_call.sockets = None
+            alarm.cancel()
+        if alarm.cancel():
+            # What was read may be cut short by the shutdown: it is not the answer.
+            raise self._overstayed(method, url, deadline_seconds, sockets)
+        return result
+
+    @staticmethod
+    def _overstayed(
+        method: str, url: str, deadline_seconds: float, sockets: _CallSockets
+    ) -> TransientTransferError:
+        where = f"{method} {redact_url(url)}"
+        host = urlsplit(url).netloc
+        peer = f"{host} ({sockets.peer})" if sockets.peer else host
+        logger.warning(
+            "abandoned %s: no complete answer from %s within its %.0f s deadline",
+            where,
+            peer,
+            deadline_seconds,
+        )
+        return TransientTransferError(
+            f"{where} abandoned: no complete answer from {peer} within {deadline_seconds:.0f} s"
+        )
 
     def _send(self, method: str, url: str, **options: Any) -> requests.Response:
         try:

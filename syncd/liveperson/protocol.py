@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.errors import ProtocolError
+from syncd.liveperson.limits import MAX_MESSAGE_BYTES, PeerLimitError, checked_sequence, load_json
 
 # Request types (protocol.md §5.7). ``GetClock`` has no leading dot on the consumer API.
 GET_CLOCK = "GetClock"
@@ -135,13 +136,12 @@ def build_notification(notification_type: str, body: Any) -> str:
 def parse_frame(text: str | bytes) -> Frame:
     """Parse one WebSocket text frame.
 
-    Returns a Request, Response or Notification. Raises ProtocolError when the text is not
-    JSON, not an object, or lacks the fields its ``kind`` requires.
+    Returns a Request, Response or Notification. Raises PeerLimitError when the text is
+    longer than ``MAX_MESSAGE_BYTES`` or nests deeper than ``MAX_JSON_DEPTH``, and
+    ProtocolError when it is not JSON, not an object, or lacks the fields its ``kind``
+    requires.
     """
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ProtocolError(f"frame is not JSON: {error}") from error
+    data = load_json(text, "frame", MAX_MESSAGE_BYTES)
     if not isinstance(data, dict):
         raise ProtocolError("frame is not a JSON object")
     kind = data.get("kind")
@@ -362,9 +362,12 @@ def parse_conversation_id(body: Any) -> str:
 
 
 def parse_sequence(body: Any) -> int:
-    """Return ``sequence`` from an ``ms.PublishEvent`` response body."""
-    sequence = _require_mapping(body, "publish response").get("sequence")
-    if not isinstance(sequence, int) or isinstance(sequence, bool):
+    """Return ``sequence`` from an ``ms.PublishEvent`` response body.
+
+    Raises ProtocolError when it is missing, PeerLimitError when it is not a sane sequence.
+    """
+    sequence = checked_sequence(_require_mapping(body, "publish response").get("sequence"))
+    if sequence is None:
         raise ProtocolError("publish response lacks an integer 'sequence'")
     return sequence
 
@@ -389,9 +392,20 @@ def parse_messaging_events(body: Any) -> list[MessagingEvent]:
     """Parse the changes of an ``ms.MessagingEventNotification`` body.
 
     Changes without the required fields are skipped rather than failing the whole frame,
-    because one odd event must not stop the others from being seen.
+    because one odd event must not stop the others from being seen. So are changes whose
+    ``sequence`` is not a sane one (``true``, ≥ 2^31, negative): they are parsed by
+    ``parse_messaging_events_checked``, which also reports them.
+    """
+    return parse_messaging_events_checked(body)[0]
+
+
+def parse_messaging_events_checked(body: Any) -> tuple[list[MessagingEvent], list[str]]:
+    """Parse like ``parse_messaging_events``; also return why each refused change was refused.
+
+    The refusals are peer violations (a sequence out of range), meant for one log line.
     """
     events: list[MessagingEvent] = []
+    refused: list[str] = []
     for change in as_list(_require_mapping(body, "notification body").get("changes")):
         if not isinstance(change, Mapping):
             continue
@@ -399,7 +413,11 @@ def parse_messaging_events(body: Any) -> list[MessagingEvent]:
         dialog_id = change.get("dialogId") or change.get("conversationId")
         if not isinstance(event, Mapping) or not isinstance(dialog_id, str):
             continue
-        sequence = change.get("sequence")
+        try:
+            sequence = checked_sequence(change.get("sequence"))
+        except PeerLimitError as error:
+            refused.append(f"conversation {dialog_id[:80]!r}: {error}")
+            continue
         metadata = change.get("originatorMetadata")
         role = metadata.get("role") if isinstance(metadata, Mapping) else None
         content_type = event.get("contentType")
@@ -407,7 +425,7 @@ def parse_messaging_events(body: Any) -> list[MessagingEvent]:
         events.append(
             MessagingEvent(
                 dialog_id=dialog_id,
-                sequence=sequence if isinstance(sequence, int) else None,
+                sequence=sequence,
                 originator_id=str(change.get("originatorId", "")),
                 role=role if isinstance(role, str) else None,
                 server_timestamp_ms=timestamp if isinstance(timestamp, int) else None,
@@ -426,7 +444,7 @@ def parse_messaging_events(body: Any) -> list[MessagingEvent]:
                 ),
             )
         )
-    return events
+    return events, refused
 
 
 def _participants(details: Mapping[str, Any]) -> dict[str, str]:

@@ -11,6 +11,15 @@ A ``MessagingConnection`` owns one socket and two threads:
 
 Reconnecting and resubscribing are the caller's job (``consumer.py``): this class reports
 the end of the connection once, through ``on_close``, and is then finished.
+
+Limits (``limits.py``). A message larger than ``MAX_MESSAGE_BYTES`` is refused as soon as a
+frame header announces it, fragments counted together, before its payload is read; a message
+nested deeper than ``MAX_JSON_DEPTH`` is refused before parsing; a notification handler may
+raise ``PeerLimitError`` for what it finds inside (a sequence out of range). Each such
+violation is logged once with the peer's address, the socket is closed (1009 or 1008), and
+``on_close`` gets a ``ConnectionLostError`` asking for a pause before reconnecting. The
+handshake and every send have an overall deadline (``deadlines.py``): a peer that stops
+reading cannot hold a sender, and one that trickles the upgrade answer cannot hold connect.
 """
 
 from __future__ import annotations
@@ -28,6 +37,11 @@ from typing import Any
 
 import websocket
 
+# The frame reader behind WebSocket.recv_frame (listed in the module's __all__); subclassed
+# to see each frame's length before its payload is read. Tested by tests/integration/
+# test_hostile_peer.py, so an upgrade that changes it fails there, not in production.
+from websocket._abnf import frame_buffer
+
 from syncd.errors import (
     AuthenticationError,
     ConnectionLostError,
@@ -39,6 +53,8 @@ from syncd.errors import (
 )
 from syncd.liveperson import protocol
 from syncd.liveperson.correlation import PendingRequests
+from syncd.liveperson.deadlines import shared_watchdog
+from syncd.liveperson.limits import MAX_MESSAGE_BYTES, PeerLimitError
 from syncd.rules.retry import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -54,10 +70,57 @@ CLIENT_PROPERTIES = (
 NO_STATUS_CODE = 1005  # RFC 6455: a close frame without a code
 ABNORMAL_CLOSE_CODE = 1006  # RFC 6455: the connection ended without a close frame
 CLOSE_JOIN_SECONDS = 5.0
+MESSAGE_TOO_BIG_CODE = 1009  # RFC 6455
+POLICY_VIOLATION_CODE = 1008  # RFC 6455
+# How long to wait before reconnecting to a peer that broke a limit: it may do so again.
+VIOLATION_PAUSE_SECONDS = 10.0
+MAX_CONTROL_FRAME_BYTES = 125  # RFC 6455 §5.5
+
+
+class MessageTooLargeError(websocket.WebSocketPayloadException):
+    """A frame header announced a message longer than the limit; its payload was not read."""
+
+
+class _CappedFrameBuffer(frame_buffer):
+    """websocket-client's frame reader, refusing a message over ``max_message_bytes`` as soon
+    as a frame header announces it (the fragments of one message count together)."""
+
+    def __init__(self, recv: Callable[[int], bytes], max_message_bytes: int) -> None:
+        super().__init__(recv, False)
+        self._max_message_bytes = max_message_bytes
+        self._message_bytes = 0
+
+    def recv_length(self) -> None:
+        super().recv_length()
+        assert self.header is not None and self.length is not None
+        opcode = self.header[4]
+        if opcode >= websocket.ABNF.OPCODE_CLOSE:
+            if self.length > MAX_CONTROL_FRAME_BYTES:
+                raise MessageTooLargeError(f"a control frame of {self.length} bytes")
+            return
+        if opcode != websocket.ABNF.OPCODE_CONT:
+            self._message_bytes = 0  # a new message starts
+        self._message_bytes += self.length
+        if self._message_bytes > self._max_message_bytes:
+            raise MessageTooLargeError(
+                f"a message of at least {self._message_bytes} bytes (limit "
+                f"{self._max_message_bytes})"
+            )
+
+
+class _CappedWebSocket(websocket.WebSocket):
+    """A ``websocket.WebSocket`` whose reader refuses messages over ``MAX_MESSAGE_BYTES``."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.frame_buffer = _CappedFrameBuffer(self._recv, MAX_MESSAGE_BYTES)
 
 
 class MessagingConnection:
-    """One WebSocket to LivePerson's consumer messaging API. Use once: connect, use, close."""
+    """One WebSocket to LivePerson's consumer messaging API. Use once: connect, use, close.
+
+    ``peer`` is ``host:port (address)`` of the server once connected, for log lines.
+    """
 
     def __init__(self) -> None:
         self._socket: websocket.WebSocket | None = None
@@ -70,6 +133,8 @@ class MessagingConnection:
         self._ended = threading.Event()
         self._close_code: int | None = None
         self._threads: list[threading.Thread] = []
+        self._violation: PeerLimitError | None = None
+        self.peer = ""
 
     @property
     def is_open(self) -> bool:
@@ -111,16 +176,19 @@ class MessagingConnection:
         if url.startswith("wss://"):
             context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
             options["sslopt"] = {"context": context}
+        ws = _CappedWebSocket(enable_multithread=True, **options)
+        ws.settimeout(timeout_seconds)
+        # The socket timeout bounds each read; this bounds the whole handshake.
+        alarm = shared_watchdog().arm(timeout_seconds, lambda: _shut_down(ws))
         try:
-            self._socket = websocket.create_connection(
+            ws.connect(  # type: ignore[no-untyped-call]
                 url,
-                timeout=timeout_seconds,
                 header=[f"Authorization: jwt {jwt}", f"Client-Properties: {CLIENT_PROPERTIES}"],
                 # A redirect would carry the token elsewhere: refuse it.
                 redirect_limit=0,
-                enable_multithread=True,
-                **options,
             )
+            if alarm.cancel():
+                raise OSError(f"the handshake did not finish within {timeout_seconds:.0f} s")
         except websocket.WebSocketBadStatusException as error:
             raise _upgrade_refused(error) from None
         except ssl.SSLCertVerificationError:
@@ -129,9 +197,16 @@ class MessagingConnection:
                 "private CA, set liveperson.ca_file to its bundle"
             ) from None
         except (websocket.WebSocketException, OSError) as error:
-            raise ConnectionLostError(
-                f"could not open the messaging WebSocket: {type(error).__name__}: {error}"
-            ) from None
+            reason = (
+                f"no handshake from {_peer_address(ws, url)} within {timeout_seconds:.0f} s"
+                if alarm.cancel()
+                else f"{type(error).__name__}: {error}"
+            )
+            raise ConnectionLostError(f"could not open the messaging WebSocket: {reason}") from None
+        finally:
+            alarm.cancel()
+        self._socket = ws
+        self.peer = _peer_address(ws, url)
         # Reads block until data or shutdown; the keepalive shuts a dead peer's socket down.
         self._socket.settimeout(None)
         # The reader is always the first thread (close() relies on it).
@@ -201,6 +276,10 @@ class MessagingConnection:
                     break
                 if opcode == websocket.ABNF.OPCODE_TEXT:
                     self._handle_text(data)
+                if self._violation is not None:
+                    break
+        except MessageTooLargeError as error:
+            self._refuse(PeerLimitError(f"LivePerson sent {error}"), MESSAGE_TOO_BIG_CODE)
         except (websocket.WebSocketException, OSError, ValueError, AttributeError) as error:
             # AttributeError: websocket-client drops its socket object when closed under us.
             if not self._closing.is_set():
@@ -208,9 +287,29 @@ class MessagingConnection:
         finally:
             self._finish(close_code)
 
+    def _refuse(self, violation: PeerLimitError, close_code: int) -> None:
+        """Log ``violation`` once with the peer's address and close the socket with
+        ``close_code``; the reader ends and ``on_close`` asks for a paused reconnect."""
+        if self._violation is not None:
+            return
+        self._violation = violation
+        if self._closing.is_set():
+            return
+        logger.warning(
+            "LivePerson at %s broke a limit, dropping the connection: %s", self.peer, violation
+        )
+        ws = self._socket
+        if ws is not None:
+            with contextlib.suppress(websocket.WebSocketException, OSError, AttributeError):
+                ws.send_close(close_code)
+        self._shutdown_socket()
+
     def _handle_text(self, data: bytes | str) -> None:
         try:
             frame = protocol.parse_frame(data)
+        except PeerLimitError as error:
+            self._refuse(error, MESSAGE_TOO_BIG_CODE)
+            return
         except ProtocolError as error:
             logger.warning("ignoring a malformed frame from LivePerson: %s", error)
             return
@@ -220,6 +319,8 @@ class MessagingConnection:
         if isinstance(frame, protocol.Notification):
             try:
                 self._on_notification(frame)
+            except PeerLimitError as error:
+                self._refuse(error, POLICY_VIOLATION_CODE)
             except Exception:
                 # A bug in a handler must not stop the reader: later frames still matter,
                 # and the daemon catches up from its stored sequence anyway.
@@ -233,6 +334,11 @@ class MessagingConnection:
             if close_code in protocol.AUTH_CLOSE_CODES
             else ConnectionLostError(message)
         )
+        if self._violation is not None:
+            error = ConnectionLostError(
+                f"dropped the messaging connection to {self.peer}: {self._violation}",
+                VIOLATION_PAUSE_SECONDS,
+            )
         with self._lock:
             # Decided with the end itself: an end that came before close() is reported even
             # when close() runs while this thread is still on its way here.
@@ -241,7 +347,8 @@ class MessagingConnection:
         self._pending.end(message)
         self._shutdown_socket()
         if report:
-            logger.warning("messaging connection lost: %s", error)
+            if self._violation is None:  # a violation was logged already, with its peer
+                logger.warning("messaging connection lost: %s", error)
             try:
                 self._on_close(error)
             except Exception:
@@ -266,13 +373,19 @@ class MessagingConnection:
     def _send(self, text: str, request_type: str) -> None:
         ws = self._socket
         assert ws is not None
+        # Reads need a blocking socket, so a peer that stops reading would hold a send (and
+        # every sender behind its lock) forever: a send gets the request timeout, overall.
+        alarm = shared_watchdog().arm(self._request_timeout_seconds, self._shutdown_socket)
         try:
             ws.send(text)
         except (websocket.WebSocketException, OSError, AttributeError) as error:
             self._shutdown_socket()
+            late = " within its deadline" if alarm.fired else ""
             raise ConnectionLostError(
-                f"{request_type} could not be sent: {type(error).__name__}"
+                f"{request_type} could not be sent{late}: {type(error).__name__}"
             ) from None
+        finally:
+            alarm.cancel()
 
     def _shutdown_socket(self) -> None:
         # shutdown() wakes a reader blocked in recv (close() alone would not).
@@ -281,6 +394,23 @@ class MessagingConnection:
         if raw is not None:
             with contextlib.suppress(OSError):
                 raw.shutdown(socket.SHUT_RDWR)
+
+
+def _shut_down(ws: websocket.WebSocket) -> None:
+    raw = ws.sock
+    if raw is not None:
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
+
+
+def _peer_address(ws: websocket.WebSocket, url: str) -> str:
+    """``host:port`` of the URL with the address actually connected to, for log lines."""
+    where = url.split("//", 1)[-1].split("/", 1)[0]
+    try:
+        address = ws.sock.getpeername() if ws.sock is not None else None
+    except OSError:
+        address = None
+    return f"{where} ({address[0]}:{address[1]})" if address else where
 
 
 def _close_code(data: bytes | str) -> int:

@@ -5,7 +5,8 @@ leading ``<N>`` as the entry's syslog priority (sd-daemon(3)). So under journald
 is written as exactly one line with its priority in front; elsewhere (a terminal, ``syncd
 demo``) lines carry a time stamp and level name instead. Line breaks inside a record (a
 multi-line message, a traceback, a hostile file name) are escaped as ``\\n`` so one event
-never splits into several entries and nobody can forge a log line.
+never splits into several entries and nobody can forge a log line; C1 controls and bidi
+overrides are escaped too, so a name cannot recolour a terminal or reorder a line.
 
 A :class:`RedactingFilter` on the handler removes tokens, passwords and signatures from the
 final text, whichever library logged them, including exception text.
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from syncd.errors import ConfigError
+from syncd.rules.text import printable
 
 REDACTED = "[REDACTED]"
 
@@ -137,15 +139,10 @@ def _rendered_message(record: logging.LogRecord) -> str:
         return f"{record.msg!r} % {record.args!r} (unformattable: {error})"
 
 
-# Everything that could end or corrupt a line: C0 controls except tab, DEL, and the Unicode
-# line and paragraph separators that str.splitlines() and some viewers break on.
-_LINE_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, 0x85) if code != ord("\t")}
-_LINE_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
-
-
 def one_line(text: str) -> str:
-    """Return ``text`` with line breaks and control characters escaped (``\\n``, ``\\x1b``)."""
-    return text.translate(_LINE_ESCAPES)
+    """Return ``text`` with line breaks, C0/C1 controls and bidi controls escaped (``\\n``,
+    ``\\x1b``, ``\\x9b``, ``\\u202e``): see ``syncd.rules.text``."""
+    return printable(text)
 
 
 def syslog_priority(level_number: int) -> int:

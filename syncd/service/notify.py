@@ -22,8 +22,23 @@ from collections.abc import Mapping
 _logger = logging.getLogger("syncd.notify")
 
 # Control characters would let text smuggle extra assignments into a datagram: a file name
-# containing "\nMAINPID=1" must not become a second key. They are replaced with spaces.
-_CONTROL_CHARACTERS = {code: " " for code in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)}
+# containing "\nMAINPID=1" must not become a second key. They are replaced with spaces, and
+# so are C1 controls and bidi overrides, which `systemctl status` would show to a terminal.
+_CONTROL_CHARACTERS = {
+    code: " "
+    for code in (
+        *range(0x20),
+        0x7F,
+        *range(0x80, 0xA0),
+        0x061C,
+        0x200E,
+        0x200F,
+        0x2028,
+        0x2029,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    )
+}
 
 
 def one_line(text: str) -> str:

@@ -214,3 +214,11 @@ def test_status_summary_keeps_a_route_name_with_a_line_break_on_one_line() -> No
         queued=0, sent=1, failed=0, inbound=0, route_states={"night\nshift": "connected"}
     )
     assert summary == "queued 0, sent 1, failed 0, inbound 0; night shift: connected"
+
+
+def test_status_summary_blanks_c1_controls_and_bidi_overrides() -> None:
+    # `systemctl status` prints STATUS= to a terminal: U+009B is a one-byte CSI there.
+    summary = format_status(
+        queued=0, sent=1, failed=0, inbound=0, route_states={"night\x9b2J\u202eshift": "connected"}
+    )
+    assert summary == "queued 0, sent 1, failed 0, inbound 0; night 2J shift: connected"
