@@ -19,11 +19,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from syncd.liveperson import protocol
-from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings, IdentityStore
+from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
+from syncd.liveperson.identity_flows import IdentityFlow
+from syncd.liveperson.identity_keeper import IdentityStore
 from syncd.liveperson.retrying import RetryPolicy, is_rate_limited, retry_transient
 
 __all__ = ["ConsumerClient", "ConsumerSettings"]
@@ -49,7 +51,11 @@ class ConsumerClient:
         on_messaging_event: Callable[[protocol.MessagingEvent], None],
         on_conversation_change: Callable[[protocol.ConversationChange], None],
         settings: ConsumerSettings | None = None,
+        identity_flow: IdentityFlow | None = None,
+        on_identity_replaced: Callable[[str], None] = lambda _reason: None,
     ) -> None:
+        """``identity_flow`` obtains and renews tokens (default: the demo signup);
+        ``on_identity_replaced`` is told why, when the stored consumer had to be replaced."""
         self._on_messaging_event = on_messaging_event
         self._on_conversation_change = on_conversation_change
         self._resume_sequence = resume_sequence
@@ -61,18 +67,24 @@ class ConsumerClient:
             resolver=resolver,
             http=http,
             account=account,
-            identity_store=IdentityStore(load_identity, save_identity),
+            identity_store=IdentityStore(load_identity, save_identity, on_identity_replaced),
             resume_sequence=resume_sequence,
             tracker=self._tracker,
             on_notification=self._handle_notification,
             settings=self._settings,
             on_conversations_lost=self._report_lost_conversations,
+            identity_flow=identity_flow,
         )
 
     @property
     def connection_state(self) -> str:
         """``connected``, ``connecting``, ``disconnected`` or ``auth-failed``."""
         return self._link.state
+
+    @property
+    def token_renewals(self) -> int:
+        """How many times the consumer token was renewed since the client was made."""
+        return self._link.renewals
 
     @property
     def consumer_id(self) -> str | None:

@@ -1,19 +1,22 @@
-"""The connection lifecycle behind ``ConsumerClient``: identity, connect, resubscribe, reconnect.
+"""The connection lifecycle behind ``ConsumerClient``: identity, connect, resubscribe, renew.
 
 ``ConsumerLink`` hands out an open ``MessagingConnection`` on demand. Opening one means:
-use the stored consumer identity (or sign up when there is none or LivePerson refused it),
-open the WebSocket, subscribe the tracked conversations' messaging events from the
-daemon's stored sequence, then subscribe to the consumer's OPEN conversations and wait for
-the first (snapshot) notification, so the OPEN conversation is known before any request.
+take the route's identity from ``IdentityKeeper`` (stored, renewed when due, or new), open
+the WebSocket, subscribe the tracked conversations' messaging events from the daemon's
+stored sequence, then subscribe to the consumer's OPEN conversations and wait for the first
+(snapshot) notification, so the OPEN conversation is known before any request.
 
-After a lost connection a supervisor thread reconnects with backoff until it succeeds or
-``close()`` is called. A socket closed with 4401/4407 ("a fresh token is required") is
-reconnected once with the same token before signing up: signup tokens live about 13 years
-(protocol.md §3), a new signup is a new consumer that can no longer see the route's
-conversation, and LivePerson is known to send these codes for other troubles. A token
-refused at the upgrade (HTTP 401), or closed with 4401/4407 again before its subscriptions
-are done, is given up and a new consumer signed up; the conversations of the old consumer
-are reported through ``on_conversations_lost`` so the route can open a new one at once.
+A supervisor thread keeps it so. After a lost connection it reconnects with backoff until it
+succeeds or ``close()`` is called. Before the token expires it renews it (same consumer),
+opens and subscribes a second socket with the new token, makes it current and closes the
+old one once its requests are answered, so a token's end never interrupts a request.
+
+A token refused at the upgrade (HTTP 401) or a socket closed with 4401/4407 ("a fresh token
+is required") is renewed by the configured flow. Signup tokens cannot be renewed: such a
+socket is reconnected once with the same token (LivePerson is known to send these codes for
+other troubles), and only a second refusal makes a new consumer. When the consumer changes,
+its old conversations are reported through ``on_conversations_lost`` so the route opens a
+new one at once.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ from syncd.liveperson import protocol
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
-from syncd.liveperson.identity import ConsumerIdentity, signup
-from syncd.liveperson.retrying import RetryPolicy, retry_transient
+from syncd.liveperson.identity import ConsumerIdentity
+from syncd.liveperson.identity_flows import IdentityFlow, SignupFlow
+from syncd.liveperson.identity_keeper import IdentityKeeper, IdentityStore
+from syncd.liveperson.retrying import RetryPolicy
 from syncd.liveperson.session import MessagingConnection, NotificationHandler
 
 logger = logging.getLogger(__name__)
@@ -75,14 +80,6 @@ def consumer_socket_url(resolver: DomainResolver, account: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class IdentityStore:
-    """Where a route keeps its consumer identity (the daemon backs both with SQLite)."""
-
-    load: Callable[[], ConsumerIdentity | None]
-    save: Callable[[ConsumerIdentity], None]
-
-
 class ConsumerLink:
     """Keeps one route's messaging connection open. Thread-safe."""
 
@@ -98,26 +95,30 @@ class ConsumerLink:
         on_notification: NotificationHandler,
         settings: ConsumerSettings,
         on_conversations_lost: Callable[[list[str]], None] = lambda _conversations: None,
+        identity_flow: IdentityFlow | None = None,
     ) -> None:
         self._resolver = resolver
-        self._http = http
         self._account = account
-        self._identity_store = identity_store
         self._resume_sequence = resume_sequence
         self._tracker = tracker
         self._on_notification = on_notification
         self._settings = settings
+        flow = identity_flow or SignupFlow(http, resolver, account)
+        self._keeper = IdentityKeeper(flow, identity_store, settings.retry_policy)
         self._lock = threading.Lock()
         self._connection: MessagingConnection | None = None
         self._identity: ConsumerIdentity | None = None
         self._on_conversations_lost = on_conversations_lost
-        # The consumer whose token was closed with 4401/4407 once and gets one more try.
+        # The signup consumer whose token was closed with 4401/4407 once and gets one more try.
         self._token_suspect: str | None = None
         self._token_refused = False
         self._state = "disconnected"
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._retiring: list[threading.Thread] = []
+        # The socket being opened and subscribed, before it becomes ``_connection``.
+        self._candidate: MessagingConnection | None = None
 
     @property
     def state(self) -> str:
@@ -129,46 +130,25 @@ class ConsumerLink:
         """The consumer id in use (``originatorId`` of our events), None before connecting."""
         return self._identity.consumer_id if self._identity else None
 
+    @property
+    def renewals(self) -> int:
+        """How many times this link renewed its token (for logs and tests)."""
+        return self._keeper.renewals
+
     def ensure_connected(self) -> MessagingConnection:
         """Return an open, subscribed connection, opening one if needed.
 
-        Raises ClientClosedError after ``close()``, AuthenticationError when even a fresh
-        identity is refused, ConnectionLostError/RequestTimeoutError/TransientTransferError
-        (worth retrying), and configuration errors (TlsVerificationError, UnsafeRemoteError,
+        Raises ClientClosedError after ``close()``, AuthenticationError when the token is
+        refused even after renewal (IdentityRejectedError when the configuration must
+        change), ConnectionLostError/RequestTimeoutError/TransientTransferError (worth
+        retrying), and configuration errors (TlsVerificationError, UnsafeRemoteError,
         ProtocolError).
         """
         with self._lock:
-            if self._stopping.is_set():
-                raise ClientClosedError("the consumer client is closed")
-            connection = self._connection
-            if connection is not None and connection.is_open:
-                return connection
-            if connection is not None:
-                connection.close()
-                self._connection = None
-            self._state = "connecting"
-            try:
-                connection = self._connect_and_subscribe()
-            except AuthenticationError:
-                self._state = "auth-failed"
-                self._wake.set()
-                raise
-            except SyncdError:
-                self._state = "disconnected"
-                # Keep the supervisor (if running) trying after this caller gives up.
-                self._wake.set()
-                raise
-            self._connection = connection
-            self._state = "connected"
-            if self._supervisor is None:
-                self._supervisor = threading.Thread(
-                    target=self._supervise, name="lp-consumer-supervisor", daemon=True
-                )
-                self._supervisor.start()
-            return connection
+            return self._ensure_connected_locked()
 
     def close(self) -> None:
-        """Stop reconnecting, close the connection and join the supervisor."""
+        """Stop reconnecting, close the connections and join the helper threads."""
         self._stopping.set()
         self._wake.set()
         if self._supervisor is not None and self._supervisor is not threading.current_thread():
@@ -178,38 +158,58 @@ class ConsumerLink:
                 self._connection.close()
             self._connection = None
             self._state = "disconnected"
+            retiring, self._retiring = self._retiring, []
+        for thread in retiring:
+            thread.join()
 
     # --- internals -------------------------------------------------------------------
 
+    def _ensure_connected_locked(self) -> MessagingConnection:
+        if self._stopping.is_set():
+            raise ClientClosedError("the consumer client is closed")
+        connection = self._connection
+        if connection is not None and connection.is_open:
+            return connection
+        if connection is not None:
+            connection.close()
+            self._connection = None
+        self._state = "connecting"
+        try:
+            connection = self._connect_and_subscribe()
+        except AuthenticationError:
+            self._state = "auth-failed"
+            self._wake.set()
+            raise
+        except SyncdError:
+            self._state = "disconnected"
+            # Keep the supervisor (if running) trying after this caller gives up.
+            self._wake.set()
+            raise
+        self._connection = connection
+        self._state = "connected"
+        if self._supervisor is None:
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="lp-consumer-supervisor", daemon=True
+            )
+            self._supervisor.start()
+        # The supervisor's sleep until the next renewal starts from this token.
+        self._wake.set()
+        return connection
+
     def _connect_and_subscribe(self) -> MessagingConnection:
-        identity = None if self._token_refused else self._identity_store.load()
-        if identity is None and not self._token_refused:
-            identity = self._signup(None)  # a fresh state: nothing to lose, nothing to warn about
-        elif identity is None:
-            identity = self._signup("LivePerson refused the consumer token")
+        if self._token_refused:
+            identity = self._keeper.renew(self._identity)
+        else:
+            identity = self._keeper.current()
         try:
             connection = self._open_connection(identity)
         except AuthenticationError:
-            reason = f"LivePerson refused the token of consumer {identity.consumer_id}"
-            identity = self._signup(reason)
+            # Refused at the upgrade: expired or revoked. Renew it (a new consumer only for
+            # signup, whose tokens cannot be renewed) and try once more.
+            identity = self._keeper.renew(identity)
             connection = self._open_connection(identity)
-        previous = self._identity
-        lost: list[str] = []
-        if previous is not None and previous.consumer_id != identity.consumer_id:
-            # The new consumer is no participant of the old one's conversations.
-            for conversation_id in self._tracker.tracked():
-                logger.warning(
-                    "conversation %s belonged to consumer %s and is no longer followed",
-                    conversation_id,
-                    previous.consumer_id,
-                )
-                self._tracker.untrack(conversation_id)
-                lost.append(conversation_id)
-        self._identity = identity
         self._token_refused = False
-        if lost:
-            # Reported now, whatever happens next: they are untracked for good.
-            self._on_conversations_lost(lost)
+        self._adopt(identity)
         try:
             self._subscribe_all(connection)
         except SyncdError:
@@ -219,27 +219,58 @@ class ConsumerLink:
         self._token_suspect = None
         return connection
 
-    def _signup(self, replacing_reason: str | None) -> ConsumerIdentity:
-        """Sign up a consumer; ``replacing_reason`` says why a stored one is replaced, if so."""
-        identity = retry_transient(self._settings.retry_policy, "signup")(
-            signup, self._http, self._resolver, self._account
-        )
-        # signup() itself logs the new consumer at INFO; replacing a stored one also hides its
-        # conversations from this route, which deserves a warning.
-        if replacing_reason is not None:
+    def _adopt(self, identity: ConsumerIdentity) -> None:
+        """Make ``identity`` the one in use; a new consumer loses the old one's conversations."""
+        previous = self._identity
+        self._identity = identity
+        if previous is None or previous.consumer_id == identity.consumer_id:
+            return
+        lost: list[str] = []
+        # The new consumer is no participant of the old one's conversations.
+        for conversation_id in self._tracker.tracked():
             logger.warning(
-                "%s; signed up as NEW consumer %s (conversations of the previous consumer are "
-                "no longer visible to this route)",
-                replacing_reason,
-                identity.consumer_id,
+                "conversation %s belonged to consumer %s and is no longer followed",
+                conversation_id,
+                previous.consumer_id,
             )
-        self._identity_store.save(identity)
-        # This token has not been refused; if connecting fails now, the next try reuses it.
-        self._token_refused = False
-        return identity
+            self._tracker.untrack(conversation_id)
+            lost.append(conversation_id)
+        if lost:
+            # Reported now, whatever happens next: they are untracked for good.
+            self._on_conversations_lost(lost)
+
+    def _renew_connection(self) -> None:
+        """Renew the token and move to a socket opened with it (lock held)."""
+        old = self._connection
+        identity = self._keeper.renew()
+        connection = self._open_connection(identity)
+        self._adopt(identity)
+        try:
+            self._subscribe_all(connection)
+        except SyncdError:
+            connection.close()
+            raise
+        self._connection = connection
+        self._state = "connected"
+        self._token_suspect = None
+        if old is not None:
+            self._retire(old)
+
+    def _retire(self, connection: MessagingConnection) -> None:
+        """Close ``connection`` once its requests in flight are answered (or time out)."""
+        timeout = self._settings.request_timeout_seconds
+        thread = threading.Thread(
+            target=connection.close_when_idle,
+            args=(timeout,),
+            name="lp-consumer-retire",
+            daemon=True,
+        )
+        self._retiring = [t for t in self._retiring if t.is_alive()] + [thread]
+        thread.start()
 
     def _open_connection(self, identity: ConsumerIdentity) -> MessagingConnection:
         connection = MessagingConnection()
+        self._candidate = connection
         connection.connect(
             consumer_socket_url(self._resolver, self._account),
             identity.jwt,
@@ -280,10 +311,14 @@ class ConsumerLink:
 
     def _handle_close(self, connection: MessagingConnection, error: SyncdError) -> None:
         # Runs on the dead connection's reader thread: only flags, no waiting.
+        if connection is not self._connection and connection is not self._candidate:
+            return  # a retired socket (its token may well have expired): nothing to do
         if isinstance(error, AuthenticationError):
             consumer_id = self.consumer_id
-            if consumer_id is not None and self._token_suspect != consumer_id:
-                # The first refusal of this token: reconnect with it once more.
+            if self._keeper.flow.renewable:
+                self._token_refused = True
+            elif consumer_id is not None and self._token_suspect != consumer_id:
+                # The first refusal of a signup token: reconnect with it once more.
                 self._token_suspect = consumer_id
                 logger.warning(
                     "LivePerson closed the connection of consumer %s (%s); reconnecting with "
@@ -293,23 +328,32 @@ class ConsumerLink:
                 )
             else:
                 self._token_refused = True
-        if connection is not self._connection:
-            return
         self._state = "disconnected"
         self._wake.set()
 
+    def _maintain(self) -> None:
+        """Reconnect a lost connection or renew a token that is due (supervisor thread)."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            connection = self._connection
+            if connection is None or not connection.is_open:
+                self._ensure_connected_locked()
+                logger.info("LivePerson messaging connection is up")
+            elif self._keeper.seconds_until_renewal() == 0.0:
+                self._renew_connection()
+
     def _supervise(self) -> None:
+        attempt = 0
         while not self._stopping.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            attempt = 0
-            while not self._stopping.is_set():
-                try:
-                    self.ensure_connected()
-                    logger.info("LivePerson messaging connection is up again")
-                    break
-                except SyncdError as error:
-                    attempt += 1
-                    wait = self._settings.reconnect_policy.wait_seconds(attempt, error)
-                    logger.warning("reconnect failed (%s); next try in %.1f s", error, wait)
-                    self._stopping.wait(wait)
+            if attempt == 0:
+                self._wake.wait(self._keeper.seconds_until_renewal())
+                self._wake.clear()
+            try:
+                self._maintain()
+                attempt = 0
+            except SyncdError as error:
+                attempt += 1
+                wait = self._settings.reconnect_policy.wait_seconds(attempt, error)
+                logger.warning("reconnect failed (%s); next try in %.1f s", error, wait)
+                self._stopping.wait(wait)
