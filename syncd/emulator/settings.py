@@ -46,6 +46,14 @@ class EmulatorSettings:
     ``messaging.file.sharing.enabled``. A consumer socket that sends nothing (no frame, no ping)
     for ``idle_timeout_seconds`` is dropped; one that connected without a token and sends no
     ``InitConnection`` within ``init_connection_timeout_seconds`` is closed with 4401.
+
+    Identity: ``auth_public_key`` (PEM) enables the authenticated flow, verifying external
+    JWTs (and their ``iss`` when ``auth_issuer`` is set); ``unauth_connector_id`` enables the
+    unauthenticated flow, whose external tokens live ``external_token_lifetime_seconds`` and
+    can be refreshed for ``unauth_refresh_window_seconds`` after they expire. LivePerson
+    tokens live ``token_lifetime_seconds`` (None: about 13 years for signup tokens, an hour
+    for the connector flows), never longer than the external token they came from.
+    ``signup_disabled`` refuses ``/signup`` as production accounts do.
     """
 
     host: str = "127.0.0.1"
@@ -59,6 +67,13 @@ class EmulatorSettings:
     file_sharing_enabled: bool = True
     idle_timeout_seconds: float = 60.0
     init_connection_timeout_seconds: float = 5.0
+    auth_public_key: Path | None = None
+    auth_issuer: str | None = None
+    unauth_connector_id: str | None = None
+    unauth_refresh_window_seconds: float = 730 * 3600.0
+    token_lifetime_seconds: int | None = None
+    external_token_lifetime_seconds: int = 600
+    signup_disabled: bool = False
 
     @property
     def uses_tls(self) -> bool:

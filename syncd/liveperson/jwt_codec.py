@@ -80,4 +80,3 @@ def unverified_claims(token: str) -> Mapping[str, Any]:
     if not isinstance(claims, Mapping):
         raise ProtocolError("the token's payload is not a JSON object")
     return claims
-
