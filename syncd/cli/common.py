@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from syncd.config import Config, config_file_permission_warning, load_config
+from syncd.config import Config, config_file_permission_warning, identity_warnings, load_config
 from syncd.errors import ConfigError
 
 EX_OK = 0
@@ -47,7 +47,9 @@ def load_config_or_report(path: Path) -> Config | None:
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return None
-    warning = config_file_permission_warning(path)
-    if warning is not None:
-        print(f"syncd: warning: {warning}", file=sys.stderr)
+    warnings = [config_file_permission_warning(path)]
+    warnings += identity_warnings(config.liveperson.identity, config.liveperson.domain_api)
+    for warning in warnings:
+        if warning is not None:
+            print(f"syncd: warning: {warning}", file=sys.stderr)
     return config

@@ -10,7 +10,13 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from syncd.cli.common import EX_CONFIG, EX_OK, EX_SOFTWARE, EX_TEMPFAIL, load_config_or_report
-from syncd.errors import AlreadyRunningError, FolderChangedError, StateConfigError, StateError
+from syncd.errors import (
+    AlreadyRunningError,
+    ConfigError,
+    FolderChangedError,
+    StateConfigError,
+    StateError,
+)
 from syncd.service.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -55,6 +61,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EX_TEMPFAIL
     except (StateConfigError, FolderChangedError, OSError) as error:
         print(f"syncd: cannot start: {error}", file=sys.stderr)
+        daemon.shutdown()
+        return EX_CONFIG
+    except ConfigError as error:
+        # Found only when starting: the private key file cannot be read or parsed.
+        for problem in error.problems:
+            print(f"syncd: cannot start: {problem}", file=sys.stderr)
         daemon.shutdown()
         return EX_CONFIG
     except StateError as error:

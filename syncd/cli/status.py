@@ -40,6 +40,7 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
             summary = store.route_summary(route.name)
             oldest = summary.oldest_pending_created_at
             connection = store.connection_of(route.name)
+            identity = store.get_identity(route.name)
             summaries.append(
                 {
                     "route": route.name,
@@ -63,6 +64,15 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                         }
                         for row in store.recent_problems(route.name, PROBLEMS_SHOWN)
                     ],
+                    "identity": None
+                    if identity is None
+                    else {
+                        "flow": identity.flow,
+                        "consumer_id": identity.consumer_id,
+                        "refresh_deadline": identity.refresh_deadline,
+                        "replaced_reason": identity.replaced_reason,
+                        "replaced_at": identity.replaced_at,
+                    },
                 }
             )
     return summaries
@@ -90,6 +100,13 @@ def run(config: Config, args: argparse.Namespace) -> int:
         since = summary["connection_since"]
         connection = summary["connection"]
         print(f"  connection: {connection}{'' if since is None else f' since {_when(since)}'}")
+        print(f"  identity: {_identity_text(summary['identity'], config)}")
+        identity = summary["identity"]
+        if identity is not None and identity["replaced_reason"] is not None:
+            print(
+                f"  new consumer since {_when(identity['replaced_at'])}: "
+                f"{identity['replaced_reason']}"
+            )
         print(f"  conversation: {summary['conversation'] or '-'}")
         print(f"  outbound: {_counts_text(summary['outbound'], OutboundState)}")
         print(f"  inbound: {_counts_text(summary['inbound'], InboundState)}")
@@ -102,6 +119,16 @@ def run(config: Config, args: argparse.Namespace) -> int:
         for problem in summary["problems"]:
             print(f"  #{problem['id']} {problem['file']} ({problem['state']}): {problem['reason']}")
     return EX_OK
+
+
+def _identity_text(identity: dict[str, Any] | None, config: Config) -> str:
+    """``authenticated, consumer 4f1…`` or, before the first token, the configured flow."""
+    if identity is None:
+        return f"{config.liveperson.identity}, no consumer yet"
+    text = f"{identity['flow']}, consumer {identity['consumer_id']}"
+    if identity["flow"] != config.liveperson.identity:
+        text += f" (configured: {config.liveperson.identity}; replaced at the next connect)"
+    return text
 
 
 def _counts_text(counts: dict[str, int], states: type[StrEnum]) -> str:

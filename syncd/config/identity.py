@@ -84,9 +84,8 @@ def parse_flow_keys(
             problem = private_key_problem(private_key_file)
             if problem:
                 table.problem("private_key_file", problem)
-    if identity == "unauthenticated" and connector_id is None:
-        if "connector_id" not in table.table:
-            table.problem("connector_id", 'required with identity = "unauthenticated"')
+    if identity == "unauthenticated" and "connector_id" not in table.table:
+        table.problem("connector_id", 'required with identity = "unauthenticated"')
     if connector_id is not None and not _CONNECTOR_ID_PATTERN.fullmatch(connector_id):
         table.problem("connector_id", f"expected the id LivePerson gave, got {connector_id!r}")
     return private_key_file, issuer, connector_id
