@@ -136,12 +136,14 @@ def test_migration_4_adds_the_columns_to_a_database_with_rows(database: Path) ->
 def test_migration_5_keeps_a_signup_identity_and_records_the_flow_and_a_replacement(
     database: Path,
 ) -> None:
-    with StateStore.open(database, migrations=MIGRATIONS[:4]) as old:
-        with old._transaction("seed") as transaction:
-            transaction.run(
-                "INSERT INTO identities (route, consumer_id, jwt, created_at) VALUES (?,?,?,?)",
-                [ROUTE, "consumer-1", "eyJ.old.sig", NOW],
-            )
+    with (
+        StateStore.open(database, migrations=MIGRATIONS[:4]) as old,
+        old._transaction("seed") as transaction,
+    ):
+        transaction.run(
+            "INSERT INTO identities (route, consumer_id, jwt, created_at) VALUES (?,?,?,?)",
+            [ROUTE, "consumer-1", "eyJ.old.sig", NOW],
+        )
     with StateStore.open(database) as upgraded:
         identity = upgraded.get_identity(ROUTE)
         assert identity is not None
