@@ -110,7 +110,7 @@ class EmulatorCore:
         (an hour by default), never past the external token's ``exp``."""
         lifetime = self.settings.token_lifetime_seconds or CONNECTOR_TOKEN_LIFETIME_SECONDS
         now = self.now_seconds()
-        lifetime = min(lifetime, int(external_expires_at - now))
+        lifetime = min(lifetime, int(external_expires_at) - int(now))
         self.identities.counted(record.consumer_id)
         return self.tokens.issue(record.consumer_id, now, lifetime, issuer)
 

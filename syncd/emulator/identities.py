@@ -76,7 +76,7 @@ def _display_name(claims: Mapping[str, Any]) -> str | None:
     parts = [claims.get("given_name"), claims.get("family_name")]
     words = [part for part in parts if isinstance(part, str) and part]
     if words:
-        return ", ".join(words)
+        return " ".join(words)
     name = claims.get("name")
     return name if isinstance(name, str) else None
 

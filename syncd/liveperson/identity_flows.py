@@ -38,6 +38,7 @@ from syncd.liveperson.identity import (
     ConsumerIdentity,
     consumer_id_of,
     jwt_expires_at,
+    jwt_payload,
     renew_due_at,
     signup,
 )
@@ -84,6 +85,18 @@ def _token_field(body: Any, name: str, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ProtocolError(f"the IdP {what} answer lacks {name!r}")
     return value
+
+
+def _lifetime_seconds(token: str) -> float | None:
+    """``exp - iat`` of a LivePerson token, None when either is missing."""
+    try:
+        claims = jwt_payload(token)
+    except ProtocolError:
+        return None
+    expires, issued = claims.get("exp"), claims.get("iat")
+    if isinstance(expires, int | float) and isinstance(issued, int | float):
+        return float(expires) - float(issued)
+    return None
 
 
 class SignupFlow:
@@ -235,13 +248,23 @@ class UnauthenticatedFlow:
         return self._exchange(self._authorize(None))
 
     def renew(self, identity: ConsumerIdentity) -> ConsumerIdentity:
-        """Exchange the stored external token again, refreshing it first when it is due."""
+        """Exchange the stored external token again, refreshing it first when it would not
+        outlive another LivePerson token (LivePerson's token cannot outlast the identity
+        token it came from, so exchanging a nearly spent one only buys a short token)."""
         external = identity.external_token
         if external is None:
             raise IdentityGoneError("no anonymous external token is stored to refresh")
         now = self._clock()
         due = renew_due_at(external, now)
-        if due is None or now >= due:
+        external_expires = jwt_expires_at(external)
+        token_lifetime = _lifetime_seconds(identity.jwt)
+        if (
+            due is None
+            or now >= due
+            or external_expires is None
+            or token_lifetime is None
+            or external_expires - now < token_lifetime
+        ):
             external = self._authorize(external)
         return self._exchange(external)
 

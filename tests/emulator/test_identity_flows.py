@@ -286,6 +286,6 @@ def test_the_console_shows_the_consumer_identity(emulator: RunningEmulator) -> N
     finally:
         consumer.close()
     page = requests.get(f"{emulator.base_url}/_emulator/", timeout=WAIT_SECONDS).text
-    assert "Claims scanner, Branch 12" in page
+    assert "Claims scanner Branch 12" in page
     assert "scanner-7" in page
     assert "ctmrinfo" in page
