@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from syncd.crashpoints import crash_point
 from syncd.errors import IdentityGoneError
 from syncd.liveperson.identity import ConsumerIdentity, renew_due_at
 from syncd.liveperson.identity_flows import IdentityFlow
@@ -122,6 +123,8 @@ class IdentityKeeper:
             )
         except IdentityGoneError as gone:
             return self._replace(identity, str(gone))
+        # Crash tests: killed with LivePerson's answer in hand but not yet stored.
+        crash_point("token-renewal-answered")
         self._store.save(renewed)
         self._adopt(renewed)
         self.renewals += 1
