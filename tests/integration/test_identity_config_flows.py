@@ -11,13 +11,15 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from syncd.emulator.server import EmulatorSettings, RunningEmulator
+from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
 from syncd.state_model import OutboundState
+from tests.emulator.wire import jwt_part
 from tests.helpers.cli import DaemonProcess, run_syncd
 from tests.helpers.harness import read_state, write_config
 from tests.helpers.identity import (
@@ -198,3 +200,57 @@ def test_sigkill_with_a_renewed_token_not_yet_stored_keeps_one_consumer_and_no_d
     assert {event["originatorId"] for event in hosted_file_events(emulator)} == {
         state["consumers"][0]["consumerId"]
     }
+
+
+def test_an_anonymous_identity_past_its_refresh_window_is_replaced_with_a_warning_in_status(
+    tmp_path: Path, brand_keys: BrandKeys
+) -> None:
+    settings = identity_settings(
+        brand_keys, external_token_lifetime_seconds=2, unauth_refresh_window_seconds=0
+    )
+    with start_emulator(settings) as emulator:
+        config = write_config(
+            tmp_path,
+            emulator.base_url,
+            emulator.account,
+            [{"name": ROUTE}],
+            dict(UNAUTHENTICATED_KEYS),
+        )
+        outbox = tmp_path / ROUTE / "outbox"
+        with DaemonProcess(config, tmp_path / "first.log") as daemon:
+            drop_scan(outbox, "first.jpg", seed=1)
+
+            def first_sent() -> bool:
+                daemon.notify.drain()
+                return _counts(tmp_path).get("done", 0) == 1
+
+            wait_until(first_sent, 60, "the first file sent")
+        stored = read_state(_database(tmp_path), lambda store: store.get_identity(ROUTE))
+        assert stored is not None and stored.external_token is not None
+        expired_at = jwt_part(stored.external_token, 1)["exp"]
+        # Stopped for longer than the external token plus its (zero) refresh window.
+        wait_until(lambda: time.time() > expired_at + 1, 10, "the external token to expire")
+
+        drop_scan(outbox, "second.jpg", seed=2)
+        with DaemonProcess(config, tmp_path / "second.log") as daemon:
+
+            def second_sent() -> bool:
+                daemon.notify.drain()
+                return _counts(tmp_path).get("done", 0) == 2
+
+            wait_until(second_sent, 60, "the second file sent")
+            status = run_syncd("status", "--config", str(config))
+        log = daemon.log()
+        consumers = [c["consumerId"] for c in emulator.state()["consumers"]]
+        events = hosted_file_events(emulator)
+    assert "refresh window has passed" in log and "NEW consumer" in log
+    warning = next(line for line in log.splitlines() if "NEW consumer" in line)
+    assert " WARNING " in warning
+    assert "new consumer since" in status.stdout
+    assert "refresh window has passed" in status.stdout
+    assert len(consumers) == 2
+    # Each file once, the second by the new consumer in its own conversation.
+    assert [(e["event"]["message"]["caption"], e["originatorId"]) for e in events] == [
+        ("first.jpg", consumers[0]),
+        ("second.jpg", consumers[1]),
+    ]
