@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
-from syncd.state_model import OutboundState
+from syncd.state.model import OutboundState
 from tests.emulator.wire import jwt_part
 from tests.helpers.cli import DaemonProcess, run_syncd
 from tests.helpers.harness import read_state, write_config
