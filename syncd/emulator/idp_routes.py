@@ -53,19 +53,15 @@ def _endpoint(call: str, handler: _Handler) -> Callable[[web.Request], Awaitable
         core = request.app[CORE]
         if request.match_info["account"] != core.account:
             raise web.HTTPNotFound(text="Unknown account")
+        name = call
         try:
             body = await _body(request)
             if call == "anonymous/authorize" and _field(body, "id_token") is not None:
                 name = "anonymous/refresh"
-            else:
-                name = call
-            try:
-                answer, consumer_id = handler(core, body, request)
-            except Rejection as rejection:
-                core.identities.record(name, core.now_seconds(), None, rejection.reason)
-                raise
+            answer, consumer_id = handler(core, body, request)
         except Rejection as rejection:
-            logger.info("IdP %s refused: %s", call, rejection.reason)
+            logger.info("IdP %s refused: %s", name, rejection.reason)
+            core.identities.record(name, core.now_seconds(), None, rejection.reason)
             return web.json_response({"error": rejection.reason}, status=rejection.code)
         core.identities.record(name, core.now_seconds(), consumer_id, None)
         return web.json_response(answer)

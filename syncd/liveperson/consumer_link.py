@@ -30,17 +30,15 @@ from urllib.parse import quote
 
 from syncd.errors import (
     AuthenticationError,
-    RequestRejectedError,
-    RequestTimeoutError,
     SyncdError,
 )
-from syncd.liveperson import protocol
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_flows import IdentityFlow, SignupFlow
 from syncd.liveperson.identity_keeper import IdentityKeeper, IdentityStore
+from syncd.liveperson.resubscribe import subscribe_all
 from syncd.liveperson.retrying import RetryPolicy
 from syncd.liveperson.session import MessagingConnection, NotificationHandler
 
@@ -283,31 +281,9 @@ class ConsumerLink:
         return connection
 
     def _subscribe_all(self, connection: MessagingConnection) -> None:
-        timeout = self._settings.request_timeout_seconds
-        # What was OPEN before the drop may have been closed meanwhile: ask afresh.
-        self._tracker.forget_open()
-        for conversation_id in self._tracker.tracked():
-            body = protocol.subscribe_messaging_events_body(
-                conversation_id, self._resume_sequence(conversation_id)
-            )
-            try:
-                connection.request(protocol.SUBSCRIBE_MESSAGING_EVENTS, body, timeout)
-            except RequestRejectedError as error:
-                if error.is_transient:
-                    raise
-                # A final refusal must not keep the whole route offline.
-                logger.warning("conversation %s is no longer followed: %s", conversation_id, error)
-                self._tracker.untrack(conversation_id)
-        seen = self._tracker.snapshot_count()
-        body = protocol.subscribe_ex_conversations_body()
-        connection.request(protocol.SUBSCRIBE_EX_CONVERSATIONS, body, timeout)
-        if not self._tracker.wait_for_snapshot(seen, timeout):
-            raise RequestTimeoutError("no OPEN conversations snapshot after subscribing")
-        open_id = self._tracker.open_conversation_id
-        for conversation_id in self._tracker.tracked():
-            if conversation_id != open_id:
-                # Closed while we were away; its missed events were just re-subscribed.
-                self._tracker.untrack(conversation_id)
+        subscribe_all(
+            connection, self._tracker, self._resume_sequence, self._settings.request_timeout_seconds
+        )
 
     def _handle_close(self, connection: MessagingConnection, error: SyncdError) -> None:
         # Runs on the dead connection's reader thread: only flags, no waiting.

@@ -213,8 +213,7 @@ class AuthenticatedFlow:
     def _rejected(self, detail: str) -> IdentityRejectedError:
         return IdentityRejectedError(
             f"LivePerson did not accept the JWT signed with the brand key ({detail}): the "
-            "authentication connector must hold the matching public key"
-            + (" and this issuer" if self._issuer else ""),
+            "authentication connector must hold its public key (and accept the issuer)",
             key="liveperson.private_key_file",
             step="authenticate",
         )
