@@ -148,6 +148,38 @@ def test_a_key_the_connector_does_not_hold_is_named_and_not_retried_in_a_loop(
     assert hosted_file_events(emulator) == []
 
 
+def test_a_wrong_connector_id_is_named_by_check_online(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    liveperson = {**UNAUTHENTICATED_KEYS, "connector_id": "999"}
+    config = write_config(
+        tmp_path, emulator.base_url, emulator.account, [{"name": ROUTE}], liveperson
+    )
+    check = run_syncd("check", "--config", str(config), "--online")
+    assert check.returncode == EX_CONFIG, check.stdout + check.stderr
+    assert "liveperson.connector_id" in check.stderr
+    assert "HTTP 404" in check.stderr
+
+
+def test_check_online_with_each_production_flow_opens_the_socket_and_no_conversation(
+    tmp_path: Path, emulator: RunningEmulator, brand_keys: BrandKeys
+) -> None:
+    for index, liveperson in enumerate(
+        [authenticated_keys(brand_keys), dict(UNAUTHENTICATED_KEYS)]
+    ):
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        config = write_config(
+            folder, emulator.base_url, emulator.account, [{"name": ROUTE}], liveperson
+        )
+        check = run_syncd("check", "--config", str(config), "--online")
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert f"{liveperson['identity']} consumer token accepted" in check.stdout
+        assert "consumer WebSocket answered" in check.stdout
+    assert emulator.state()["conversations"] == []
+    assert idp_calls(emulator, "signup", ok=None) == []
+
+
 @pytest.mark.parametrize("flow", ["authenticated", "unauthenticated"])
 def test_sigkill_with_a_renewed_token_not_yet_stored_keeps_one_consumer_and_no_duplicate(
     tmp_path: Path, emulator: RunningEmulator, brand_keys: BrandKeys, flow: str
