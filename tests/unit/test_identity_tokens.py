@@ -14,6 +14,7 @@ from syncd.liveperson.identity import consumer_id_of, renew_due_at
 from syncd.liveperson.identity_flows import AuthenticatedFlow
 from syncd.liveperson.identity_setup import default_consumer_id
 from syncd.liveperson.jwt_codec import load_private_key, sign_rs256
+from syncd.liveperson.protocol import MessagingEvent
 
 NOW = 1_800_000_000
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -119,3 +120,15 @@ def test_a_loaded_key_never_prints_its_material() -> None:
 def test_the_default_consumer_id_is_the_short_host_name_and_the_route() -> None:
     assert default_consumer_id("scanpc.branch12.example", "claims") == "scanpc-claims"
     assert default_consumer_id("", "claims") == "syncd-claims"
+
+
+def _event(originator_id: str, role: str | None) -> MessagingEvent:
+    return MessagingEvent("d", 1, originator_id, role, None, "ContentEvent", "hosted/file", {})
+
+
+def test_our_own_events_are_recognised_by_consumer_id_or_by_the_consumer_role() -> None:
+    # Authenticated consumers' originatorId is not documented to equal the token's sub.
+    assert _event("hashed-sub", "CONSUMER").is_from_consumer("token-sub")
+    assert _event("token-sub", None).is_from_consumer("token-sub")
+    assert not _event("agent-7", "ASSIGNED_AGENT").is_from_consumer("token-sub")
+    assert not _event("agent-7", None).is_from_consumer(None)
