@@ -18,6 +18,7 @@ Choices where LivePerson is silent (protocol.md §12), made here:
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 import uuid
@@ -112,11 +113,15 @@ class EmulatorCore:
         now = self.now_seconds()
         lifetime = min(lifetime, int(external_expires_at) - int(now))
         self.identities.counted(record.consumer_id)
-        return self.tokens.issue(record.consumer_id, now, lifetime, issuer)
+        subject = record.token_subject or record.consumer_id
+        return self.tokens.issue(subject, now, lifetime, issuer)
 
     def verify_token(self, token: str) -> ConsumerClaims:
-        """Return the claims of a token; raises TokenError/TokenExpiredError."""
-        return self.tokens.verify(token, self.now_seconds())
+        """Return the claims of a token, ``consumer_id`` being the consumer it stands for (the
+        participant and ``originatorId``); raises TokenError/TokenExpiredError."""
+        claims = self.tokens.verify(token, self.now_seconds())
+        consumer_id = self.identities.consumer_for_token_subject(claims.consumer_id)
+        return dataclasses.replace(claims, consumer_id=consumer_id)
 
     # --- storage --------------------------------------------------------------------------
 

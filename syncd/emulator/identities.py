@@ -13,8 +13,14 @@ APIReference/unauthenticated-messaging.md):
 Choices where LivePerson is silent, made here: the refresh window counts from the presented
 token's ``exp``; a refreshed token stays refreshable (so a client that crashed before storing
 the new one can refresh the old one again); the consumer id is a random uuid per external
-identity, not the external ``sub`` (LivePerson's authenticated tokens carry a hash); every
-refusal is HTTP 401 except an unknown connector (404) and a disabled signup (403).
+identity, not the external ``sub``; every refusal is HTTP 401 except an unknown connector
+(404) and a disabled signup (403).
+
+Authenticated tokens carry a hashed ``sub`` (as in LivePerson's tutorial), and LivePerson
+does not document that an authenticated consumer's ``originatorId`` equals it. The emulator
+takes the unkind reading: the token's ``sub`` is a SHA-256 of the account and external
+``sub``, while the consumer's participant and ``originatorId`` is its uuid. A client must
+recognise its own events by ``originatorMetadata.role``, as LivePerson's samples do.
 
 PyJWT and ``cryptography`` do the signing and verifying. Pure apart from key generation;
 time comes in as an argument. No aiohttp here.
@@ -22,6 +28,7 @@ time comes in as an argument. No aiohttp here.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +55,7 @@ class ConsumerRecord:
     consumer_id: str
     flow: str
     subject: str | None = None
+    token_subject: str | None = None
     name: str | None = None
     sdes: list[Any] = field(default_factory=list)
     tokens_issued: int = 0
@@ -58,6 +66,7 @@ class ConsumerRecord:
             "consumerId": self.consumer_id,
             "flow": self.flow,
             "sub": self.subject,
+            "tokenSub": self.token_subject or self.consumer_id,
             "name": self.name,
             "sdes": self.sdes,
             "tokensIssued": self.tokens_issued,
@@ -91,6 +100,7 @@ class IdentityService:
         self._anonymous_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.consumers: dict[str, ConsumerRecord] = {}
         self._by_subject: dict[tuple[str, str], str] = {}
+        self._by_token_subject: dict[str, str] = {}
         self.log: list[dict[str, Any]] = []
 
     # --- the log --------------------------------------------------------------------------
@@ -107,12 +117,21 @@ class IdentityService:
         if record is not None:
             record.tokens_issued += 1
 
+    def consumer_for_token_subject(self, token_subject: str) -> str:
+        """The consumer (participant, ``originatorId``) a LivePerson token's ``sub`` stands for."""
+        return self._by_token_subject.get(token_subject, token_subject)
+
     def _consumer_for(self, flow: str, subject: str) -> ConsumerRecord:
         consumer_id = self._by_subject.get((flow, subject))
         if consumer_id is None:
             consumer_id = str(uuid.uuid4())
             self._by_subject[(flow, subject)] = consumer_id
-            self.consumers[consumer_id] = ConsumerRecord(consumer_id, flow, subject)
+            record = ConsumerRecord(consumer_id, flow, subject)
+            if flow == AUTHENTICATED:
+                hashed = f"{self._settings.account}:{subject}".encode()
+                record.token_subject = hashlib.sha256(hashed).hexdigest()
+                self._by_token_subject[record.token_subject] = consumer_id
+            self.consumers[consumer_id] = record
         return self.consumers[consumer_id]
 
     # --- signup ---------------------------------------------------------------------------

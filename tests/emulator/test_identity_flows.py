@@ -95,14 +95,16 @@ def test_a_good_external_jwt_gives_a_token_whose_consumer_is_stable_for_its_sub(
     other = _authenticate(emulator, external_jwt(sub="scanner-8"))
 
     assert first.status_code == second.status_code == other.status_code == 200
-    consumer = jwt_part(first.json()["jwt"], 1)["sub"]
-    assert jwt_part(second.json()["jwt"], 1)["sub"] == consumer
-    assert jwt_part(other.json()["jwt"], 1)["sub"] != consumer
-    # LivePerson's consumer id is not the brand's sub.
-    assert consumer != "scanner-7"
-    records = {c["consumerId"]: c for c in emulator.state()["consumers"]}
-    assert records[consumer]["sub"] == "scanner-7"
-    assert records[consumer]["name"] == "Claims scanner"
+    token_sub = jwt_part(first.json()["jwt"], 1)["sub"]
+    assert jwt_part(second.json()["jwt"], 1)["sub"] == token_sub
+    assert jwt_part(other.json()["jwt"], 1)["sub"] != token_sub
+    # LivePerson's token carries a hash, not the brand's sub.
+    assert token_sub != "scanner-7" and len(token_sub) == 64
+    records = {c["tokenSub"]: c for c in emulator.state()["consumers"]}
+    assert records[token_sub]["sub"] == "scanner-7"
+    assert records[token_sub]["name"] == "Claims scanner"
+    # The consumer (participant, originatorId) is yet another id.
+    assert records[token_sub]["consumerId"] != token_sub
     assert _log_calls(emulator) == [("authenticate", True)] * 3
 
 
@@ -115,9 +117,12 @@ def test_the_authenticated_token_opens_a_socket_and_a_conversation(
         conversation_id = request_conversation(consumer)
     finally:
         consumer.close()
-    conversation = emulator.state()["conversations"][0]
+    state = emulator.state()
+    conversation = state["conversations"][0]
     assert conversation["id"] == conversation_id
-    assert conversation["consumerId"] == jwt_part(token, 1)["sub"]
+    (record,) = state["consumers"]
+    assert record["tokenSub"] == jwt_part(token, 1)["sub"]
+    assert conversation["consumerId"] == record["consumerId"]
 
 
 @pytest.mark.parametrize(

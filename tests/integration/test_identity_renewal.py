@@ -116,6 +116,10 @@ def _run_renewal_scenario(
 
     assert len(names) >= MIN_RENEWALS
     _assert_one_consumer_one_conversation_each_file_once(emulator, names)
+    # Our own files are recognised as ours (by role: the authenticated originatorId is not
+    # the token's sub), so none came back as a "received" file.
+    inbox = tmp_path / ROUTE / "inbox"
+    assert not inbox.exists() or list(inbox.iterdir()) == []
     assert "NEW consumer" not in log
     assert "eyJ" not in log  # tokens are never logged
     identity = read_state(
@@ -123,7 +127,9 @@ def _run_renewal_scenario(
     )
     assert identity is not None
     assert (identity.flow, identity.replaced_reason) == (flow, None)
-    assert identity.consumer_id == emulator.state()["consumers"][0]["consumerId"]
+    # The stored consumer id is the token's sub (for authenticated consumers a hash that
+    # differs from the originatorId their events carry).
+    assert identity.consumer_id == emulator.state()["consumers"][0]["tokenSub"]
     if flow == "unauthenticated":
         # Each renewal refreshed the external token rather than asking for a new identity.
         assert len(idp_calls(emulator, "anonymous/refresh")) >= MIN_RENEWALS
