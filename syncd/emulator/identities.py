@@ -75,9 +75,12 @@ class ConsumerRecord:
 
 def load_public_key(path: Path) -> RSAPublicKey:
     """Read a PEM RSA public key; raises ValueError (OSError when unreadable)."""
-    key = load_pem_public_key(path.read_bytes())
+    try:
+        key = load_pem_public_key(path.read_bytes())
+    except ValueError:
+        raise ValueError(f"--auth-public-key {path}: not a PEM public key") from None
     if not isinstance(key, RSAPublicKey):
-        raise ValueError(f"{path}: not an RSA public key")
+        raise ValueError(f"--auth-public-key {path}: not an RSA public key")
     return key
 
 
