@@ -68,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long after it expires an anonymous token can still be refreshed",
     )
     identity.add_argument(
+        "--unauth-refresh-only-expired",
+        action="store_true",
+        help="refuse to refresh an anonymous token before it has expired",
+    )
+    identity.add_argument(
         "--token-lifetime-seconds",
         type=int,
         help="lifetime of LivePerson consumer tokens (default: ~13 years for signup, an hour "
@@ -111,6 +116,7 @@ def settings_from(args: argparse.Namespace) -> EmulatorSettings:
         token_lifetime_seconds=args.token_lifetime_seconds,
         external_token_lifetime_seconds=args.external_token_lifetime_seconds,
         signup_disabled=args.signup_disabled,
+        unauth_refresh_only_expired=args.unauth_refresh_only_expired,
     )
 
 

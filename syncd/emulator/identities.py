@@ -195,6 +195,8 @@ class IdentityService:
             window = self._settings.unauth_refresh_window_seconds
             if float(claims["exp"]) + window <= now:
                 raise Rejection(401, "The refresh window of this identity has passed")
+            if self._settings.unauth_refresh_only_expired and float(claims["exp"]) > now:
+                raise Rejection(401, "The external token has not expired yet")
             subject = str(claims["sub"])
         issued_at = int(now)
         claims = {

@@ -54,6 +54,8 @@ class EmulatorSettings:
     tokens live ``token_lifetime_seconds`` (None: about 13 years for signup tokens, an hour
     for the connector flows), never longer than the external token they came from.
     ``signup_disabled`` refuses ``/signup`` as production accounts do.
+    ``unauth_refresh_only_expired`` refuses to refresh an anonymous token that has not
+    expired yet (the strictest reading of LivePerson's "once the external token is expired").
     """
 
     host: str = "127.0.0.1"
@@ -74,6 +76,7 @@ class EmulatorSettings:
     token_lifetime_seconds: int | None = None
     external_token_lifetime_seconds: int = 600
     signup_disabled: bool = False
+    unauth_refresh_only_expired: bool = False
 
     @property
     def uses_tls(self) -> bool:

@@ -264,7 +264,14 @@ class UnauthenticatedFlow:
             or token_lifetime is None
             or external_expires - now < token_lifetime
         ):
-            external = self._authorize(external)
+            try:
+                external = self._authorize(external)
+            except IdentityGoneError:
+                # LivePerson documents refreshing an *expired* token; should it refuse to
+                # refresh one that is still valid, use that one while it lasts.
+                if external_expires is None or external_expires <= self._clock():
+                    raise
+                logger.info("the anonymous token was not refreshed before it expired")
         return self._exchange(external)
 
     def _authorize(self, previous: str | None) -> str:

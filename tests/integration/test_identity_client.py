@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from syncd.emulator.server import EmulatorSettings, RunningEmulator
+from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.consumer_link import ConsumerSettings
 from syncd.liveperson.domains import DomainResolver
@@ -167,3 +167,54 @@ def test_a_stored_signup_identity_is_replaced_when_the_config_names_another_flow
     assert box.identity is not None and box.identity.flow == "unauthenticated"
     assert box.replaced == ["the configured identity changed from signup to unauthenticated"]
     assert any("NEW consumer" in record.getMessage() for record in caplog.records)
+
+
+def test_an_idp_that_refreshes_only_expired_tokens_still_keeps_the_anonymous_consumer(
+    http: HttpClient, resolver: DomainResolver, brand_keys: BrandKeys
+) -> None:
+    settings = identity_settings(
+        brand_keys,
+        unauth_refresh_only_expired=True,
+        external_token_lifetime_seconds=3,
+        token_lifetime_seconds=3,
+    )
+    with start_emulator(settings) as emulator:
+        box = Box()
+        client = ConsumerClient(
+            resolver=DomainResolver(http, emulator.base_url, emulator.account),
+            http=http,
+            account=emulator.account,
+            skill_id=None,
+            load_identity=lambda: box.identity,
+            save_identity=box.save,
+            resume_sequence=lambda _conversation: 0,
+            on_messaging_event=lambda _event: None,
+            on_conversation_change=lambda _change: None,
+            settings=SETTINGS,
+            identity_flow=UnauthenticatedFlow(
+                http,
+                DomainResolver(http, emulator.base_url, emulator.account),
+                emulator.account,
+                connector_id=CONNECTOR_ID,
+            ),
+            on_identity_replaced=box.replaced.append,
+        )
+        try:
+            conversation_id = client.ensure_open_conversation()
+            consumer_id = client.consumer_id
+            wait_until(
+                lambda: len(idp_calls(emulator, "anonymous/refresh")) >= 2,
+                30,
+                "two refreshes of the expired token",
+            )
+            wait_until(lambda: client.connection_state == "connected", 10, "connected")
+            assert client.ensure_open_conversation() == conversation_id
+            assert client.consumer_id == consumer_id
+        finally:
+            client.close()
+        refused = idp_calls(emulator, "anonymous/refresh", ok=False)
+        # Early refreshes were refused (and answered by using the still-valid token).
+        assert refused
+        assert {entry["error"] for entry in refused} == {"The external token has not expired yet"}
+        assert box.replaced == []
+        assert len(emulator.state()["consumers"]) == 1
