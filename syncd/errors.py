@@ -95,6 +95,28 @@ class AuthenticationError(SyncdError):
     """The consumer token was refused (HTTP 401 at upgrade, close code 4401 or 4407)."""
 
 
+class IdentityRejectedError(AuthenticationError):
+    """LivePerson refuses the configured identity itself, not just one token.
+
+    A signup on an account where signup is disabled, a brand key the connector does not
+    accept, an unknown connector id. Only a configuration change helps: ``key`` names the
+    configuration key to fix and ``step`` the identity step that failed.
+    """
+
+    def __init__(self, message: str, *, key: str, step: str) -> None:
+        self.key = key
+        self.step = step
+        super().__init__(f"{message} (check {key})")
+
+
+class IdentityGoneError(AuthenticationError):
+    """The stored consumer identity can no longer be renewed: only a new consumer helps.
+
+    For example an anonymous identity whose refresh window has passed, or a signup token
+    LivePerson refuses twice. ``str(error)`` is the reason, logged and shown by ``status``.
+    """
+
+
 class UploadUrlExpiredError(SyncdError):
     """Swift answered 401 ``Temp URL invalid``: ask LivePerson for a new URL."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from syncd.cli.common import EX_CONFIG, EX_OK, EX_UNAVAILABLE, say
 from syncd.config import Config
-from syncd.errors import StateError
+from syncd.errors import ConfigError, StateError
 from syncd.state.model import DatabaseMissingError
 from syncd.state.store import StateStore
 
@@ -81,10 +81,24 @@ def _unsafe_parent(folder: Path) -> str | None:
     )
 
 
+def _identity_key_problems(config: Config) -> list[str]:
+    """The private key of the authenticated flow must parse (the daemon would refuse it)."""
+    key_file = config.liveperson.private_key_file
+    if config.liveperson.identity != "authenticated" or key_file is None:
+        return []
+    from syncd.liveperson.identity_setup import read_private_key
+
+    try:
+        read_private_key(key_file)
+    except ConfigError as error:
+        return error.problems
+    return []
+
+
 def run(config: Config, args: argparse.Namespace) -> int:
     """Print the problems found (exit 78) or that the config is valid (exit 0, or the online
     check's code)."""
-    problems = folder_problems(config)
+    problems = folder_problems(config) + _identity_key_problems(config)
     try:
         with StateStore.open(config.state.database, exclusive=False) as store:
             damage = store.integrity_problems()

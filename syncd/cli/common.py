@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from syncd.config import Config, config_file_permission_warning, load_config
+from syncd.config import Config, config_file_permission_warning, identity_warnings, load_config
 from syncd.errors import ConfigError
 from syncd.rules.text import printable
 
@@ -65,7 +65,9 @@ def load_config_or_report(path: Path) -> Config | None:
         for problem in error.problems:
             say(f"  {problem}", error=True)
         return None
-    warning = config_file_permission_warning(path)
-    if warning is not None:
-        say(f"syncd: warning: {warning}", error=True)
+    warnings = [config_file_permission_warning(path)]
+    warnings += identity_warnings(config.liveperson.identity, config.liveperson.domain_api)
+    for warning in warnings:
+        if warning is not None:
+            say(f"syncd: warning: {warning}", error=True)
     return config

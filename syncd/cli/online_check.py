@@ -1,10 +1,15 @@
 """``syncd check --online``: prove LivePerson is usable from here, step by step.
 
 The steps are the daemon's own first steps, in its order: resolve the service domains
-(CSDS), sign up a consumer at the IdP, open the consumer WebSocket with that token and get
-one answer on it (``GetClock``). Nothing is uploaded and no conversation is opened, so the
-check leaves no trace in any conversation. The signed-up consumer is a throwaway: the
-daemon keeps its own identities in the state database and never uses this one.
+(CSDS), obtain a consumer token by the configured identity flow, open the consumer
+WebSocket with that token and get one answer on it (``GetClock``). Nothing is uploaded and
+no conversation is opened, so the check leaves no trace in any conversation.
+
+The token is for the first route: with ``authenticated`` that is the route's own consumer
+(the same ``sub`` is always the same consumer, so nothing new is made); with
+``unauthenticated`` and ``signup`` a throwaway consumer the daemon never uses. A refusal
+names the configuration key to fix (``liveperson.identity`` when signup is disabled,
+``liveperson.private_key_file`` when the key is not accepted, ``liveperson.connector_id``).
 """
 
 from __future__ import annotations
@@ -12,16 +17,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from syncd.config import Config
-from syncd.errors import AuthenticationError, SyncdError, TlsVerificationError
+from syncd.errors import AuthenticationError, ConfigError, SyncdError, TlsVerificationError
 from syncd.liveperson import protocol
 from syncd.liveperson.consumer_link import MESSAGING_SERVICE, consumer_socket_url
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
-from syncd.liveperson.identity import signup
+from syncd.liveperson.identity_setup import build_identity_flow
 from syncd.liveperson.session import MessagingConnection
 from syncd.service.wiring import USER_AGENT
 
 SERVICES = ("idp", MESSAGING_SERVICE, "swift")
+
+_IDENTITY_STEPS = {
+    "signup": "signing up a consumer at the IdP (liveperson.identity = signup)",
+    "authenticated": (
+        "authenticating route {route}'s consumer with a JWT signed by liveperson.private_key_file"
+    ),
+    "unauthenticated": ("getting an anonymous token and exchanging it at liveperson.connector_id"),
+}
 
 
 class OnlineCheckError(SyncdError):
@@ -31,14 +44,15 @@ class OnlineCheckError(SyncdError):
     def __init__(self, step: str, error: SyncdError) -> None:
         super().__init__(f"{step}: {error}")
         self.step = step
-        self.is_config = isinstance(error, TlsVerificationError | AuthenticationError)
+        self.is_config = isinstance(error, TlsVerificationError | AuthenticationError | ConfigError)
 
 
 def check_online(config: Config, report: Callable[[str], None]) -> None:
     """Run every step against ``config.liveperson``, calling ``report`` with a line per step.
 
     Returns when every step worked. Raises OnlineCheckError naming the first step that
-    failed (the connection is closed and the HTTP pool released either way).
+    failed (the connection is closed and the HTTP pool released either way), and
+    ConfigError when the private key file cannot be read or parsed.
     """
     liveperson = config.liveperson
     http = HttpClient(liveperson.ca_file, liveperson.request_timeout_seconds, USER_AGENT)
@@ -48,9 +62,14 @@ def check_online(config: Config, report: Callable[[str], None]) -> None:
         for service in SERVICES:
             report(f"  {service}: {resolver.base_uri(service)}")
         report("LivePerson domains resolved")
-        step = "signing up a consumer at the IdP"
-        identity = signup(http, resolver, liveperson.account)
-        report("consumer sign-up accepted")
+        route = config.routes[0]
+        step = _IDENTITY_STEPS[liveperson.identity].format(route=route.name)
+        flow = build_identity_flow(liveperson, route, http, resolver)
+        identity = flow.new_identity()
+        if liveperson.identity == "signup":
+            report("consumer sign-up accepted")
+        else:
+            report(f"{liveperson.identity} consumer token accepted: {identity.consumer_id}")
         step = "opening the consumer WebSocket"
         connection = MessagingConnection()
         connection.connect(

@@ -16,7 +16,13 @@ from syncd.cli.common import (
     load_config_or_report,
     say,
 )
-from syncd.errors import AlreadyRunningError, FolderChangedError, StateConfigError, StateError
+from syncd.errors import (
+    AlreadyRunningError,
+    ConfigError,
+    FolderChangedError,
+    StateConfigError,
+    StateError,
+)
 from syncd.service.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -61,6 +67,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EX_TEMPFAIL
     except (StateConfigError, FolderChangedError, OSError) as error:
         say(f"syncd: cannot start: {error}", error=True)
+        daemon.shutdown()
+        return EX_CONFIG
+    except ConfigError as error:
+        # Found only when starting: the private key file cannot be read or parsed.
+        for problem in error.problems:
+            say(f"syncd: cannot start: {problem}", error=True)
         daemon.shutdown()
         return EX_CONFIG
     except StateError as error:

@@ -50,6 +50,7 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                     "since": connection.changed_at,
                     "files_waiting": waiting_files(store, route.name),
                 }
+            identity = store.get_identity(route.name)
             summaries.append(
                 {
                     "route": route.name,
@@ -74,6 +75,15 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                         }
                         for row in store.recent_problems(route.name, PROBLEMS_SHOWN)
                     ],
+                    "identity": None
+                    if identity is None
+                    else {
+                        "flow": identity.flow,
+                        "consumer_id": identity.consumer_id,
+                        "refresh_deadline": identity.refresh_deadline,
+                        "replaced_reason": identity.replaced_reason,
+                        "replaced_at": identity.replaced_at,
+                    },
                 }
             )
     return summaries
@@ -108,6 +118,13 @@ def run(config: Config, args: argparse.Namespace) -> int:
                 f"  outage: LivePerson unreachable since {_when(outage['since'])}{lasted}; "
                 f"{count_files(outage['files_waiting'])} waiting"
             )
+        say(f"  identity: {_identity_text(summary['identity'], config)}")
+        identity = summary["identity"]
+        if identity is not None and identity["replaced_reason"] is not None:
+            say(
+                f"  new consumer since {_when(identity['replaced_at'])}: "
+                f"{identity['replaced_reason']}"
+            )
         say(f"  conversation: {summary['conversation'] or '-'}")
         say(f"  outbound: {_counts_text(summary['outbound'], OutboundState)}")
         say(f"  inbound: {_counts_text(summary['inbound'], InboundState)}")
@@ -120,6 +137,16 @@ def run(config: Config, args: argparse.Namespace) -> int:
         for problem in summary["problems"]:
             say(f"  #{problem['id']} {problem['file']} ({problem['state']}): {problem['reason']}")
     return EX_OK
+
+
+def _identity_text(identity: dict[str, Any] | None, config: Config) -> str:
+    """``authenticated, consumer 4f1…`` or, before the first token, the configured flow."""
+    if identity is None:
+        return f"{config.liveperson.identity}, no consumer yet"
+    text = f"{identity['flow']}, consumer {identity['consumer_id']}"
+    if identity["flow"] != config.liveperson.identity:
+        text += f" (configured: {config.liveperson.identity}; replaced at the next connect)"
+    return text
 
 
 def _counts_text(counts: dict[str, int], states: type[StrEnum]) -> str:

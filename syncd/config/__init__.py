@@ -8,10 +8,12 @@ base_dir)`` does the same from an already parsed mapping. Every problem found is
 """
 
 from syncd.config.files import config_file_permission_warning, load_config
+from syncd.config.identity import identity_warnings
 from syncd.config.model import (
     AFTER_SEND_CHOICES,
     DEFAULT_CAPTION,
     DEFAULT_DOMAIN_API,
+    IDENTITY_CHOICES,
     KNOWN_KEYS,
     LOG_LEVEL_CHOICES,
     SECTION_KEYS,
@@ -20,6 +22,7 @@ from syncd.config.model import (
     AfterSend,
     Config,
     DaemonConfig,
+    IdentityMode,
     LivePersonConfig,
     LogLevel,
     RouteConfig,
@@ -32,6 +35,7 @@ __all__ = [
     "AFTER_SEND_CHOICES",
     "DEFAULT_CAPTION",
     "DEFAULT_DOMAIN_API",
+    "IDENTITY_CHOICES",
     "KNOWN_KEYS",
     "LOG_LEVEL_CHOICES",
     "SECTION_KEYS",
@@ -40,12 +44,14 @@ __all__ = [
     "AfterSend",
     "Config",
     "DaemonConfig",
+    "IdentityMode",
     "LivePersonConfig",
     "LogLevel",
     "RouteConfig",
     "StateConfig",
     "WatchMode",
     "config_file_permission_warning",
+    "identity_warnings",
     "load_config",
     "parse_config",
 ]

@@ -15,10 +15,12 @@ from syncd.rules import FAILED_DIR_NAME, SENT_DIR_NAME, WORK_DIR_NAME
 AfterSend = Literal["archive", "delete"]
 WatchMode = Literal["auto", "events", "poll"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+IdentityMode = Literal["authenticated", "unauthenticated", "signup"]
 
 AFTER_SEND_CHOICES: tuple[AfterSend, ...] = ("archive", "delete")
 WATCH_CHOICES: tuple[WatchMode, ...] = ("auto", "events", "poll")
 LOG_LEVEL_CHOICES: tuple[LogLevel, ...] = ("debug", "info", "warning", "error", "critical")
+IDENTITY_CHOICES: tuple[IdentityMode, ...] = ("authenticated", "unauthenticated", "signup")
 
 DEFAULT_DOMAIN_API = "https://api.liveperson.net"
 DEFAULT_CAPTION = "{filename}"
@@ -26,13 +28,18 @@ DEFAULT_CAPTION = "{filename}"
 
 @dataclass(frozen=True)
 class LivePersonConfig:
-    """``[liveperson]``: which account, where its Domain API (CSDS) is, and network timings."""
+    """``[liveperson]``: which account, where its Domain API (CSDS) is, network timings, and
+    the consumer identity flow (``identity``) with its keys (see ``config/identity.py``)."""
 
     account: str
     domain_api: str = DEFAULT_DOMAIN_API
     ca_file: Path | None = None
     request_timeout_seconds: float = 30.0
     keepalive_seconds: float = 30.0
+    identity: IdentityMode = "signup"
+    private_key_file: Path | None = None
+    issuer: str | None = None
+    connector_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class RouteConfig:
     rescan_seconds: float = 300.0
     max_download_bytes: int = 25_000_000
     send_accept_receipts: bool = True
+    consumer_id: str | None = None
+    display_name: str | None = None
 
     @property
     def work_dir(self) -> Path:
@@ -122,6 +131,10 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "ca_file",
         "request_timeout_seconds",
         "keepalive_seconds",
+        "identity",
+        "private_key_file",
+        "issuer",
+        "connector_id",
     ),
     "state": ("database",),
     "daemon": ("prepare_workers", "log_level"),
@@ -139,6 +152,8 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "rescan_seconds",
         "max_download_bytes",
         "send_accept_receipts",
+        "consumer_id",
+        "display_name",
     ),
 }
 

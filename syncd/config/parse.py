@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from syncd.config.fields import TableReader, describe_value
+from syncd.config.identity import parse_flow_keys, parse_identity, parse_route_identity
 from syncd.config.model import (
     AFTER_SEND_CHOICES,
     DEFAULT_CAPTION,
@@ -25,6 +26,7 @@ from syncd.config.model import (
     AdminConfig,
     Config,
     DaemonConfig,
+    IdentityMode,
     LivePersonConfig,
     RouteConfig,
     StateConfig,
@@ -53,17 +55,20 @@ def parse_config(
     *,
     source_path: Path | None = None,
     check_files: bool = True,
+    environment: Mapping[str, str] | None = None,
 ) -> Config:
     """Check ``data`` (as ``tomllib`` returns it) and build the configuration.
 
     Relative paths are resolved against ``base_dir`` (the config file's folder).
     ``source_path`` is recorded in the result. With ``check_files`` False, the CA file and the
-    database folder are not looked at. Raises ConfigError listing every problem found.
+    database folder are not looked at. ``environment`` (default ``os.environ``) supplies
+    ``$CREDENTIALS_DIRECTORY``. Raises ConfigError listing every problem found.
     """
     problems: list[str] = []
     top = TableReader(data, "", SECTION_KEYS, problems, hints=_SECTION_HINTS)
     base_dir = Path(os.path.abspath(base_dir))
-    liveperson = _parse_liveperson(top, base_dir, check_files)
+    environment = os.environ if environment is None else environment
+    liveperson = _parse_liveperson(top, base_dir, check_files, environment)
     state = _parse_state(top, base_dir, check_files)
     daemon_table = top.section("daemon", SECTION_KEYS["daemon"])
     daemon = DaemonConfig(
@@ -72,7 +77,8 @@ def parse_config(
     )
     admin_table = top.section("admin", SECTION_KEYS["admin"])
     admin = AdminConfig(username=admin_table.string("username"))
-    routes = _parse_routes(top, base_dir)
+    identity = liveperson.identity if liveperson else "signup"
+    routes = _parse_routes(top, base_dir, identity)
     problems.extend(route_relation_problems(routes, state.database if state else None))
     if problems or liveperson is None or state is None:
         raise ConfigError(problems)
@@ -82,11 +88,14 @@ def parse_config(
 
 
 def _parse_liveperson(
-    top: TableReader, base_dir: Path, check_files: bool
+    top: TableReader, base_dir: Path, check_files: bool, environment: Mapping[str, str]
 ) -> LivePersonConfig | None:
     table = top.section("liveperson", SECTION_KEYS["liveperson"])
     account = table.digits("account", required=True)
+    problems_before = len(top.problems)
     domain_api = _domain_api(table)
+    # Which host an identity is for is only known for a usable URL in a real table.
+    host_known = len(top.problems) == problems_before and bool(table.table)
     ca_file = table.path("ca_file", base_dir)
     if ca_file is not None and check_files:
         if not ca_file.is_file():
@@ -103,10 +112,22 @@ def _parse_liveperson(
             f"must be below {_IDLE_CLOSE_SECONDS:g} (LivePerson closes idle connections "
             f"after {_IDLE_CLOSE_SECONDS:g} s), got {keepalive_seconds:g}",
         )
+    identity = parse_identity(table, domain_api if host_known else None)
+    private_key_file, issuer, connector_id = parse_flow_keys(
+        table, identity, base_dir, check_files, environment
+    )
     if account is None:
         return None
     return LivePersonConfig(
-        account, domain_api, ca_file, request_timeout_seconds, keepalive_seconds
+        account,
+        domain_api,
+        ca_file,
+        request_timeout_seconds,
+        keepalive_seconds,
+        identity,
+        private_key_file,
+        issuer,
+        connector_id,
     )
 
 
@@ -158,7 +179,9 @@ def _database_folder_problem(folder: Path) -> str | None:
     return None
 
 
-def _parse_routes(top: TableReader, base_dir: Path) -> list[tuple[int, RouteConfig]]:
+def _parse_routes(
+    top: TableReader, base_dir: Path, identity: IdentityMode
+) -> list[tuple[int, RouteConfig]]:
     """Return each parsed route with its index in the file (for problem key paths)."""
     if "route" not in top.table:
         top.problem("route", "at least one [[route]] table is required")
@@ -174,13 +197,13 @@ def _parse_routes(top: TableReader, base_dir: Path) -> list[tuple[int, RouteConf
             top.problem(path, f"expected a table, got {describe_value(route_table)}")
             continue
         reader = TableReader(route_table, path, SECTION_KEYS["route"], top.problems)
-        route = _parse_route(reader, base_dir)
+        route = _parse_route(reader, base_dir, identity)
         if route is not None:
             routes.append((index, route))
     return routes
 
 
-def _parse_route(table: TableReader, base_dir: Path) -> RouteConfig | None:
+def _parse_route(table: TableReader, base_dir: Path, identity: IdentityMode) -> RouteConfig | None:
     name = table.string("name", required=True)
     if name is not None and not _ROUTE_NAME_PATTERN.fullmatch(name):
         table.problem(
@@ -202,6 +225,7 @@ def _parse_route(table: TableReader, base_dir: Path) -> RouteConfig | None:
     rescan_seconds = table.number("rescan_seconds", 300.0, 0.0, above_minimum=True)
     max_download_bytes = table.integer("max_download_bytes", 25_000_000, 1, 2**40)
     send_accept_receipts = table.boolean("send_accept_receipts", True)
+    consumer_id, display_name = parse_route_identity(table, identity)
     if name is None or outbox is None or inbox is None:
         return None
     return RouteConfig(
@@ -217,4 +241,6 @@ def _parse_route(table: TableReader, base_dir: Path) -> RouteConfig | None:
         rescan_seconds,
         max_download_bytes,
         send_accept_receipts,
+        consumer_id,
+        display_name,
     )

@@ -87,6 +87,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.idle_timeout_seconds,
         help="drop consumer sockets silent for this long",
     )
+    identity = parser.add_argument_group("consumer identity")
+    identity.add_argument(
+        "--auth-public-key",
+        type=Path,
+        metavar="FILE",
+        help="PEM public key of the authentication connector: enables the authenticated "
+        "flow (RS256 external JWTs)",
+    )
+    identity.add_argument(
+        "--auth-issuer", metavar="ISS", help="the 'iss' external JWTs must carry (default: any)"
+    )
+    identity.add_argument(
+        "--unauth-connector-id",
+        metavar="ID",
+        help="connector id of the unauthenticated (anonymous) flow: enables it",
+    )
+    identity.add_argument(
+        "--unauth-refresh-window-seconds",
+        type=float,
+        default=defaults.unauth_refresh_window_seconds,
+        help="how long after it expires an anonymous token can still be refreshed",
+    )
+    identity.add_argument(
+        "--unauth-refresh-only-expired",
+        action="store_true",
+        help="refuse to refresh an anonymous token before it has expired",
+    )
+    identity.add_argument(
+        "--token-lifetime-seconds",
+        type=int,
+        help="lifetime of LivePerson consumer tokens (default: ~13 years for signup, an hour "
+        "for the connector flows)",
+    )
+    identity.add_argument(
+        "--external-token-lifetime-seconds",
+        type=int,
+        default=defaults.external_token_lifetime_seconds,
+        help="lifetime of anonymous external tokens",
+    )
+    identity.add_argument(
+        "--signup-disabled",
+        action="store_true",
+        help="refuse /signup, as production accounts do",
+    )
 
 
 def is_loopback_bind(host: str) -> bool:
@@ -138,6 +182,14 @@ def settings_from(
         file_sharing_enabled=not args.file_sharing_disabled,
         idle_timeout_seconds=args.idle_timeout_seconds,
         control_token=control_token,
+        auth_public_key=args.auth_public_key,
+        auth_issuer=args.auth_issuer,
+        unauth_connector_id=args.unauth_connector_id,
+        unauth_refresh_window_seconds=args.unauth_refresh_window_seconds,
+        token_lifetime_seconds=args.token_lifetime_seconds,
+        external_token_lifetime_seconds=args.external_token_lifetime_seconds,
+        signup_disabled=args.signup_disabled,
+        unauth_refresh_only_expired=args.unauth_refresh_only_expired,
     )
 
 
@@ -157,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         emulator = start_emulator(settings)
     except (ValueError, OSError) as error:
+        # ValueError also covers an --auth-public-key that is not a PEM RSA public key.
         print(f"syncd emulator: {error}", file=sys.stderr)
         return 2
     stop_requested = threading.Event()

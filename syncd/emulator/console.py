@@ -5,6 +5,7 @@ Every value shown is HTML-escaped. The forms post to the control API, which redi
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
@@ -28,7 +29,23 @@ def _describe(event: dict[str, Any]) -> str:
     return str(message)
 
 
-def _section(conversation: Conversation) -> str:
+def _consumer(core: EmulatorCore, consumer_id: str) -> str:
+    """Who the consumer is, as Consumer Info shows it: flow, external sub, name, SDEs."""
+    record = core.identities.consumers.get(consumer_id)
+    if record is None:
+        return f"consumer {escape(consumer_id)}"
+    parts = [f"consumer {escape(consumer_id)} ({escape(record.flow)})"]
+    if record.name:
+        parts.append(f"<b>{escape(record.name)}</b>")
+    if record.subject and record.flow == "authenticated":
+        parts.append(f"sub {escape(record.subject)}")
+    if record.sdes:
+        parts.append(f"SDEs <code>{escape(json.dumps(record.sdes, ensure_ascii=False))}</code>")
+    parts.append(f"{record.tokens_issued} token(s)")
+    return " · ".join(parts)
+
+
+def _section(core: EmulatorCore, conversation: Conversation) -> str:
     conversation_id = escape(conversation.conversation_id)
     rows = "".join(
         f"<tr><td>{e.sequence}</td><td>{escape(e.role)}</td>"
@@ -48,7 +65,7 @@ def _section(conversation: Conversation) -> str:
         )
     return (
         f"<section><h2>{conversation_id}</h2>"
-        f"<p>{escape(conversation.state)} · consumer {escape(conversation.consumer_id)} · "
+        f"<p>{escape(conversation.state)} · {_consumer(core, conversation.consumer_id)} · "
         f"skill {escape(conversation.skill_id)}</p>"
         f"<table><tr><th>seq</th><th>role</th><th>event</th></tr>{rows}</table>{actions}"
         "</section>"
@@ -57,7 +74,7 @@ def _section(conversation: Conversation) -> str:
 
 def render(core: EmulatorCore) -> str:
     """Return the console page for the current state, newest conversation first."""
-    sections = "".join(_section(c) for c in reversed(core.book.all()))
+    sections = "".join(_section(core, c) for c in reversed(core.book.all()))
     return _PAGE.format(
         account=escape(core.account),
         objects=len(core.objects),

@@ -18,6 +18,7 @@ Choices where LivePerson is silent (protocol.md §12), made here:
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 import uuid
@@ -28,6 +29,7 @@ from typing import Any
 from syncd.emulator import tempurl
 from syncd.emulator.faults import Faults
 from syncd.emulator.hub import Hub
+from syncd.emulator.identities import ConsumerRecord, IdentityService, load_public_key
 from syncd.emulator.model import ConversationBook
 from syncd.emulator.objects import ObjectStore
 from syncd.emulator.rejection import Rejection
@@ -35,6 +37,10 @@ from syncd.emulator.settings import MAX_UPLOAD_FILE_BYTES, SWIFT_ACCOUNT, Emulat
 from syncd.emulator.site_settings import AdminLogins, SiteSettings
 from syncd.emulator.tokens import SIGNUP_TOKEN_LIFETIME_SECONDS, ConsumerClaims, TokenSigner
 from syncd.liveperson.protocol import UPLOAD_FILE_TYPES
+
+# LivePerson does not document the lifetime of tokens from the connector flows (its sample
+# authenticated token lived two years); the emulator picks an hour unless told otherwise.
+CONNECTOR_TOKEN_LIFETIME_SECONDS = 3600
 
 
 def _parse_file_size(value: Any) -> int:
@@ -59,6 +65,8 @@ class EmulatorCore:
         self.admin = AdminLogins(settings.admin_user, settings.admin_password)
         self.faults = Faults()
         self.tokens = TokenSigner(secrets.token_bytes(32), settings.account)
+        public_key = load_public_key(settings.auth_public_key) if settings.auth_public_key else None
+        self.identities = IdentityService(settings, public_key)
         # Swift's temp URL key; tests sign their own URLs with it.
         self.temp_url_key = secrets.token_hex(20)
         # The one emulated agent who joins conversations and sends files.
@@ -84,19 +92,36 @@ class EmulatorCore:
         """Return a consumer JWT; a new consumer id unless ``consumer_id`` is given.
 
         The lifetime is ``lifetime_seconds``, else the ``signup_token_ttl_seconds`` knob, else
-        LivePerson's ~13 years.
+        the ``token_lifetime_seconds`` setting, else LivePerson's ~13 years.
         """
         if lifetime_seconds is None:
             lifetime_seconds = self.faults.knobs.signup_token_ttl_seconds
+        if lifetime_seconds is None:
+            lifetime_seconds = self.settings.token_lifetime_seconds
         if lifetime_seconds is None:
             lifetime_seconds = SIGNUP_TOKEN_LIFETIME_SECONDS
         return self.tokens.issue(
             consumer_id or str(uuid.uuid4()), self.now_seconds(), lifetime_seconds, issuer
         )
 
+    def issue_connector_token(
+        self, record: ConsumerRecord, issuer: str, external_expires_at: float
+    ) -> str:
+        """A LivePerson token for a consumer of the connector flows: ``token_lifetime_seconds``
+        (an hour by default), never past the external token's ``exp``."""
+        lifetime = self.settings.token_lifetime_seconds or CONNECTOR_TOKEN_LIFETIME_SECONDS
+        now = self.now_seconds()
+        lifetime = min(lifetime, int(external_expires_at) - int(now))
+        self.identities.counted(record.consumer_id)
+        subject = record.token_subject or record.consumer_id
+        return self.tokens.issue(subject, now, lifetime, issuer)
+
     def verify_token(self, token: str) -> ConsumerClaims:
-        """Return the claims of a token; raises TokenError/TokenExpiredError."""
-        return self.tokens.verify(token, self.now_seconds())
+        """Return the claims of a token, ``consumer_id`` being the consumer it stands for (the
+        participant and ``originatorId``); raises TokenError/TokenExpiredError."""
+        claims = self.tokens.verify(token, self.now_seconds())
+        consumer_id = self.identities.consumer_for_token_subject(claims.consumer_id)
+        return dataclasses.replace(claims, consumer_id=consumer_id)
 
     # --- storage --------------------------------------------------------------------------
 
@@ -184,4 +209,9 @@ class EmulatorCore:
             }
             for c in self.book.all()
         ]
-        return {"conversations": conversations, "objects": self.objects.snapshot()}
+        return {
+            "conversations": conversations,
+            "objects": self.objects.snapshot(),
+            "consumers": [record.as_dict() for record in self.identities.consumers.values()],
+            "identityLog": list(self.identities.log),
+        }

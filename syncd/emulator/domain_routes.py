@@ -1,11 +1,10 @@
-"""Domain API (CSDS) and IdP signup routes.
+"""Domain API (CSDS) routes (the IdP's are in ``idp_routes.py``).
 
 * ``GET /api/account/{account}/service/{service}/baseURI.json`` → ``{"service", "account",
   "baseURI"}``; ``GET /api/account/{account}/service/baseURI.json`` and the same under
   ``/csdr/account/...`` → ``{"baseURIs": [...]}``. Every service resolves to the emulator's own
   ``host:port`` (no scheme). Unknown accounts and unknown service names (case sensitive) → 404.
   The ``version`` query parameter is accepted and not required.
-* ``POST /api/account/{account}/signup`` (no body) → ``{"jwt": ...}`` for a new consumer.
 """
 
 from __future__ import annotations
@@ -45,15 +44,8 @@ async def all_base_uris(request: web.Request) -> web.Response:
     return web.json_response({"baseURIs": base_uris})
 
 
-async def signup(request: web.Request) -> web.Response:
-    """Create an unauthenticated consumer and return its token."""
-    core = _core_for_account(request)
-    return web.json_response({"jwt": core.issue_token(issuer=core.base_url)})
-
-
 def add_routes(app: web.Application) -> None:
-    """Register the Domain API and IdP routes on ``app``."""
+    """Register the Domain API routes on ``app``."""
     for prefix in ("/api", "/csdr"):
         app.router.add_get(f"{prefix}/account/{{account}}/service/baseURI.json", all_base_uris)
     app.router.add_get("/api/account/{account}/service/{service}/baseURI.json", service_base_uri)
-    app.router.add_post("/api/account/{account}/signup", signup)

@@ -25,7 +25,14 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from syncd.emulator import admin_routes, agent, control_routes, domain_routes, swift_routes
+from syncd.emulator import (
+    admin_routes,
+    agent,
+    control_routes,
+    domain_routes,
+    idp_routes,
+    swift_routes,
+)
 from syncd.emulator.consumer_ws import DROP_CODE, consumer_socket
 from syncd.emulator.core import EmulatorCore
 from syncd.emulator.guard import control_guard
@@ -62,6 +69,7 @@ def create_app(core: EmulatorCore) -> web.Application:
     )
     app[CORE] = core
     domain_routes.add_routes(app)
+    idp_routes.add_routes(app)
     admin_routes.add_routes(app)
     swift_routes.add_routes(app)
     control_routes.add_routes(app)

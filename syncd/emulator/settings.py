@@ -48,6 +48,16 @@ class EmulatorSettings:
     ``InitConnection`` within ``init_connection_timeout_seconds`` is closed with 4401.
     ``control_token``, when set, is required by the control API and the console
     (``guard.py``); without it they answer only to a loopback ``Host``.
+
+    Identity: ``auth_public_key`` (PEM) enables the authenticated flow, verifying external
+    JWTs (and their ``iss`` when ``auth_issuer`` is set); ``unauth_connector_id`` enables the
+    unauthenticated flow, whose external tokens live ``external_token_lifetime_seconds`` and
+    can be refreshed for ``unauth_refresh_window_seconds`` after they expire. LivePerson
+    tokens live ``token_lifetime_seconds`` (None: about 13 years for signup tokens, an hour
+    for the connector flows), never longer than the external token they came from.
+    ``signup_disabled`` refuses ``/signup`` as production accounts do.
+    ``unauth_refresh_only_expired`` refuses to refresh an anonymous token that has not
+    expired yet (the strictest reading of LivePerson's "once the external token is expired").
     """
 
     host: str = "127.0.0.1"
@@ -62,6 +72,14 @@ class EmulatorSettings:
     idle_timeout_seconds: float = 60.0
     init_connection_timeout_seconds: float = 5.0
     control_token: str | None = field(default=None, repr=False)
+    auth_public_key: Path | None = None
+    auth_issuer: str | None = None
+    unauth_connector_id: str | None = None
+    unauth_refresh_window_seconds: float = 730 * 3600.0
+    token_lifetime_seconds: int | None = None
+    external_token_lifetime_seconds: int = 600
+    signup_disabled: bool = False
+    unauth_refresh_only_expired: bool = False
 
     @property
     def uses_tls(self) -> bool:

@@ -115,7 +115,7 @@ class RouteReceiver:
         if event.sequence is None:
             return  # chat states ("agent is typing") carry no sequence and no content
         now = self._clock()
-        ours = event.originator_id == self._client.consumer_id
+        ours = event.is_from_consumer(self._client.consumer_id)
         file = event.hosted_file if not ours else None
         # One transaction per event (every page we publish comes back as an event): the
         # conversation, the inbound row and the cursor are committed together.

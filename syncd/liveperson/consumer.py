@@ -20,13 +20,15 @@ from typing import Any, TypeVar
 
 from syncd.errors import SyncdError
 from syncd.liveperson import protocol
-from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings, IdentityStore
+from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.limits import MAX_SEQUENCE_JUMP, PeerLimitError
 from syncd.liveperson.link_health import LinkHealth, LinkWaiter
+from syncd.liveperson.identity_flows import IdentityFlow
+from syncd.liveperson.identity_keeper import IdentityStore
 from syncd.liveperson.retrying import RetryPolicy, is_rate_limited, retry_transient
 
 __all__ = ["ConsumerClient", "ConsumerSettings"]
@@ -59,7 +61,11 @@ class ConsumerClient:
         on_conversation_change: Callable[[protocol.ConversationChange], None],
         settings: ConsumerSettings | None = None,
         on_connected: Callable[[], None] = lambda: None,
+        identity_flow: IdentityFlow | None = None,
+        on_identity_replaced: Callable[[str], None] = lambda _reason: None,
     ) -> None:
+        """``identity_flow`` obtains and renews tokens (default: the demo signup);
+        ``on_identity_replaced`` is told why, when the stored consumer had to be replaced."""
         self._on_messaging_event = on_messaging_event
         self._on_conversation_change = on_conversation_change
         self._resume_sequence = resume_sequence
@@ -72,13 +78,14 @@ class ConsumerClient:
             resolver=resolver,
             http=http,
             account=account,
-            identity_store=IdentityStore(load_identity, save_identity),
+            identity_store=IdentityStore(load_identity, save_identity, on_identity_replaced),
             resume_sequence=resume_sequence,
             tracker=self._tracker,
             on_notification=self._handle_notification,
             settings=self._settings,
             on_conversations_lost=self._report_lost_conversations,
             on_connected=on_connected,
+            identity_flow=identity_flow,
         )
 
     @property
@@ -98,6 +105,11 @@ class ConsumerClient:
     def reconnect_now(self) -> None:
         """During an outage, make the link try to reconnect now instead of after its wait."""
         self._link.reconnect_now()
+
+    @property
+    def token_renewals(self) -> int:
+        """How many times the consumer token was renewed since the client was made."""
+        return self._link.renewals
 
     @property
     def consumer_id(self) -> str | None:

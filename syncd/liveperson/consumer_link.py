@@ -1,22 +1,25 @@
-"""The connection lifecycle behind ``ConsumerClient``: identity, connect, resubscribe, reconnect.
+"""The connection lifecycle behind ``ConsumerClient``: identity, connect, resubscribe, renew.
 
 ``ConsumerLink`` hands out an open ``MessagingConnection`` on demand. Opening one means:
-use the stored consumer identity (or sign up when there is none or LivePerson refused it),
-open the WebSocket, subscribe the tracked conversations' messaging events from the
-daemon's stored sequence, then subscribe to the consumer's OPEN conversations and wait for
-the first (snapshot) notification, so the OPEN conversation is known before any request.
+take the route's identity from ``IdentityKeeper`` (stored, renewed when due, or new), open
+the WebSocket, subscribe the tracked conversations' messaging events from the daemon's
+stored sequence, then subscribe to the consumer's OPEN conversations and wait for the first
+(snapshot) notification, so the OPEN conversation is known before any request.
 
-After a lost connection a supervisor thread reconnects with backoff until it succeeds or
-``close()`` is called. A socket closed with 4401/4407 ("a fresh token is required") is
-reconnected once with the same token before signing up: signup tokens live about 13 years
-(protocol.md §3), a new signup is a new consumer that can no longer see the route's
-conversation, and LivePerson is known to send these codes for other troubles. A token
-refused at the upgrade (HTTP 401), or closed with 4401/4407 again before its subscriptions
-are done, is given up and a new consumer signed up; the conversations of the old consumer
-are reported through ``on_conversations_lost`` so the route can open a new one at once.
+A supervisor thread keeps it so. After a lost connection it reconnects with backoff until it
+succeeds or ``close()`` is called. Before the token expires it renews it (same consumer),
+opens and subscribes a second socket with the new token, makes it current and closes the
+old one once its requests are answered, so a token's end never interrupts a request.
+
+A token refused at the upgrade (HTTP 401) or a socket closed with 4401/4407 ("a fresh token
+is required") is renewed by the configured flow. Signup tokens cannot be renewed: such a
+socket is reconnected once with the same token (LivePerson is known to send these codes for
+other troubles), and only a second refusal makes a new consumer. When the consumer changes,
+its old conversations are reported through ``on_conversations_lost`` so the route opens a
+new one at once.
 
 Backoff and outages. The supervisor reconnects at once after a drop; once a connect has
-failed it waits (``ReconnectBackoff``: exponential with full jitter, capped at 15 s, at least
+failed it waits (``ReconnectBackoff``: exponential with full jitter, capped at 10 s, at least
 a ``Retry-After``). A connect that failed for the link's reason (``is_link_failure``) starts
 an *outage* (``LinkHealth``): until the next successful connect the link is ``offline``,
 only the supervisor connects, and requests fail at once with ``LinkDownError`` instead of
@@ -34,25 +37,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from syncd.errors import (
-    AuthenticationError,
-    LinkDownError,
-    RequestRejectedError,
-    RequestTimeoutError,
-    SyncdError,
-)
-from syncd.liveperson import protocol
+from syncd.errors import AuthenticationError, LinkDownError, SyncdError
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
-from syncd.liveperson.identity import ConsumerIdentity, signup
+from syncd.liveperson.identity import ConsumerIdentity
+from syncd.liveperson.identity_flows import IdentityFlow, SignupFlow
+from syncd.liveperson.identity_keeper import IdentityKeeper, IdentityStore
+from syncd.liveperson.resubscribe import subscribe_all
 from syncd.liveperson.link_health import LinkHealth
-from syncd.liveperson.retrying import (
-    ReconnectBackoff,
-    RetryPolicy,
-    is_link_failure,
-    retry_transient,
-)
+from syncd.liveperson.retrying import ReconnectBackoff, RetryPolicy, is_link_failure
 from syncd.liveperson.session import MessagingConnection, NotificationHandler
 
 logger = logging.getLogger(__name__)
@@ -89,14 +83,6 @@ def consumer_socket_url(resolver: DomainResolver, account: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class IdentityStore:
-    """Where a route keeps its consumer identity (the daemon backs both with SQLite)."""
-
-    load: Callable[[], ConsumerIdentity | None]
-    save: Callable[[ConsumerIdentity], None]
-
-
 class ConsumerLink:
     """Keeps one route's messaging connection open. Thread-safe."""
 
@@ -112,27 +98,31 @@ class ConsumerLink:
         on_notification: NotificationHandler,
         settings: ConsumerSettings,
         on_conversations_lost: Callable[[list[str]], None] = lambda _conversations: None,
+        identity_flow: IdentityFlow | None = None,
         on_connected: Callable[[], None] = lambda: None,
     ) -> None:
         self._resolver = resolver
-        self._http = http
         self._account = account
-        self._identity_store = identity_store
         self._resume_sequence = resume_sequence
         self._tracker = tracker
         self._on_notification = on_notification
         self._settings = settings
+        flow = identity_flow or SignupFlow(http, resolver, account)
+        self._keeper = IdentityKeeper(flow, identity_store, settings.retry_policy)
         self._lock = threading.Lock()
         self._connection: MessagingConnection | None = None
         self._identity: ConsumerIdentity | None = None
         self._on_conversations_lost = on_conversations_lost
-        # The consumer whose token was closed with 4401/4407 once and gets one more try.
+        # The signup consumer whose token was closed with 4401/4407 once and gets one more try.
         self._token_suspect: str | None = None
         self._token_refused = False
         self._state = "disconnected"
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._retiring: list[threading.Thread] = []
+        # The socket being opened and subscribed, before it becomes ``_connection``.
+        self._candidate: MessagingConnection | None = None
         self._on_connected = on_connected
         self._health = LinkHealth()
         self._retry_now = threading.Event()
@@ -162,43 +152,26 @@ class ConsumerLink:
         """The consumer id in use (``originatorId`` of our events), None before connecting."""
         return self._identity.consumer_id if self._identity else None
 
+    @property
+    def renewals(self) -> int:
+        """How many times this link renewed its token (for logs and tests)."""
+        return self._keeper.renewals
+
     def ensure_connected(self) -> MessagingConnection:
         """Return an open, subscribed connection, opening one if needed.
 
         Raises ClientClosedError after ``close()``, LinkDownError during an outage (only
-        the supervisor connects then), AuthenticationError when even a fresh identity is
-        refused, ConnectionLostError/RequestTimeoutError/TransientTransferError/a transient
+        the supervisor connects then), AuthenticationError when the token is refused even
+        after renewal (IdentityRejectedError when the configuration must change),
+        ConnectionLostError/RequestTimeoutError/TransientTransferError/a transient
         RequestRejectedError (the link's trouble), and configuration errors
         (TlsVerificationError, UnsafeRemoteError, ProtocolError).
         """
         with self._lock:
-            if self._stopping.is_set():
-                raise ClientClosedError("the consumer client is closed")
-            connection = self._connection
-            if connection is not None and connection.is_open:
-                return connection
-            if connection is not None:
-                connection.close()
-                self._connection = None
-            self._start_supervisor()
-            if self._health.offline_since is not None and not self._is_supervisor():
-                raise LinkDownError(f"LivePerson is unreachable: {self._health.last_failure}")
-            self._state = "connecting"
-            try:
-                connection = self._connect_and_subscribe()
-            except SyncdError as error:
-                self._state = (
-                    "auth-failed" if isinstance(error, AuthenticationError) else "disconnected"
-                )
-                self._health.failed(error, time.time())
-                # Keep the supervisor trying after this caller gives up.
-                self._wake.set()
-                raise
-            self._connection = connection
-            self._state = "connected"
-            self._health.succeeded()
-        # Outside the lock: the callback may wake threads that connect through this link.
-        self._on_connected()
+            connection, opened = self._ensure_connected_locked()
+        if opened:
+            # Outside the lock: the callback may wake threads that connect through this link.
+            self._on_connected()
         return connection
 
     def reconnect_now(self) -> None:
@@ -208,7 +181,7 @@ class ConsumerLink:
             self._retry_now.set()
 
     def close(self) -> None:
-        """Stop reconnecting, close the connection and join the supervisor."""
+        """Stop reconnecting, close the connections and join the helper threads."""
         self._stopping.set()
         self._wake.set()
         self._retry_now.set()
@@ -219,6 +192,9 @@ class ConsumerLink:
                 self._connection.close()
             self._connection = None
             self._state = "disconnected"
+            retiring, self._retiring = self._retiring, []
+        for thread in retiring:
+            thread.join()
 
     # --- internals -------------------------------------------------------------------
 
@@ -234,35 +210,51 @@ class ConsumerLink:
             )
             self._supervisor.start()
 
+    def _ensure_connected_locked(self) -> tuple[MessagingConnection, bool]:
+        """The open connection, and whether it was opened just now (lock held)."""
+        if self._stopping.is_set():
+            raise ClientClosedError("the consumer client is closed")
+        connection = self._connection
+        if connection is not None and connection.is_open:
+            return connection, False
+        if connection is not None:
+            connection.close()
+            self._connection = None
+        self._start_supervisor()
+        if self._health.offline_since is not None and not self._is_supervisor():
+            raise LinkDownError(f"LivePerson is unreachable: {self._health.last_failure}")
+        self._state = "connecting"
+        try:
+            connection = self._connect_and_subscribe()
+        except SyncdError as error:
+            self._state = (
+                "auth-failed" if isinstance(error, AuthenticationError) else "disconnected"
+            )
+            self._health.failed(error, time.time())
+            # Keep the supervisor trying after this caller gives up.
+            self._wake.set()
+            raise
+        self._connection = connection
+        self._state = "connected"
+        self._health.succeeded()
+        # The supervisor's sleep until the next renewal starts from this token.
+        self._wake.set()
+        return connection, True
+
     def _connect_and_subscribe(self) -> MessagingConnection:
-        identity = None if self._token_refused else self._identity_store.load()
-        if identity is None and not self._token_refused:
-            identity = self._signup(None)  # a fresh state: nothing to lose, nothing to warn about
-        elif identity is None:
-            identity = self._signup("LivePerson refused the consumer token")
+        if self._token_refused:
+            identity = self._keeper.renew(self._identity)
+        else:
+            identity = self._keeper.current()
         try:
             connection = self._open_connection(identity)
         except AuthenticationError:
-            reason = f"LivePerson refused the token of consumer {identity.consumer_id}"
-            identity = self._signup(reason)
+            # Refused at the upgrade: expired or revoked. Renew it (a new consumer only for
+            # signup, whose tokens cannot be renewed) and try once more.
+            identity = self._keeper.renew(identity)
             connection = self._open_connection(identity)
-        previous = self._identity
-        lost: list[str] = []
-        if previous is not None and previous.consumer_id != identity.consumer_id:
-            # The new consumer is no participant of the old one's conversations.
-            for conversation_id in self._tracker.tracked():
-                logger.warning(
-                    "conversation %s belonged to consumer %s and is no longer followed",
-                    conversation_id,
-                    previous.consumer_id,
-                )
-                self._tracker.untrack(conversation_id)
-                lost.append(conversation_id)
-        self._identity = identity
         self._token_refused = False
-        if lost:
-            # Reported now, whatever happens next: they are untracked for good.
-            self._on_conversations_lost(lost)
+        self._adopt(identity)
         try:
             self._subscribe_all(connection)
         except SyncdError:
@@ -272,27 +264,58 @@ class ConsumerLink:
         self._token_suspect = None
         return connection
 
-    def _signup(self, replacing_reason: str | None) -> ConsumerIdentity:
-        """Sign up a consumer; ``replacing_reason`` says why a stored one is replaced, if so."""
-        identity = retry_transient(self._settings.retry_policy, "signup")(
-            signup, self._http, self._resolver, self._account
-        )
-        # signup() itself logs the new consumer at INFO; replacing a stored one also hides its
-        # conversations from this route, which deserves a warning.
-        if replacing_reason is not None:
+    def _adopt(self, identity: ConsumerIdentity) -> None:
+        """Make ``identity`` the one in use; a new consumer loses the old one's conversations."""
+        previous = self._identity
+        self._identity = identity
+        if previous is None or previous.consumer_id == identity.consumer_id:
+            return
+        lost: list[str] = []
+        # The new consumer is no participant of the old one's conversations.
+        for conversation_id in self._tracker.tracked():
             logger.warning(
-                "%s; signed up as NEW consumer %s (conversations of the previous consumer are "
-                "no longer visible to this route)",
-                replacing_reason,
-                identity.consumer_id,
+                "conversation %s belonged to consumer %s and is no longer followed",
+                conversation_id,
+                previous.consumer_id,
             )
-        self._identity_store.save(identity)
-        # This token has not been refused; if connecting fails now, the next try reuses it.
-        self._token_refused = False
-        return identity
+            self._tracker.untrack(conversation_id)
+            lost.append(conversation_id)
+        if lost:
+            # Reported now, whatever happens next: they are untracked for good.
+            self._on_conversations_lost(lost)
+
+    def _renew_connection(self) -> None:
+        """Renew the token and move to a socket opened with it (lock held)."""
+        old = self._connection
+        identity = self._keeper.renew()
+        connection = self._open_connection(identity)
+        self._adopt(identity)
+        try:
+            self._subscribe_all(connection)
+        except SyncdError:
+            connection.close()
+            raise
+        self._connection = connection
+        self._state = "connected"
+        self._token_suspect = None
+        if old is not None:
+            self._retire(old)
+
+    def _retire(self, connection: MessagingConnection) -> None:
+        """Close ``connection`` once its requests in flight are answered (or time out)."""
+        timeout = self._settings.request_timeout_seconds
+        thread = threading.Thread(
+            target=connection.close_when_idle,
+            args=(timeout,),
+            name="lp-consumer-retire",
+            daemon=True,
+        )
+        self._retiring = [t for t in self._retiring if t.is_alive()] + [thread]
+        thread.start()
 
     def _open_connection(self, identity: ConsumerIdentity) -> MessagingConnection:
         connection = MessagingConnection()
+        self._candidate = connection
         connection.connect(
             consumer_socket_url(self._resolver, self._account),
             identity.jwt,
@@ -305,38 +328,20 @@ class ConsumerLink:
         return connection
 
     def _subscribe_all(self, connection: MessagingConnection) -> None:
-        timeout = self._settings.request_timeout_seconds
-        # What was OPEN before the drop may have been closed meanwhile: ask afresh.
-        self._tracker.forget_open()
-        for conversation_id in self._tracker.tracked():
-            body = protocol.subscribe_messaging_events_body(
-                conversation_id, self._resume_sequence(conversation_id)
-            )
-            try:
-                connection.request(protocol.SUBSCRIBE_MESSAGING_EVENTS, body, timeout)
-            except RequestRejectedError as error:
-                if error.is_transient:
-                    raise
-                # A final refusal must not keep the whole route offline.
-                logger.warning("conversation %s is no longer followed: %s", conversation_id, error)
-                self._tracker.untrack(conversation_id)
-        seen = self._tracker.snapshot_count()
-        body = protocol.subscribe_ex_conversations_body()
-        connection.request(protocol.SUBSCRIBE_EX_CONVERSATIONS, body, timeout)
-        if not self._tracker.wait_for_snapshot(seen, timeout):
-            raise RequestTimeoutError("no OPEN conversations snapshot after subscribing")
-        open_id = self._tracker.open_conversation_id
-        for conversation_id in self._tracker.tracked():
-            if conversation_id != open_id:
-                # Closed while we were away; its missed events were just re-subscribed.
-                self._tracker.untrack(conversation_id)
+        subscribe_all(
+            connection, self._tracker, self._resume_sequence, self._settings.request_timeout_seconds
+        )
 
     def _handle_close(self, connection: MessagingConnection, error: SyncdError) -> None:
         # Runs on the dead connection's reader thread: only flags, no waiting.
+        if connection is not self._connection and connection is not self._candidate:
+            return  # a retired socket (its token may well have expired): nothing to do
         if isinstance(error, AuthenticationError):
             consumer_id = self.consumer_id
-            if consumer_id is not None and self._token_suspect != consumer_id:
-                # The first refusal of this token: reconnect with it once more.
+            if self._keeper.flow.renewable:
+                self._token_refused = True
+            elif consumer_id is not None and self._token_suspect != consumer_id:
+                # The first refusal of a signup token: reconnect with it once more.
                 self._token_suspect = consumer_id
                 logger.warning(
                     "LivePerson closed the connection of consumer %s (%s); reconnecting with "
@@ -346,22 +351,46 @@ class ConsumerLink:
                 )
             else:
                 self._token_refused = True
-        if connection is not self._connection:
-            return
         self._state = "disconnected"
         # A peer that broke a limit asks for a pause (retry_after): it may do so again.
         self._reconnect_pause_seconds = getattr(error, "retry_after_seconds", None) or 0.0
         self._wake.set()
 
+    def _maintain(self) -> None:
+        """Reconnect a lost connection or renew a token that is due (supervisor thread).
+
+        Raises what connecting or renewing raises; a failed renewal is recorded in the link's
+        health, so the supervisor backs off before the next try.
+        """
+        opened = False
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            connection = self._connection
+            if connection is None or not connection.is_open:
+                _, opened = self._ensure_connected_locked()
+                logger.info("LivePerson messaging connection is up")
+            elif self._keeper.seconds_until_renewal() == 0.0:
+                try:
+                    self._renew_connection()
+                except SyncdError as error:
+                    # The current socket still works: back off, but this is no outage.
+                    self._health.failed(error, time.time(), may_start_outage=False)
+                    raise
+                self._health.succeeded()
+        if opened:
+            self._on_connected()
+
     def _supervise(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait()
+            # Sleep until woken (a drop, a failed caller) or until the token is due.
+            self._wake.wait(self._keeper.seconds_until_renewal())
             self._wake.clear()
             pause, self._reconnect_pause_seconds = self._reconnect_pause_seconds, 0.0
             if pause > 0:
                 self._stopping.wait(pause)
             while not self._stopping.is_set():
-                # After a failed connect (here or in a caller) back off; after a drop, go.
+                # After a failed connect or renewal back off; after a drop, go at once.
                 wait = self._health.backoff_seconds(self._settings.reconnect_policy, time.time())
                 if wait > 0:
                     self._retry_now.wait(wait)
@@ -369,8 +398,7 @@ class ConsumerLink:
                     if self._stopping.is_set():
                         return
                 try:
-                    self.ensure_connected()
-                    logger.info("LivePerson messaging connection is up again")
+                    self._maintain()
                     break
                 except SyncdError as error:
                     if is_link_failure(error):

@@ -53,6 +53,7 @@ class PendingRequests:
         self._request_ids = RequestIds()
         self._waiters: dict[str, Waiter] = {}
         self._ended_reason: str | None = None
+        self._emptied = threading.Condition(self._lock)
 
     def register(self, request_type: str) -> Waiter:
         """Return a waiter with a fresh request id; raises ConnectionLostError once ended."""
@@ -67,6 +68,8 @@ class PendingRequests:
         """Forget ``waiter`` (answered, timed out or never sent); a late response is dropped."""
         with self._lock:
             self._waiters.pop(waiter.request_id, None)
+            if not self._waiters:
+                self._emptied.notify_all()
 
     def resolve(self, response: Response) -> bool:
         """Complete the waiter of ``response.request_id``; False when nobody waits for it."""
@@ -83,5 +86,12 @@ class PendingRequests:
             self._ended_reason = reason
             waiters = list(self._waiters.values())
             self._waiters.clear()
+            self._emptied.notify_all()
         for waiter in waiters:
             waiter.complete(None, ConnectionLostError(f"{waiter.request_type}: {reason}"))
+
+    def wait_until_empty(self, timeout_seconds: float) -> bool:
+        """Wait until no request is in flight (a waiter is discarded once its caller is
+        done); True when that happened within ``timeout_seconds``."""
+        with self._lock:
+            return self._emptied.wait_for(lambda: not self._waiters, timeout_seconds)

@@ -23,11 +23,12 @@ class LinkHealth:
         self.next_attempt_at: float | None = None
         self.connections = 0
 
-    def failed(self, error: SyncdError, now: float) -> None:
-        """Record a failed connect attempt at ``now``; a link failure starts an outage."""
+    def failed(self, error: SyncdError, now: float, *, may_start_outage: bool = True) -> None:
+        """Record a failed connect attempt at ``now``; a link failure starts an outage unless
+        ``may_start_outage`` is False (a token renewal failed while the socket still works)."""
         self.failures += 1
         self.last_failure = error
-        if is_link_failure(error) and self.offline_since is None:
+        if may_start_outage and is_link_failure(error) and self.offline_since is None:
             self.offline_since = now
 
     def succeeded(self) -> None:

@@ -281,6 +281,10 @@ class HostedFile:
     preview: str | None = None
 
 
+# The role LivePerson gives the consumer in originatorMetadata and participants.
+CONSUMER_ROLE = "CONSUMER"
+
+
 @dataclass(frozen=True)
 class MessagingEvent:
     """One change of an ``ms.MessagingEventNotification``.
@@ -300,6 +304,18 @@ class MessagingEvent:
     event: Mapping[str, Any]
     hosted_file: HostedFile | None = None
     text: str | None = None
+
+    def is_from_consumer(self, consumer_id: str | None) -> bool:
+        """True for an event the route's consumer published.
+
+        ``originatorId`` equals the token's ``sub`` for signup consumers; for authenticated
+        ones LivePerson does not document it (its tokens carry a hashed ``sub``), and its
+        own samples recognise the consumer by ``originatorMetadata.role == "CONSUMER"``. A
+        conversation has one consumer, so either sign is enough.
+        """
+        return (consumer_id is not None and self.originator_id == consumer_id) or (
+            self.role == CONSUMER_ROLE
+        )
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,15 @@ class MessagingConnection:
                 thread.join(CLOSE_JOIN_SECONDS)
         ws.shutdown()  # type: ignore[no-untyped-call]
 
+    def close_when_idle(self, timeout_seconds: float) -> None:
+        """Close once no request is waiting for its response, or after ``timeout_seconds``.
+
+        Used for a socket replaced by one with a renewed token: its requests in flight
+        still get their answers. ``on_close`` is not called.
+        """
+        self._pending.wait_until_empty(timeout_seconds)
+        self.close()
+
     def _start_thread(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append(thread)

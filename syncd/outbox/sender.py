@@ -276,7 +276,7 @@ class RouteSender:
                 if (
                     hosted is not None
                     and hosted.relative_path == row.relative_path
-                    and event.originator_id == self._client.consumer_id
+                    and event.is_from_consumer(self._client.consumer_id)
                     and event.sequence is not None
                 ):
                     self._store.mark_published(row.id, event.sequence, self._clock())

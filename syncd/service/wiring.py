@@ -18,6 +18,8 @@ from syncd.liveperson.consumer_link import ConsumerSettings
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
+from syncd.liveperson.identity_setup import build_identity_flow, read_private_key
+from syncd.liveperson.jwt_codec import PrivateKey
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 from syncd.liveperson.storage import SwiftStorage
 from syncd.state.store import StateStore
@@ -40,6 +42,7 @@ class LivePersonServices:
             self.http, config.liveperson.domain_api, config.liveperson.account
         )
         self._storage: SwiftStorage | None = None
+        self._key: PrivateKey | None = None
         self._lock = threading.Lock()
 
     def storage(self) -> SwiftStorage:
@@ -69,10 +72,27 @@ class LivePersonServices:
             identity = store.get_identity(route.name)
             if identity is None:
                 return None
-            return ConsumerIdentity(identity.consumer_id, identity.jwt)
+            return ConsumerIdentity(
+                identity.consumer_id,
+                identity.jwt,
+                identity.flow,
+                identity.external_token,
+                identity.refresh_deadline,
+            )
 
         def save_identity(identity: ConsumerIdentity) -> None:
-            store.save_identity(route.name, identity.consumer_id, identity.jwt, time.time())
+            store.save_identity(
+                route.name,
+                identity.consumer_id,
+                identity.jwt,
+                time.time(),
+                flow=identity.flow,
+                external_token=identity.external_token,
+                refresh_deadline=identity.refresh_deadline,
+            )
+
+        def identity_replaced(reason: str) -> None:
+            store.note_identity_replaced(route.name, reason, time.time())
 
         liveperson = self._config.liveperson
         return ConsumerClient(
@@ -91,7 +111,21 @@ class LivePersonServices:
                 ca_file=liveperson.ca_file,
             ),
             on_connected=on_connected,
+            identity_flow=build_identity_flow(
+                liveperson, route, self.http, self.resolver, self._private_key()
+            ),
+            on_identity_replaced=identity_replaced,
         )
+
+    def _private_key(self) -> PrivateKey | None:
+        """The brand key of the authenticated flow, read once for every route."""
+        liveperson = self._config.liveperson
+        if liveperson.identity != "authenticated" or liveperson.private_key_file is None:
+            return None
+        with self._lock:
+            if self._key is None:
+                self._key = read_private_key(liveperson.private_key_file)
+            return self._key
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -132,12 +132,22 @@ def path_text(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Identity:
-    """The LivePerson consumer a route speaks as. The JWT is a secret and stays out of reprs."""
+    """The LivePerson consumer a route speaks as. Tokens are secrets and stay out of reprs.
+
+    ``flow`` made it (signup, authenticated, unauthenticated); ``external_token`` and
+    ``refresh_deadline`` belong to the unauthenticated flow; ``replaced_reason`` and
+    ``replaced_at`` say why and when the route last had to take a new consumer.
+    """
 
     route: str
     consumer_id: str
     jwt: str = field(repr=False)
     created_at: float
+    flow: str = "signup"
+    external_token: str | None = field(default=None, repr=False)
+    refresh_deadline: float | None = None
+    replaced_reason: str | None = None
+    replaced_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -243,12 +253,7 @@ def _optional_path(value: Any) -> Path | None:
 
 def identity_from_record(record: Mapping[str, Any]) -> Identity:
     """Builds an ``Identity`` from a database record (a column → value mapping)."""
-    return Identity(
-        route=record["route"],
-        consumer_id=record["consumer_id"],
-        jwt=record["jwt"],
-        created_at=record["created_at"],
-    )
+    return Identity(**{name: record[name] for name in Identity.__dataclass_fields__})
 
 
 def conversation_from_record(record: Mapping[str, Any]) -> ConversationRow:

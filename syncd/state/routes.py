@@ -36,11 +36,41 @@ class RouteRecords(RecordsBase):
             records = transaction.rows("SELECT * FROM identities WHERE route = ?", [route])
         return model.identity_from_record(records[0]) if records else None
 
-    def save_identity(self, route: str, consumer_id: str, jwt: str, now: float) -> None:
-        """Stores the identity of ``route``, replacing the old one after a re-signup."""
-        record = {"route": route, "consumer_id": consumer_id, "jwt": jwt, "created_at": now}
+    def save_identity(
+        self,
+        route: str,
+        consumer_id: str,
+        jwt: str,
+        now: float,
+        *,
+        flow: str = "signup",
+        external_token: str | None = None,
+        refresh_deadline: float | None = None,
+    ) -> None:
+        """Stores the identity of ``route`` (a renewed token, or a new consumer), keeping the
+        record of the last replacement."""
+        record = {
+            "route": route,
+            "consumer_id": consumer_id,
+            "jwt": jwt,
+            "created_at": now,
+            "flow": flow,
+            "external_token": external_token,
+            "refresh_deadline": refresh_deadline,
+        }
         with self._transaction(f"save the identity of route {route}") as transaction:
             transaction.upsert("identities", record, "route")
+
+    def note_identity_replaced(self, route: str, reason: str, now: float) -> None:
+        """Records why ``route`` had to take a new consumer (``syncd status`` shows it).
+
+        Called after the new identity was saved; ``reason`` is free of tokens.
+        """
+        with self._transaction(f"note the new identity of route {route}") as transaction:
+            transaction.run(
+                "UPDATE identities SET replaced_reason = ?, replaced_at = ? WHERE route = ?",
+                [reason, now, route],
+            )
 
     def record_conversation(
         self, route: str, conversation_id: str, skill_id: str | None, now: float

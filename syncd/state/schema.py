@@ -147,4 +147,26 @@ _CONNECTION_STATE = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_CONVERSATIONS, _OUTBOUND, _INBOUND, _CONNECTION_STATE)
+# The production identity flows: which flow made the stored identity (a config change to
+# another flow makes a new consumer), the anonymous flow's external token and refresh
+# deadline, and why the last consumer was replaced (shown by `syncd status`). Existing rows
+# were all made by signup.
+_IDENTITY_FLOWS = Migration(
+    version=5,
+    summary="identity flow, external token, refresh deadline, replacement reason",
+    statements=(
+        "ALTER TABLE identities ADD COLUMN flow TEXT NOT NULL DEFAULT 'signup'",
+        "ALTER TABLE identities ADD COLUMN external_token TEXT",
+        "ALTER TABLE identities ADD COLUMN refresh_deadline REAL",
+        "ALTER TABLE identities ADD COLUMN replaced_reason TEXT",
+        "ALTER TABLE identities ADD COLUMN replaced_at REAL",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _CONVERSATIONS,
+    _OUTBOUND,
+    _INBOUND,
+    _CONNECTION_STATE,
+    _IDENTITY_FLOWS,
+)

@@ -156,6 +156,59 @@ def test_command_options_become_settings() -> None:
     ) == (0, "42", False, 5.0)
 
 
+def test_identity_options_become_settings() -> None:
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    defaults = command.settings_from(parser.parse_args([]))
+    assert (defaults.auth_public_key, defaults.unauth_connector_id, defaults.signup_disabled) == (
+        None,
+        None,
+        False,
+    )
+    assert (defaults.token_lifetime_seconds, defaults.external_token_lifetime_seconds) == (
+        None,
+        600,
+    )
+    chosen = command.settings_from(
+        parser.parse_args(
+            [
+                "--auth-public-key",
+                "/etc/connector.pem",
+                "--auth-issuer",
+                "https://brand",
+                "--unauth-connector-id",
+                "2470021030",
+                "--unauth-refresh-window-seconds",
+                "30",
+                "--token-lifetime-seconds",
+                "10",
+                "--external-token-lifetime-seconds",
+                "10",
+                "--signup-disabled",
+            ]
+        )
+    )
+    assert (chosen.auth_public_key, chosen.auth_issuer, chosen.unauth_connector_id) == (
+        Path("/etc/connector.pem"),
+        "https://brand",
+        "2470021030",
+    )
+    assert (
+        chosen.unauth_refresh_window_seconds,
+        chosen.token_lifetime_seconds,
+        chosen.external_token_lifetime_seconds,
+        chosen.signup_disabled,
+    ) == (30.0, 10, 10, True)
+
+
+def test_a_public_key_that_is_not_pem_stops_the_command_with_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "connector.pem"
+    bad.write_text("not a key", encoding="ascii")
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    assert command.run(parser.parse_args(["--port", "0", "--auth-public-key", str(bad)])) == 2
+
+
 def test_command_serves_until_sigterm_and_exits_zero() -> None:
     script = (
         "import argparse, sys\n"

@@ -35,6 +35,9 @@ EXAMPLE = REPOSITORY / "config.example.toml"
 MINIMAL_TOML = """\
 [liveperson]
 account = 12345678
+# A real host (the default Domain API) needs an identity flow; this one needs no key file.
+identity = "unauthenticated"
+connector_id = "2470021030"
 
 [state]
 database = "state/syncd.sqlite3"
@@ -101,6 +104,8 @@ def test_minimal_config_loads_with_documented_defaults(tmp_path: Path) -> None:
         ca_file=None,
         request_timeout_seconds=30.0,
         keepalive_seconds=30.0,
+        identity="unauthenticated",
+        connector_id="2470021030",
     )
     assert config.state == StateConfig(database=tmp_path / "state" / "syncd.sqlite3")
     assert config.daemon == DaemonConfig(prepare_workers=2, log_level="info")
@@ -157,7 +162,13 @@ def test_every_key_can_be_set_and_ids_given_as_integers_become_strings(tmp_path:
     text += '\n[daemon]\nprepare_workers = 4\nlog_level = "debug"\n[admin]\nusername = "admin"\n'
     config = load_config(write_config(tmp_path, text))
     assert config.liveperson == LivePersonConfig(
-        "012345", "http://127.0.0.1:8780", tmp_path / "proxy-ca.pem", 12.5, 20.0
+        "012345",
+        "http://127.0.0.1:8780",
+        tmp_path / "proxy-ca.pem",
+        12.5,
+        20.0,
+        identity="unauthenticated",
+        connector_id="2470021030",
     )
     assert config.daemon == DaemonConfig(prepare_workers=4, log_level="debug")
     assert config.admin == AdminConfig(username="admin")
@@ -548,6 +559,9 @@ def test_the_example_config_loads_once_its_folders_point_somewhere_real(tmp_path
     text = text.replace("# ca_file =", "ca_file =")
     (tmp_path / "etc" / "syncd").mkdir(parents=True)
     (tmp_path / "etc" / "syncd" / "corporate-proxy-ca.pem").write_text("pem", encoding="ascii")
+    # The example's private key sits next to the config file, private to its owner.
+    (tmp_path / "lp-consumer-key.pem").write_text("pem", encoding="ascii")
+    (tmp_path / "lp-consumer-key.pem").chmod(0o600)
     config = load_config(write_config(tmp_path, text))
     assert config.state.database == tmp_path / "var" / "lib" / "syncd" / "state.db"
     assert config.liveperson.ca_file == tmp_path / "etc" / "syncd" / "corporate-proxy-ca.pem"

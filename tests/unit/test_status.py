@@ -129,7 +129,52 @@ def test_migration_4_adds_the_columns_to_a_database_with_rows(database: Path) ->
         versions = [row[0] for row in plain.execute("SELECT version FROM schema_version")]
     plain.close()
     assert columns[-2:] == ["connection_state", "connection_changed_at"]
-    assert versions == [1, 2, 3, 4]
+    # Migration 5 (identity flows) follows it.
+    assert versions == [1, 2, 3, 4, 5]
+
+
+def test_migration_5_keeps_a_signup_identity_and_records_the_flow_and_a_replacement(
+    database: Path,
+) -> None:
+    with (
+        StateStore.open(database, migrations=MIGRATIONS[:4]) as old,
+        old._transaction("seed") as transaction,
+    ):
+        transaction.run(
+            "INSERT INTO identities (route, consumer_id, jwt, created_at) VALUES (?,?,?,?)",
+            [ROUTE, "consumer-1", "eyJ.old.sig", NOW],
+        )
+    with StateStore.open(database) as upgraded:
+        identity = upgraded.get_identity(ROUTE)
+        assert identity is not None
+        assert (identity.consumer_id, identity.flow, identity.replaced_reason) == (
+            "consumer-1",
+            "signup",
+            None,
+        )
+        upgraded.save_identity(
+            ROUTE,
+            "consumer-2",
+            "eyJ.new.sig",
+            NOW + 1,
+            flow="unauthenticated",
+            external_token="eyJ.ext.sig",
+            refresh_deadline=NOW + 3600,
+        )
+        upgraded.note_identity_replaced(ROUTE, "the refresh window has passed", NOW + 1)
+        # A later renewal of the same consumer keeps the record of the replacement.
+        upgraded.save_identity(
+            ROUTE, "consumer-2", "eyJ.newer.sig", NOW + 2, flow="unauthenticated"
+        )
+        identity = upgraded.get_identity(ROUTE)
+    assert identity is not None
+    assert (identity.flow, identity.jwt, identity.replaced_reason, identity.replaced_at) == (
+        "unauthenticated",
+        "eyJ.newer.sig",
+        "the refresh window has passed",
+        NOW + 1,
+    )
+    assert "eyJ" not in repr(identity)
 
 
 # --- is a daemon running? ------------------------------------------------------------------

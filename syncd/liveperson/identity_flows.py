@@ -1,0 +1,311 @@
+"""How a route obtains and renews its consumer token: one class per configured flow.
+
+* ``AuthenticatedFlow`` (production; developer-center Tutorials/authentication.md): syncd
+  signs an external JWT (RS256) for a fixed ``sub`` with the brand's private key and posts it
+  as ``{"authCode": ...}`` to ``/api/account/{acc}/authenticate``; the answer is ``{"jwt"}``.
+  The same ``sub`` always maps to the same consumer, so renewing is simply doing it again.
+* ``UnauthenticatedFlow`` (production; APIReference/unauthenticated-messaging.md):
+  ``/anonymous/authorize`` gives an external token; ``/app/{connector}/authenticate?v=3.0``
+  exchanges it (``{"id_token"}``) for a LivePerson token (``{"token"}``). Renewing refreshes
+  the external token by posting the previous one (``{"id_token"}``) to ``/anonymous/authorize``
+  — same identity — and exchanges the fresh one.
+* ``SignupFlow`` (demo and emulator only): ``/signup``. Its tokens cannot be renewed.
+
+``renew`` keeps the consumer or raises IdentityGoneError (only a new consumer helps);
+``new_identity`` makes a consumer. Both raise IdentityRejectedError naming the configuration
+key to fix when LivePerson refuses the configuration itself, and the transient errors of
+``HttpClient`` (the caller retries those).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from syncd.errors import (
+    IdentityGoneError,
+    IdentityRejectedError,
+    ProtocolError,
+    TransientTransferError,
+)
+from syncd.liveperson.domains import DomainResolver
+from syncd.liveperson.http import HttpClient, HttpStatusError
+from syncd.liveperson.identity import (
+    IDP_SERVICE,
+    ConsumerIdentity,
+    consumer_id_of,
+    jwt_expires_at,
+    jwt_payload,
+    renew_due_at,
+    signup,
+)
+from syncd.liveperson.jwt_codec import PrivateKey, sign_rs256
+
+logger = logging.getLogger(__name__)
+
+# LivePerson's documented default: an expired anonymous token can be refreshed for 730 hours.
+DEFAULT_REFRESH_WINDOW_SECONDS = 730 * 3600.0
+
+# Lifetime of the external JWTs syncd signs. Each is used once, right away, so it can be
+# short; LivePerson does not document a limit.
+EXTERNAL_JWT_LIFETIME_SECONDS = 300
+
+# LivePerson's IdP has answered a JWT it could not validate with HTTP 500 and this internal
+# code (CUSTOMER_JWT_NOT_VALID, developer-center issue #198): a refusal, not an outage.
+JWT_NOT_VALID_CODE = "9007"
+
+
+class IdentityFlow(Protocol):
+    """What ``ConsumerLink`` needs from a flow (see the module docstring)."""
+
+    @property
+    def name(self) -> str:
+        """``signup``, ``authenticated`` or ``unauthenticated``."""
+
+    @property
+    def renewable(self) -> bool:
+        """False when a refused token can only be replaced by a new consumer."""
+
+    def new_identity(self) -> ConsumerIdentity:
+        """Obtain a token for a consumer (possibly the same one, for stable external ids)."""
+
+    def renew(self, identity: ConsumerIdentity) -> ConsumerIdentity:
+        """Obtain a fresh token for ``identity``'s consumer."""
+
+
+def _idp_url(resolver: DomainResolver, account: str, path: str) -> str:
+    return f"{resolver.http_url(IDP_SERVICE)}/api/account/{quote(account, safe='')}/{path}"
+
+
+def _token_field(body: Any, name: str, what: str) -> str:
+    value = body.get(name) if isinstance(body, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(f"the IdP {what} answer lacks {name!r}")
+    return value
+
+
+def _lifetime_seconds(token: str) -> float | None:
+    """``exp - iat`` of a LivePerson token, None when either is missing."""
+    try:
+        claims = jwt_payload(token)
+    except ProtocolError:
+        return None
+    expires, issued = claims.get("exp"), claims.get("iat")
+    if isinstance(expires, int | float) and isinstance(issued, int | float):
+        return float(expires) - float(issued)
+    return None
+
+
+class SignupFlow:
+    """The IdP signup of LivePerson's getting-started page ("only a demonstration")."""
+
+    name = "signup"
+    renewable = False
+
+    def __init__(self, http: HttpClient, resolver: DomainResolver, account: str) -> None:
+        self._http = http
+        self._resolver = resolver
+        self._account = account
+
+    def new_identity(self) -> ConsumerIdentity:
+        """Sign up a new consumer; IdentityRejectedError when the account refuses signups."""
+        try:
+            return signup(self._http, self._resolver, self._account)
+        except HttpStatusError as error:
+            raise IdentityRejectedError(
+                f"LivePerson refused the consumer signup (HTTP {error.status}); production "
+                'accounts disable it: set identity = "authenticated" or "unauthenticated"',
+                key="liveperson.identity",
+                step="signup",
+            ) from None
+
+    def renew(self, identity: ConsumerIdentity) -> ConsumerIdentity:
+        """Signup tokens cannot be renewed: always raises IdentityGoneError."""
+        raise IdentityGoneError(
+            f"LivePerson refused the token of signup consumer {identity.consumer_id}, and "
+            "signup tokens cannot be renewed"
+        )
+
+
+class AuthenticatedFlow:
+    """Brand-signed external JWTs for one fixed external ``sub`` (one consumer per route)."""
+
+    name = "authenticated"
+    renewable = True
+
+    def __init__(
+        self,
+        http: HttpClient,
+        resolver: DomainResolver,
+        account: str,
+        *,
+        private_key: PrivateKey,
+        issuer: str,
+        subject: str,
+        display_name: str,
+        route_name: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._resolver = resolver
+        self._account = account
+        self._private_key = private_key
+        self._issuer = issuer
+        self._subject = subject
+        self._display_name = display_name
+        self._route_name = route_name
+        self._clock = clock
+
+    def external_claims(self, now: float) -> dict[str, Any]:
+        """The claims of the external JWT at ``now``: identity, times and what agents see.
+
+        ``given_name``/``family_name`` are OpenID Connect's standard names; ``lp_sdes`` is
+        LivePerson's engagement-attribute list (``ctmrinfo`` with the customer id, and
+        ``personal`` with first and last name), in the layout of LivePerson's samples.
+        """
+        issued_at = int(now)
+        return {
+            "iss": self._issuer,
+            "sub": self._subject,
+            "aud": f"acc:{self._account}",
+            "iat": issued_at,
+            "exp": issued_at + EXTERNAL_JWT_LIFETIME_SECONDS,
+            "given_name": self._display_name,
+            "family_name": self._route_name,
+            "lp_sdes": [
+                {
+                    "type": "ctmrinfo",
+                    "info": {
+                        "customerId": self._subject,
+                        "userName": self._route_name,
+                        "ctype": "scanner",
+                    },
+                },
+                {
+                    "type": "personal",
+                    "personal": {"firstname": self._display_name, "lastname": self._route_name},
+                },
+            ],
+        }
+
+    def new_identity(self) -> ConsumerIdentity:
+        """Authenticate the route's ``sub``: the same consumer every time."""
+        external = sign_rs256(self.external_claims(self._clock()), self._private_key)
+        url = _idp_url(self._resolver, self._account, "authenticate")
+        try:
+            body = self._http.post_json(url, {"authCode": external}).json
+        except HttpStatusError as error:
+            raise self._rejected(f"HTTP {error.status}") from None
+        except TransientTransferError as error:
+            if JWT_NOT_VALID_CODE in str(error):
+                raise self._rejected(f"internal error {JWT_NOT_VALID_CODE}") from None
+            raise
+        token = _token_field(body, "jwt", "authenticate")
+        return ConsumerIdentity(consumer_id_of(token), token, self.name)
+
+    def renew(self, identity: ConsumerIdentity) -> ConsumerIdentity:
+        """Authenticate again; LivePerson maps the unchanged ``sub`` to the same consumer."""
+        return self.new_identity()
+
+    def _rejected(self, detail: str) -> IdentityRejectedError:
+        return IdentityRejectedError(
+            f"LivePerson did not accept the JWT signed with the brand key ({detail}): the "
+            "authentication connector must hold its public key (and accept the issuer)",
+            key="liveperson.private_key_file",
+            step="authenticate",
+        )
+
+
+class UnauthenticatedFlow:
+    """Anonymous consumers of an ACR0 (unauthenticated) connector, refreshed to stay the same."""
+
+    name = "unauthenticated"
+    renewable = True
+
+    def __init__(
+        self,
+        http: HttpClient,
+        resolver: DomainResolver,
+        account: str,
+        *,
+        connector_id: str,
+        refresh_window_seconds: float = DEFAULT_REFRESH_WINDOW_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._resolver = resolver
+        self._account = account
+        self._connector_id = connector_id
+        self._refresh_window_seconds = refresh_window_seconds
+        self._clock = clock
+
+    def new_identity(self) -> ConsumerIdentity:
+        """A new anonymous identity: a fresh external token, exchanged."""
+        return self._exchange(self._authorize(None))
+
+    def renew(self, identity: ConsumerIdentity) -> ConsumerIdentity:
+        """Exchange the stored external token again, refreshing it first when it would not
+        outlive another LivePerson token (LivePerson's token cannot outlast the identity
+        token it came from, so exchanging a nearly spent one only buys a short token)."""
+        external = identity.external_token
+        if external is None:
+            raise IdentityGoneError("no anonymous external token is stored to refresh")
+        now = self._clock()
+        due = renew_due_at(external, now)
+        external_expires = jwt_expires_at(external)
+        token_lifetime = _lifetime_seconds(identity.jwt)
+        if (
+            due is None
+            or now >= due
+            or external_expires is None
+            or token_lifetime is None
+            or external_expires - now < token_lifetime
+        ):
+            try:
+                external = self._authorize(external)
+            except IdentityGoneError:
+                # LivePerson documents refreshing an *expired* token; should it refuse to
+                # refresh one that is still valid, use that one while it lasts.
+                if external_expires is None or external_expires <= self._clock():
+                    raise
+                logger.info("the anonymous token was not refreshed before it expired")
+        return self._exchange(external)
+
+    def _authorize(self, previous: str | None) -> str:
+        url = _idp_url(self._resolver, self._account, "anonymous/authorize")
+        payload = None if previous is None else {"id_token": previous}
+        try:
+            body = self._http.post_json(url, payload).json
+        except HttpStatusError as error:
+            if previous is not None:
+                raise IdentityGoneError(
+                    f"LivePerson refused to refresh the anonymous identity (HTTP "
+                    f"{error.status}): its refresh window has passed"
+                ) from None
+            raise IdentityRejectedError(
+                f"LivePerson refused an anonymous token (HTTP {error.status}): the account "
+                "needs the Messaging.Un_Auth_Messaging feature",
+                key="liveperson.identity",
+                step="anonymous authorize",
+            ) from None
+        return _token_field(body, "token", "anonymous/authorize")
+
+    def _exchange(self, external: str) -> ConsumerIdentity:
+        connector = quote(self._connector_id, safe="")
+        url = _idp_url(self._resolver, self._account, f"app/{connector}/authenticate?v=3.0")
+        try:
+            body = self._http.post_json(url, {"id_token": external}).json
+        except HttpStatusError as error:
+            raise IdentityRejectedError(
+                f"connector {self._connector_id} did not accept the anonymous token "
+                f"(HTTP {error.status}); it must be the ACR0 connector LivePerson provisioned",
+                key="liveperson.connector_id",
+                step="connector authenticate",
+            ) from None
+        token = _token_field(body, "token", "connector authenticate")
+        expires_at = jwt_expires_at(external)
+        deadline = None if expires_at is None else expires_at + self._refresh_window_seconds
+        return ConsumerIdentity(consumer_id_of(token), token, self.name, external, deadline)
