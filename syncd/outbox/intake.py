@@ -58,6 +58,17 @@ class Intake(IntakeFaults):
             self._taken = self._store.taken_sources(self.route.name)
         return self._taken
 
+    def _is_taken(self, version: tuple[str, int, int, int]) -> bool:
+        """True when a row was made from this version of the file and it must stay alone.
+
+        The cached set can be stale: ``syncd retry`` (another process) resets a row before
+        putting its file back, so a hit is checked against the state before it counts.
+        """
+        if version not in self._taken_sources():
+            return False
+        self._taken = self._store.taken_sources(self.route.name)
+        return version in self._taken
+
     @staticmethod
     def _version(path: Path, entry: os.stat_result) -> tuple[str, int, int, int]:
         shown = str(path.with_name(rules.printable_name(path.name)))
@@ -146,7 +157,7 @@ class Intake(IntakeFaults):
         )
         if decision != "ready":
             return None
-        if self._version(candidate.path, entry) in self._taken_sources():
+        if self._is_taken(self._version(candidate.path, entry)):
             self._forget(candidate)  # sent as a copy, or left here with a reason: not again
             return None
         return self._read_settled(candidate, entry, now)

@@ -22,6 +22,7 @@ from syncd.folders.route import RouteFolders
 from syncd.outbox.candidates import CLAIM_RETRY_SECONDS, MAX_CLAIM_ATTEMPTS, Candidate
 from syncd.outbox.copy_claim import NOT_MOVABLE_ERRNOS, claim_by_copy
 from syncd.outbox.quarantine import quarantine
+from syncd.state.model import LEFT_IN_OUTBOX
 from syncd.state.store import StateStore
 
 log = logging.getLogger("syncd.intake")
@@ -162,7 +163,7 @@ class IntakeFaults:
         except OSError as error:
             reason = (
                 f"{reason}; it could not be moved to failed/ either "
-                f"({error.strerror or error}), so it was left in the outbox"
+                f"({error.strerror or error}), so it {LEFT_IN_OUTBOX}"
             )
             self._given_up[name] = (entry.st_ino, entry.st_mtime_ns)
             self._taken_sources().add(self._version(candidate.path, entry))

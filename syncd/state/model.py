@@ -47,6 +47,10 @@ class ConversationState(StrEnum):
     CLOSE = "CLOSE"
 
 
+# The end of a failed row's reason when its file could not be moved to failed/ and stayed in
+# the outbox (``taken_sources`` looks for it: that file must not be journaled again).
+LEFT_IN_OUTBOX = "was left in the outbox"
+
 TERMINAL_OUTBOUND_STATES = frozenset({OutboundState.DONE, OutboundState.FAILED})
 PENDING_OUTBOUND_STATES = frozenset(OutboundState) - TERMINAL_OUTBOUND_STATES
 

@@ -297,11 +297,22 @@ class OutboundRecords(RecordsBase):
         (sent as a copy, or failed and left in place): the intake must not journal it again.
         Unfinished rows are included because a copy's original stays while it is sent.
         """
+        # A failed row's file usually went to failed/: only one whose reason says it stayed
+        # in the outbox is taken (a file put back by `syncd retry`, or by hand, is new work).
         sql = (
             "SELECT source_path, inode, size_bytes, mtime_ns FROM outbound WHERE route = ?"
-            " AND (state NOT IN (?, ?, ?) OR last_error IS NOT NULL)"
+            " AND (state NOT IN (?, ?, ?) OR (state = ? AND last_error IS NOT NULL)"
+            " OR (state = ? AND instr(last_error, ?) > 0))"
         )
-        parameters = [route, OutboundState.DETECTED, OutboundState.DONE, OutboundState.FAILED]
+        parameters = [
+            route,
+            OutboundState.DETECTED,
+            OutboundState.DONE,
+            OutboundState.FAILED,
+            OutboundState.DONE,
+            OutboundState.FAILED,
+            model.LEFT_IN_OUTBOX,
+        ]
         with self._reading(f"list the taken files of route {route}") as transaction:
             records = transaction.rows(sql, parameters)
         return {

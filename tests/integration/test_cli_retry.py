@@ -202,3 +202,25 @@ def test_retry_before_the_daemon_ever_ran_says_so(tmp_path: Path) -> None:
     assert result.returncode != EX_OK
     assert "does not exist; syncd has not run yet" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_failed_file_put_back_by_hand_is_taken_up_again_after_a_restart(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    # The restarted daemon reads the rows' file versions from the state; the failed file
+    # went to failed/, so the same version back in the outbox is new work, not a file that
+    # was left in place (those are the only failed versions the intake must leave alone).
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    with running_daemon(config) as running:
+        route = running.config.routes[0]
+        _drop(route.outbox, "notes.jpg", b"just some text, not an image\n")
+        wait_until(lambda: _states(running) == Counter(failed=1), BIG_TIMEOUT, "1 failed")
+    os.rename(route.failed_dir / "notes.jpg", route.outbox / "notes.jpg")
+    (route.failed_dir / "notes.jpg.error.txt").unlink()
+    with running_daemon(config) as running:
+        wait_until(
+            lambda: (route.failed_dir / "notes.jpg.error.txt").exists(),
+            BIG_TIMEOUT,
+            "the file put back to be taken up and fail again",
+        )
+        assert not (route.outbox / "notes.jpg").exists()
