@@ -278,6 +278,8 @@ class Daemon:
 
     def shutdown(self) -> None:
         """Stop watchers, let in-flight work finish, close connections and the state."""
+        # Logged here, not in the signal handler: logging takes locks a handler must not.
+        log.info("stopping")
         self._notifier.stopping()
         self._stop.set()
         for state in self._routes.values():
