@@ -74,14 +74,20 @@ def syncd_messages(machine: Machine) -> list[tuple[int, str]]:
     ]
 
 
-def scanner_drops(machine: Machine, source: str, name: str) -> None:
-    """The scanner account copies ``source`` into the outbox as ``name``, mode 0640."""
+def scanner_drops(
+    machine: Machine, source: str, name: str, outbox: str = OUTBOX, umask: str = "027"
+) -> None:
+    """The scanner account copies ``source`` into ``outbox`` as ``name`` (mode 0640)."""
     machine.run(
         f"id {SCANNER} >/dev/null 2>&1 || useradd --groups scanners --no-create-home {SCANNER}\n"
-        f"sudo -u {SCANNER} sh -c 'umask 027 && cp {source} {OUTBOX}/.{name}.part"
-        f" && mv {OUTBOX}/.{name}.part {OUTBOX}/{name}'\n"
-        f"stat -c %a {OUTBOX}/{name} | grep -qx 640 || test ! -e {OUTBOX}/{name}"
+        f"sudo -u {SCANNER} sh -c 'umask {umask} && cp {source} {outbox}/.{name}.part"
+        f" && mv {outbox}/.{name}.part {outbox}/{name}'"
     )
+
+
+def exists(machine: Machine, path: str) -> bool:
+    """Whether ``path`` exists inside the machine."""
+    return machine.run(f"test -e {path}", check=False).returncode == 0
 
 
 def test_the_readme_install_left_syncd_running_as_its_user(machine: Machine) -> None:
@@ -132,6 +138,34 @@ def test_the_journal_has_one_line_per_event_with_its_priority(machine: Machine) 
     about_broken = [p for p, m in messages if "not-an-image.jpg" in m]
     assert about_broken and min(about_broken) <= 4  # a warning or worse
     assert not [m for p, m in messages if p <= 3 and "Traceback" in m]
+
+
+def test_a_file_syncd_may_read_but_not_move_stays_until_the_folder_is_fixed(
+    machine: Machine,
+) -> None:
+    claims = "/mnt/claims-share/outbox"
+    machine.run(f"chmod +t {claims}")  # sticky: only a file's owner may move it
+    scanner_drops(machine, "/files/scan.jpg", "claim-1.jpg", outbox=claims)
+    wait_until(
+        "the refused move in the journal",
+        lambda: [m for _, m in syncd_messages(machine) if "claim-1.jpg" in m],
+    )
+    assert exists(machine, f"{claims}/claim-1.jpg")
+    assert not [c for c in published_captions(machine) if "claim-1.jpg" in c]
+
+    machine.run(f"chmod -t {claims}")
+    wait_until(
+        "claim-1.jpg published once the folder is fixed",
+        lambda: [c for c in published_captions(machine) if "claim-1.jpg" in c],
+    )
+
+
+def test_a_file_syncd_cannot_read_goes_to_failed_with_its_reason(machine: Machine) -> None:
+    scanner_drops(machine, "/files/scan.jpg", "private.jpg", umask="077")
+    wait_until("private.jpg in failed/", lambda: exists(machine, f"{OUTBOX}/failed/private.jpg"))
+    reason = machine.run(f"cat {OUTBOX}/failed/private.jpg.error.txt").stdout
+    assert "ermission denied" in reason
+    assert times_published(machine, "private") == 0
 
 
 def test_after_kill_9_systemd_restarts_syncd_and_nothing_is_published_twice(
