@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from syncd.config import Config
-from syncd.errors import AuthenticationError, SyncdError, TlsVerificationError
+from syncd.errors import AuthenticationError, ConfigError, SyncdError, TlsVerificationError
 from syncd.liveperson import protocol
 from syncd.liveperson.consumer_link import MESSAGING_SERVICE, consumer_socket_url
 from syncd.liveperson.domains import DomainResolver
@@ -26,12 +26,12 @@ SERVICES = ("idp", MESSAGING_SERVICE, "swift")
 
 class OnlineCheckError(SyncdError):
     """One step of the online check failed; ``step`` names it, ``is_config`` says whether
-    the fix is in the configuration (a CA bundle, the account) rather than the network."""
+    the fix is in the configuration (a CA bundle, the account id) rather than the network."""
 
     def __init__(self, step: str, error: SyncdError) -> None:
         super().__init__(f"{step}: {error}")
         self.step = step
-        self.is_config = isinstance(error, TlsVerificationError | AuthenticationError)
+        self.is_config = isinstance(error, TlsVerificationError | AuthenticationError | ConfigError)
 
 
 def check_online(config: Config, report: Callable[[str], None]) -> None:

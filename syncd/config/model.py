@@ -61,8 +61,10 @@ class AdminConfig:
 class RouteConfig:
     """One ``[[route]]``: an outbox folder shared into one conversation, and its inbox.
 
-    ``outbox`` and ``inbox`` are absolute. The folders syncd keeps inside the outbox
-    (``work_dir``, ``sent_dir``, ``failed_dir``) are derived, not configured.
+    ``outbox`` and ``inbox`` are absolute; they must exist unless ``create_folders`` is set
+    (a typo'd path must not silently become a new, unwatched-by-anyone folder). The folders
+    syncd keeps inside the outbox (``work_dir``, ``sent_dir``, ``failed_dir``) are derived,
+    not configured, and always made by syncd.
     """
 
     name: str
@@ -77,6 +79,7 @@ class RouteConfig:
     rescan_seconds: float = 300.0
     max_download_bytes: int = 25_000_000
     send_accept_receipts: bool = True
+    create_folders: bool = False
 
     @property
     def work_dir(self) -> Path:
@@ -139,6 +142,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "rescan_seconds",
         "max_download_bytes",
         "send_accept_receipts",
+        "create_folders",
     ),
 }
 

@@ -202,6 +202,7 @@ def _parse_route(table: TableReader, base_dir: Path) -> RouteConfig | None:
     rescan_seconds = table.number("rescan_seconds", 300.0, 0.0, above_minimum=True)
     max_download_bytes = table.integer("max_download_bytes", 25_000_000, 1, 2**40)
     send_accept_receipts = table.boolean("send_accept_receipts", True)
+    create_folders = table.boolean("create_folders", False)
     if name is None or outbox is None or inbox is None:
         return None
     return RouteConfig(
@@ -217,4 +218,5 @@ def _parse_route(table: TableReader, base_dir: Path) -> RouteConfig | None:
         rescan_seconds,
         max_download_bytes,
         send_accept_receipts,
+        create_folders,
     )

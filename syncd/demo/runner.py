@@ -73,6 +73,7 @@ database = "state/syncd.sqlite3"
 name = "scanner"
 outbox = "scanner/outbox"
 inbox = "scanner/inbox"
+create_folders = true
 caption = "{{stem}} ({{modified:%Y-%m-%d %H:%M}})"
 after_send = "archive"
 settle_seconds = 0.5

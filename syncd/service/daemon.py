@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from syncd.config import Config
-from syncd.errors import FolderChangedError, StateCorruptError, StateError
+from syncd.errors import ConfigError, FolderChangedError, StateCorruptError, StateError
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.inbox.receiver import RouteReceiver
@@ -29,6 +29,8 @@ from syncd.outbox.sender import RouteSender
 from syncd.outbox.watcher import PathSeen
 from syncd.service.notify import Notifier, watchdog_interval_seconds
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
+from syncd.service.route_errors import RouteErrorCollector
+from syncd.service.route_folders import route_folder_problems
 from syncd.service.status import status_line, waiting_files
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow
@@ -76,6 +78,8 @@ class Daemon:
         # `syncd status` can show it; written only when it changes.
         self._recorded_connection_states: dict[str, str] = {}
         self._outages = OutageReporter(lambda route: waiting_files(self.store, route))
+        # The newest logged problem of each route, written to the state for `syncd status`.
+        self._route_errors = RouteErrorCollector()
 
     @property
     def store(self) -> StateStore:
@@ -87,12 +91,17 @@ class Daemon:
     def start(self) -> None:
         """Open the state, reconcile folders, start watchers and route threads; then READY=1.
 
-        Raises AlreadyRunningError when another syncd holds the state, StateCorruptError
-        when SQLite finds it damaged, StateError when the database cannot be opened,
-        FolderChangedError when a configured outbox or inbox is a symbolic link or a file,
-        and OSError when a route's folders cannot be created.
+        Raises ConfigError when a route's outbox or inbox is missing (without
+        ``create_folders``) or unusable, AlreadyRunningError when another syncd holds the
+        state, StateCorruptError when SQLite finds it damaged, StateError when the database
+        cannot be opened, FolderChangedError when a configured outbox or inbox is a symbolic
+        link or a file, and OSError when a route's folders cannot be created.
         """
+        problems = route_folder_problems(self.config)
+        if problems:
+            raise ConfigError(problems)
         self._store = StateStore.open(self.config.state.database, exclusive=True)
+        logging.getLogger().addHandler(self._route_errors)
         problems = self._store.integrity_problems()
         if problems:
             raise StateCorruptError(
@@ -234,6 +243,7 @@ class Daemon:
         self._record_connection_states(connection_states, now)
         for name, state in self._routes.items():
             self._outages.observe(name, state.client.link, now)
+        self._record_route_errors()
         if now >= self._next_status_at:
             self._next_status_at = now + STATUS_INTERVAL_SECONDS
             self._notifier.status(status_line(self.store, connection_states))
@@ -260,6 +270,17 @@ class Daemon:
                 self.store.note_connection_state(route, connection_state, now)
             except StateError as error:
                 log.warning("route=%s: cannot record the connection state: %s", route, error)
+
+    def _record_route_errors(self) -> None:
+        """Write the problems logged about each route since the last pass to the state."""
+        for route, (message, logged_at) in self._route_errors.drain().items():
+            if route not in self._routes:
+                continue
+            try:
+                self.store.note_error(route, message, logged_at)
+            except StateError as error:
+                # Worded without "route=", so this line is not collected in turn.
+                log.warning("cannot record the last error of route %s: %s", route, error)
 
     def run_until_stopped(self) -> None:
         """Loop ``step`` until a stop is requested, then stop gracefully."""
@@ -296,11 +317,13 @@ class Daemon:
         if self._services is not None:
             self._services.close()
         if self._store is not None:
+            self._record_route_errors()
             self._store.close()
             self._store = None
         for folders in self._folders.values():
             folders.close()
         self._folders.clear()
+        logging.getLogger().removeHandler(self._route_errors)
         log.info("syncd stopped")
 
 
