@@ -47,6 +47,9 @@ STATUS_INTERVAL_SECONDS = 1.0
 STEP_ERROR_DELAY_SECONDS = 5.0
 # A route stopped by a swapped folder records its error again this often (status shows it).
 ROUTE_STOPPED_RECHECK_SECONDS = 60.0
+# How long a stop waits for the route threads to finish their step: systemd and operators
+# expect a daemon to be gone within about 2 s, even while LivePerson does not answer.
+STOP_GRACE_SECONDS = 1.2
 
 
 class Daemon:
@@ -271,6 +274,13 @@ class Daemon:
             except StateError as error:
                 log.warning("route=%s: cannot record the connection state: %s", route, error)
 
+    def _close_clients(self) -> None:
+        """Close every route's LivePerson client, then the shared HTTP pool."""
+        for state in self._routes.values():
+            state.client.close()
+        if self._services is not None:
+            self._services.close()
+
     def _record_route_errors(self) -> None:
         """Write the problems logged about each route since the last pass to the state."""
         for route, (message, logged_at) in self._route_errors.drain().items():
@@ -298,7 +308,14 @@ class Daemon:
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Stop watchers, let in-flight work finish, close connections and the state."""
+        """Stop watchers, give in-flight work ``STOP_GRACE_SECONDS``, close connections and
+        the state.
+
+        A route thread still busy after the grace (an upload or a LivePerson request
+        hanging in an outage) is abandoned, not waited for: each step it takes is a
+        committed transition in the state, so the next start resumes it. The state
+        connection and the folder descriptors are then left for the process exit to close.
+        """
         # Logged here, not in the signal handler: logging takes locks a handler must not.
         log.info("stopping")
         self._notifier.stopping()
@@ -307,20 +324,33 @@ class Daemon:
             state.stop_watcher()
             state.sender.wake()
             state.receiver.wake()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
         for state in self._routes.values():
             for thread in state.threads:
-                thread.join(timeout=30)
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        busy = [t.name for state in self._routes.values() for t in state.threads if t.is_alive()]
+        if busy:
+            log.warning(
+                "not waiting for %s (busy with LivePerson); the next start resumes their work",
+                ", ".join(busy),
+            )
         if self._preparer is not None:
             self._preparer.shutdown()
-        for state in self._routes.values():
-            state.client.close()
-        if self._services is not None:
-            self._services.close()
+        # Closing a client joins its connection supervisor, which may itself be stuck in a
+        # request to an unanswering LivePerson: close them on a helper thread, within the
+        # same grace.
+        closer = threading.Thread(target=self._close_clients, name="close-clients", daemon=True)
+        closer.start()
+        closer.join(timeout=max(0.2, deadline - time.monotonic()))
+        busy += [closer.name] if closer.is_alive() else []
         if self._store is not None:
             self._record_route_errors()
-            self._store.close()
+            if not busy:
+                self._store.close()
             self._store = None
-        for folders in self._folders.values():
+        # An abandoned thread may still use its route's folder descriptors: closing them
+        # under it could hand the numbers to other files. The process exit closes them.
+        for folders in self._folders.values() if not busy else ():
             folders.close()
         self._folders.clear()
         logging.getLogger().removeHandler(self._route_errors)
