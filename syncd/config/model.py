@@ -58,6 +58,19 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """``[metrics]``: where to serve Prometheus metrics (``host``, ``port``); off when None."""
+
+    host: str | None = None
+    port: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when ``listen`` was set."""
+        return self.host is not None and self.port is not None
+
+
+@dataclass(frozen=True)
 class RouteConfig:
     """One ``[[route]]``: an outbox folder shared into one conversation, and its inbox.
 
@@ -107,6 +120,7 @@ class Config:
     admin: AdminConfig
     routes: tuple[RouteConfig, ...]
     source_path: Path | None = None
+    metrics: MetricsConfig = MetricsConfig()
 
     def route(self, name: str) -> RouteConfig:
         """Return the route called ``name``; raise KeyError when there is none."""
@@ -129,6 +143,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "state": ("database",),
     "daemon": ("prepare_workers", "log_level"),
     "admin": ("username",),
+    "metrics": ("listen",),
     "route": (
         "name",
         "outbox",

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd.config import Config
 from syncd.errors import ConfigError, FolderChangedError, StateCorruptError, StateError
@@ -35,6 +36,9 @@ from syncd.service.status import status_line, waiting_files
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
+
+if TYPE_CHECKING:
+    from syncd.service.metrics import MetricsServer
 
 log = logging.getLogger("syncd.daemon")
 
@@ -83,6 +87,7 @@ class Daemon:
         self._outages = OutageReporter(lambda route: waiting_files(self.store, route))
         # The newest logged problem of each route, written to the state for `syncd status`.
         self._route_errors = RouteErrorCollector()
+        self._metrics: MetricsServer | None = None
 
     @property
     def store(self) -> StateStore:
@@ -111,6 +116,7 @@ class Daemon:
                 f"state database {self.config.state.database} is damaged (SQLite quick_check: "
                 f"{'; '.join(problems[:3])}); stop syncd, move it aside and restore a backup"
             )
+        self._start_metrics()
         routes = {route.name: route for route in self.config.routes}
         for route in self.config.routes:
             self._folders[route.name] = RouteFolders(route.name, route.outbox, route.inbox)
@@ -274,6 +280,24 @@ class Daemon:
             except StateError as error:
                 log.warning("route=%s: cannot record the connection state: %s", route, error)
 
+    def _start_metrics(self) -> None:
+        """Serve Prometheus metrics when ``[metrics] listen`` is set (ConfigError if it
+        cannot be bound)."""
+        settings = self.config.metrics
+        if settings.host is None or settings.port is None:
+            return
+        # Imported only when enabled: prometheus_client is not needed otherwise.
+        from syncd.service.metrics import MetricsServer, StateCollector
+
+        collector = StateCollector(
+            self.store,
+            [route.name for route in self.config.routes],
+            self._routes_connection_states,
+            self._clock,
+        )
+        self._metrics = MetricsServer(collector, settings.host, settings.port)
+        log.info("metrics on http://%s:%d/metrics", settings.host, self._metrics.port)
+
     def _close_clients(self) -> None:
         """Close every route's LivePerson client, then the shared HTTP pool."""
         for state in self._routes.values():
@@ -320,6 +344,9 @@ class Daemon:
         log.info("stopping")
         self._notifier.stopping()
         self._stop.set()
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
         for state in self._routes.values():
             state.stop_watcher()
             state.sender.wake()
