@@ -12,6 +12,7 @@ import time
 
 from tests.system.conftest import CONFIG, EMULATOR_PORT
 from tests.system.container import Machine
+from tests.system.readme_blocks import readme_block
 
 OUTBOX = "/srv/scans/invoices/outbox"
 SCANNER = "scanner1"
@@ -185,6 +186,28 @@ def test_after_kill_9_systemd_restarts_syncd_and_nothing_is_published_twice(
     wait_until("second-page.jpg published", lambda: times_published(machine, "second-page") == 1)
     assert times_published(machine, "first-page") == 1
     assert unit_properties(machine, "syncd", "MainPID")["MainPID"] != before["MainPID"]
+
+
+def test_metrics_are_served_from_inside_the_sandbox(machine: Machine) -> None:
+    # The administrator's edit: uncomment the example's listen line.
+    machine.run(f"sed -i 's|^# listen = |listen = |' {CONFIG}")
+    machine.run(readme_block("metrics"))
+    scrape = (
+        "import urllib.request\n"
+        "print(urllib.request.urlopen('http://127.0.0.1:9464/metrics').read().decode())\n"
+    )
+
+    def scraped() -> str:
+        return machine.run("/opt/syncd/bin/python -", stdin=scrape, check=False).stdout
+
+    # first-page.jpg and second-page.jpg so far (private.jpg failed; claim-1.jpg is claims').
+    wait_until(
+        "the metrics endpoint",
+        lambda: 'syncd_files_published_total{route="invoices"} 2.0' in scraped(),
+    )
+    text = scraped()
+    assert 'syncd_files_published_total{route="claims"} 1.0' in text
+    assert 'syncd_connection_up{route="invoices"} 1.0' in text
 
 
 def test_a_misspelt_config_key_fails_once_without_a_restart_loop(machine: Machine) -> None:
