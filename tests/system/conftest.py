@@ -1,8 +1,8 @@
 """The booted machine every system test shares, with syncd installed by the README's commands.
 
 The tests run only where they can: as root, with systemd-nspawn, nsenter and debootstrap
-installed, and a machine that actually boots. Anywhere else each test is skipped with the
-one reason why (``make test`` shows it in its summary line); ``.ci/run`` installs the tools.
+installed, and a machine that actually boots. Anywhere else they are left out at collection
+and one line says why (``make test`` prints it at the end); ``.ci/run`` installs the tools.
 """
 
 from __future__ import annotations
@@ -61,13 +61,34 @@ _SYSTEM_TESTS = Path(__file__).resolve().parent
 _skip_reason: list[str] = []
 
 
+def _cannot_boot() -> str | None:
+    """Why no machine boots here (the root file system cannot be made, nspawn fails), or
+    None. Builds the cached root file system on first use (about a minute)."""
+    try:
+        rootfs = cached_rootfs()
+    except RootfsUnavailable as error:
+        return f"system test skipped: {error}"
+    with tempfile.TemporaryDirectory(prefix="syncd-system-probe-") as scratch:
+        probe = Machine(rootfs, [], Path(scratch) / "console.log")
+        try:
+            probe.boot()
+        except MachineError as error:
+            return f"system test skipped: systemd-nspawn cannot boot a machine here: {error}"
+        finally:
+            probe.poweroff()
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave the system tests out when this machine cannot run them, saying why once."""
-    reason = reason_to_skip()
-    if reason is None:
-        return
+    """Leave the system tests out when this machine cannot run them, saying why once.
+
+    Only when system tests were collected: a run of other tests pays nothing for this.
+    """
     system = [item for item in items if _SYSTEM_TESTS in item.path.parents]
     if not system:
+        return
+    reason = reason_to_skip() or _cannot_boot()
+    if reason is None:
         return
     _skip_reason.append(reason)
     items[:] = [item for item in items if item not in system]
@@ -121,13 +142,9 @@ def _test_files(target: Path) -> Path:
 @pytest.fixture(scope="session")
 def machine() -> Iterator[Machine]:
     """A booted Debian 12 machine with syncd installed and running as the README says."""
-    reason = reason_to_skip()
-    if reason is not None:
-        pytest.skip(reason)
-    try:
-        rootfs = cached_rootfs()
-    except RootfsUnavailable as error:
-        pytest.skip(f"system test skipped: {error}")
+    # Collection already left the tests out where the machine cannot boot (see above), so
+    # anything failing from here on is an error of syncd or its install, not a skip.
+    rootfs = cached_rootfs()
     with tempfile.TemporaryDirectory(prefix="syncd-system-") as scratch_name:
         scratch = Path(scratch_name)
         source = _source_copy(scratch / "src")
@@ -140,10 +157,6 @@ def machine() -> Iterator[Machine]:
         )
         try:
             machine.boot()
-        except MachineError as error:
-            machine.poweroff()
-            pytest.skip(f"system test skipped: systemd-nspawn cannot boot a machine: {error}")
-        try:
             _install(machine)
             yield machine
         finally:

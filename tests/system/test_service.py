@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.system.conftest import CONFIG, EMULATOR_PORT
+from tests.system.conftest import ADMIN_PASSWORD, CONFIG, EMULATOR_PORT
 from tests.system.container import Machine
 from tests.system.readme_blocks import readme_block
 
@@ -139,6 +139,9 @@ def test_the_journal_has_one_line_per_event_with_its_priority(machine: Machine) 
     about_broken = [p for p, m in messages if "not-an-image.jpg" in m]
     assert about_broken and min(about_broken) <= 4  # a warning or worse
     assert not [m for p, m in messages if p <= 3 and "Traceback" in m]
+    # The admin password went to enable-file-sharing as a credential, never into a log.
+    everything = machine.run("journalctl -b --no-pager -o cat").stdout
+    assert ADMIN_PASSWORD not in everything
 
 
 def test_a_file_syncd_may_read_but_not_move_stays_until_the_folder_is_fixed(
