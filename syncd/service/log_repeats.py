@@ -5,8 +5,9 @@ journal space and buries the lines that differ. ``RepeatSummaryFilter`` sits on 
 handler: the first copy of a WARNING-or-worse message passes, later identical copies are
 counted and dropped, and once ``summary_interval_seconds`` have passed the next copy passes
 again with the count and the time of the last dropped copy appended. A message that has not
-come back for ``forget_after_seconds`` counts as new. INFO and DEBUG lines always pass: each
-of those is a distinct event (a file claimed, a file published).
+come back for ``forget_after_seconds`` counts as new. INFO and DEBUG lines always pass, and so
+do lines about one file (``file=NAME``): each of those is a distinct event (a file claimed,
+published, failed again after a retry).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 
 SUMMARY_INTERVAL_SECONDS = 300.0
 FORGET_AFTER_SECONDS = 900.0
+# Lines about one file ("route=R file=NAME: ...") are events, never a repeating condition.
+_FILE_EVENT = " file="
 # Distinct messages remembered at once; the least recently seen is forgotten first.
 MAX_REMEMBERED = 1000
 
@@ -65,6 +68,8 @@ class RepeatSummaryFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError, KeyError):
             return True
+        if _FILE_EVENT in message:
+            return True  # about one file: an event of its own (it failed again after a retry)
         key = (record.name, record.levelno, message)
         seen = self._seen.get(key)
         if seen is None or now - seen.last_seen_at >= self._forget_after:

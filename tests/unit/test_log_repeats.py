@@ -48,6 +48,7 @@ def test_different_messages_and_info_lines_always_pass() -> None:
     assert repeats.filter(_record("route=a: down", level=logging.ERROR))
     for _ in range(3):
         assert repeats.filter(_record("route=a: file x.jpg published", level=logging.INFO))
+        assert repeats.filter(_record("route=a file=x.jpg: failed: not an image"))
 
 
 def test_a_message_that_stayed_away_long_enough_counts_as_new() -> None:
