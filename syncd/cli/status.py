@@ -78,7 +78,7 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                         {
                             "id": row.id,
                             "file": row.source_name,
-                            "state": str(row.state),
+                            "state": DISMISSED if row.id in dismissed else str(row.state),
                             "reason": row.last_error,
                         }
                         for row in store.recent_problems(route.name, PROBLEMS_SHOWN)
@@ -98,11 +98,15 @@ def run(config: Config, args: argparse.Namespace) -> int:
     running = daemon_running(config.state.database)
     try:
         summaries = _summaries(config, running)
-    except SyncdError as problem:
+    except SyncdError as unreadable:
         if not args.json:
             raise
         # Scripts parse stdout: even "no state yet" comes as JSON (and the same exit code).
-        failure: dict[str, Any] = {"daemon_running": running, "error": str(problem), "routes": []}
+        failure: dict[str, Any] = {
+            "daemon_running": running,
+            "error": str(unreadable),
+            "routes": [],
+        }
         say_json(failure)
         return EX_UNAVAILABLE
     if args.json:

@@ -144,24 +144,23 @@ def test_the_journal_has_one_line_per_event_with_its_priority(machine: Machine) 
     assert ADMIN_PASSWORD not in everything
 
 
-def test_a_file_syncd_may_read_but_not_move_stays_until_the_folder_is_fixed(
+def test_a_file_syncd_may_read_but_not_move_is_sent_once_and_left_in_place(
     machine: Machine,
 ) -> None:
     claims = "/mnt/claims-share/outbox"
     machine.run(f"chmod +t {claims}")  # sticky: only a file's owner may move it
-    scanner_drops(machine, "/files/scan.jpg", "claim-1.jpg", outbox=claims)
-    wait_until(
-        "the refused move in the journal",
-        lambda: [m for _, m in syncd_messages(machine) if "claim-1.jpg" in m],
-    )
-    assert exists(machine, f"{claims}/claim-1.jpg")
-    assert not [c for c in published_captions(machine) if "claim-1.jpg" in c]
-
-    machine.run(f"chmod -t {claims}")
-    wait_until(
-        "claim-1.jpg published once the folder is fixed",
-        lambda: [c for c in published_captions(machine) if "claim-1.jpg" in c],
-    )
+    try:
+        scanner_drops(machine, "/files/scan.jpg", "claim-1.jpg", outbox=claims)
+        wait_until(
+            "claim-1.jpg published from a copy",
+            lambda: [c for c in published_captions(machine) if "claim-1.jpg" in c],
+        )
+        status = machine.run(f"sudo -u syncd /opt/syncd/bin/syncd status --config {CONFIG}").stdout
+    finally:
+        machine.run(f"chmod -t {claims}")
+    assert exists(machine, f"{claims}/claim-1.jpg")  # the scanner's original stays
+    assert "claim-1.jpg" in status
+    assert len([c for c in published_captions(machine) if "claim-1.jpg" in c]) == 1
 
 
 def test_a_file_syncd_cannot_read_goes_to_failed_with_its_reason(machine: Machine) -> None:
