@@ -37,8 +37,8 @@ Description=LivePerson emulator for the system test
 [Service]
 DynamicUser=yes
 ExecStart=/opt/syncd/bin/syncd emulator --host 127.0.0.1 --port {EMULATOR_PORT} \
---account {ACCOUNT} --admin-user {ADMIN_USER} --admin-password "{ADMIN_PASSWORD}" \
---file-sharing-disabled
+--account {ACCOUNT} --admin-user {ADMIN_USER} --file-sharing-disabled
+Environment="SYNCD_EMULATOR_ADMIN_PASSWORD={ADMIN_PASSWORD}"
 """
 
 
