@@ -9,13 +9,12 @@ and why it failed. A failed file the operator removed from ``failed/`` shows as
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import time
 from datetime import datetime
 from typing import Any
 
-from syncd.cli.common import EX_OK
+from syncd.cli.common import EX_OK, say, say_json
 from syncd.config import Config
 from syncd.errors import ConfigError
 from syncd.state.model import DISMISSED, OutboundRow, OutboundState
@@ -115,10 +114,10 @@ def run(config: Config, args: argparse.Namespace) -> int:
     if args.state is not None:
         records = [record for record in records if record["state"] == args.state]
     if args.json:
-        print(json.dumps(records, indent=2, sort_keys=True))
+        say_json(records)
         return EX_OK
     if not records:
-        print("no files")
+        say("no files")
     for record in records:
-        print(_line(record))
+        say(_line(record))
     return EX_OK

@@ -33,11 +33,11 @@ def list_failed(config: Config) -> int:
     gone = dismissed_ids(config, failed)
     waiting = [row for row in failed if row.id not in gone]
     if not waiting:
-        print("no failed files to retry")
+        say("no failed files to retry")
         return EX_OK
-    print("failed files (retry them with: syncd retry --config CONFIG ID ... | --all-failed):")
+    say("failed files (retry them with: syncd retry --config CONFIG ID ... | --all-failed):")
     for row in waiting:
-        print(f"  #{row.id} {row.route}/{row.source_name}: {row.last_error or '-'}")
+        say(f"  #{row.id} {row.route}/{row.source_name}: {row.last_error or '-'}")
     return EX_OK
 
 
