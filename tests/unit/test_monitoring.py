@@ -37,7 +37,7 @@ def test_the_example_alert_rules_pass_their_promtool_unit_tests() -> None:
 def _config(tmp_path: Path, metrics: str) -> Path:
     path = tmp_path / "syncd.toml"
     path.write_text(
-        '[liveperson]\naccount = "12345678"\n[state]\ndatabase = "s.db"\n'
+        '[liveperson]\naccount = "12345678"\nidentity = "signup"\n[state]\ndatabase = "s.db"\n'
         f'[[route]]\nname = "a"\noutbox = "o"\ninbox = "i"\n{metrics}',
         encoding="utf-8",
     )
