@@ -200,6 +200,29 @@ PROBLEM_CASES = [
     ("daemon.workers", 2, "daemon.workers: unknown key (did you mean 'prepare_workers'?)"),
     ("admin.password", "hunter2", "admin.password: unknown key"),
     ("route[1].outbx", "x", "route[1].outbx: unknown key (did you mean 'outbox'?)"),
+    # a key spelled right in the wrong table: refused, with the table it belongs in
+    ("log_level", "debug", "log_level: unknown key here; it belongs in 'daemon.log_level'"),
+    (
+        "liveperson.log_level",
+        "debug",
+        "liveperson.log_level: unknown key here; it belongs in 'daemon.log_level'",
+    ),
+    (
+        "daemon.settle_seconds",
+        1,
+        "daemon.settle_seconds: unknown key here; it belongs in 'route.settle_seconds'",
+    ),
+    (
+        "route[0].account",
+        "123",
+        "route[0].account: unknown key here; it belongs in 'liveperson.account'",
+    ),
+    ("state.username", "x", "state.username: unknown key here; it belongs in 'admin.username'"),
+    (
+        "admin.database",
+        "x.db",
+        "admin.database: unknown key here; it belongs in 'state.database'",
+    ),
     # missing required keys
     ("liveperson.account", REMOVE, "liveperson.account: required"),
     ("liveperson", REMOVE, "liveperson.account: required"),
