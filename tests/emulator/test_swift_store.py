@@ -97,6 +97,27 @@ def test_head_is_allowed_on_a_put_or_get_signed_url(
     assert response.content == b""
 
 
+def test_a_put_signature_does_not_grant_get_and_a_get_signature_does_not_grant_put(
+    emulator: RunningEmulator,
+) -> None:
+    # Swift signs the method: an upload URL handed to someone must not let them read the
+    # object back, and a download URL must not let them replace it.
+    path = _object_path(emulator)
+    image = make_image("PNG")
+    _put(emulator, path, image)
+    read_with_put_signature = requests.get(_signed(emulator, path, "PUT"), timeout=5)
+    assert read_with_put_signature.status_code == 401
+    assert read_with_put_signature.text == INVALID
+    write_with_get_signature = requests.put(
+        _signed(emulator, path, "GET"), data=make_image("JPEG"), timeout=5
+    )
+    assert write_with_get_signature.status_code == 401
+    assert write_with_get_signature.text == INVALID
+    served = requests.get(_signed(emulator, path, "GET"), timeout=5)
+    assert served.status_code == 200
+    assert served.content == image
+
+
 def test_each_tampering_gets_401_temp_url_invalid(emulator: RunningEmulator) -> None:
     path = _object_path(emulator)
     _put(emulator, path, make_image("PNG"))
