@@ -1,0 +1,66 @@
+"""The inbox writer never replaces a file: a taken name with other bytes gets ``-2``, real folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from syncd.inbox import write_into_inbox
+
+NAME = "2026-11-25T10-15-03Z_conv-7507be78_seq-12_signed-form.jpg"
+
+
+def test_a_taken_name_with_other_bytes_is_written_as_2_and_the_first_file_is_untouched(
+    tmp_path: Path,
+) -> None:
+    first = tmp_path / NAME
+    first.write_bytes(b"the file that was there first")
+    os.utime(first, ns=(1_000_000_000, 1_000_000_000))
+    before = os.stat(first)
+
+    written = write_into_inbox(tmp_path, NAME, b"a different file, same name", "row-7")
+
+    assert written == tmp_path / "2026-11-25T10-15-03Z_conv-7507be78_seq-12_signed-form-2.jpg"
+    assert written.read_bytes() == b"a different file, same name"
+    after = os.stat(first)
+    assert first.read_bytes() == b"the file that was there first"
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([NAME, written.name])
+
+
+def test_the_third_file_wanting_a_name_gets_3_and_neither_earlier_one_changes(
+    tmp_path: Path,
+) -> None:
+    first = write_into_inbox(tmp_path, "form.png", b"one", "1")
+    second = write_into_inbox(tmp_path, "form.png", b"two", "2")
+    third = write_into_inbox(tmp_path, "form.png", b"three", "3")
+    assert [first.name, second.name, third.name] == ["form.png", "form-2.png", "form-3.png"]
+    assert [path.read_bytes() for path in (first, second, third)] == [b"one", b"two", b"three"]
+
+
+def test_the_same_bytes_under_a_taken_name_are_not_written_twice(tmp_path: Path) -> None:
+    # After a crash between the link and the state commit the file is already there.
+    first = write_into_inbox(tmp_path, "form.png", b"same bytes", "1")
+    write_into_inbox(tmp_path, "form.png", b"other bytes", "2")
+    again = write_into_inbox(tmp_path, "form.png", b"other bytes", "3")
+    assert again == tmp_path / "form-2.png"
+    assert first.read_bytes() == b"same bytes"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["form-2.png", "form.png"]
+
+
+def test_a_symlink_holding_the_name_is_neither_followed_nor_replaced(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not in the inbox")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "form.png").symlink_to(outside)
+
+    written = write_into_inbox(inbox, "form.png", b"not in the inbox", "1")
+
+    assert written == inbox / "form-2.png"
+    assert (inbox / "form.png").is_symlink()
+    assert outside.read_bytes() == b"not in the inbox"
