@@ -1,4 +1,4 @@
-"""The inbox writer never replaces a file: a taken name with other bytes gets ``-2``, real folders."""
+"""The inbox writer never replaces a file: a taken name with other bytes gets ``-2``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The watcher's choices (events or polling, which file system) and its health, with real inotify."""
+"""The watcher: events or polling, which file system, its health; with real inotify."""
 
 from __future__ import annotations
 
@@ -90,7 +90,9 @@ def test_choose_observer_kind_polls_network_file_systems_unless_told_otherwise(
     assert choose_observer_kind(watch_mode, fs_type) == expected
 
 
-def _watcher(outbox: Path, seen: queue.Queue[PathSeen], watch_mode: str = "events") -> OutboxWatcher:
+def _watcher(
+    outbox: Path, seen: queue.Queue[PathSeen], watch_mode: str = "events"
+) -> OutboxWatcher:
     return OutboxWatcher("scans", outbox, watch_mode, 0.1, seen.put)
 
 
