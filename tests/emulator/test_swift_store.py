@@ -243,6 +243,32 @@ def test_signature_parsing_follows_swift() -> None:
     assert tempurl.is_object_path("/v1/a/c/o/with/slashes")
     assert not tempurl.is_object_path("/v1/a/c/")
     assert not tempurl.is_object_path("/v2/a/c/o")
+    assert not tempurl.is_object_path("/v1//c/o")  # every part, the account too
+    assert not tempurl.is_object_path("/v1/a//o")
+
+
+def test_a_prefixed_signature_is_split_at_its_first_colon_only() -> None:
+    # The algorithm is what comes before the first colon; a colon later is part of the
+    # signature, which then is not base64 (never a crash, never another algorithm).
+    with pytest.raises(tempurl.TempUrlInvalid, match="not base64"):
+        tempurl.parse_signature("sha256:AAAA:AAAA")
+    raw = bytes(range(32))
+    encoded = base64.b64encode(raw).decode()
+    assert tempurl.parse_signature(f"sha256:{encoded}") == (raw.hex(), "sha256")
+
+
+def test_a_signature_with_two_colons_gets_401_not_a_server_error(
+    emulator: RunningEmulator,
+) -> None:
+    path = _object_path(emulator)
+    _put(emulator, path, make_image("PNG"))
+    response = requests.get(
+        emulator.base_url + path,
+        params={"temp_url_sig": "sha1:AAAA:BBBB", "temp_url_expires": str(int(time.time()) + 60)},
+        timeout=5,
+    )
+    assert response.status_code == 401
+    assert response.text == INVALID
 
 
 def test_put_over_the_object_size_limit_gets_413(emulator: RunningEmulator) -> None:
