@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from syncd.emulator.server import RunningEmulator
-from syncd.state_model import InboundState, OutboundState
+from syncd.state.model import InboundState, OutboundState
 from tests.helpers.harness import running_daemon, write_config
 from tests.helpers.images import decode, jpeg_bytes, png_bytes
 from tests.helpers.lookups import captions_in_order, hosted_file_events, object_bytes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from syncd.inbox import write_into_inbox
+from syncd.inbox.writer import write_into_inbox
 
 NAME = "2026-11-25T10-15-03Z_conv-7507be78_seq-12_signed-form.jpg"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from syncd.config import RouteConfig
-from syncd.intake import Intake
-from syncd.state import StateStore
-from syncd.state_model import OutboundState
+from syncd.outbox.intake import Intake
+from syncd.state.model import OutboundState
+from syncd.state.store import StateStore
 
 SETTLE_SECONDS = 2.0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.watcher import OutboxWatcher, PathSeen, choose_observer_kind, filesystem_type
+from syncd.outbox.watcher import OutboxWatcher, PathSeen, choose_observer_kind, filesystem_type
 from tests.helpers.waiting import wait_until
 
 # Fields of /proc/self/mountinfo: id, parent, dev, root, mount point, options, [optional
