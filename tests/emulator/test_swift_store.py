@@ -286,3 +286,44 @@ def test_put_over_the_object_size_limit_gets_413(emulator: RunningEmulator) -> N
     )
     assert response.status_code == 413
     assert emulator.state()["objects"] == []
+
+
+def test_verify_names_each_reason_for_refusing_a_temp_url() -> None:
+    key, path, expires = b"secret", "/v1/AUTH_a/c/scan.png", 1_700_000_060
+    before = expires - 10
+    good = tempurl.sign(key, "GET", expires, path)
+    tempurl.verify(key, "GET", path, good, str(expires), now_seconds=expires)  # last second
+    folder = "/v1/AUTH_a/c/"
+    refusals: list[tuple[str, str, str | None, str | None, float, str]] = [
+        ("GET", path, None, str(expires), before, "both required"),
+        ("GET", path, good, None, before, "both required"),
+        ("GET", path, good, str(expires), expires + 1, "has expired"),
+        ("GET", folder, tempurl.sign(key, "GET", expires, folder), str(expires), before, "object"),
+        ("GET", path, tempurl.sign(key, "HEAD", expires, path), str(expires), before, "match"),
+        ("PUT", path, good, str(expires), before, "does not match"),
+    ]
+    for method, url_path, signature, expiry, now, reason in refusals:
+        with pytest.raises(tempurl.TempUrlInvalid, match=reason):
+            tempurl.verify(key, method, url_path, signature, expiry, now_seconds=now)
+
+
+@pytest.mark.parametrize("signed_method", ["GET", "PUT", "POST", "HEAD"])
+def test_verify_grants_head_with_any_method_signature(signed_method: str) -> None:
+    key, path, expires = b"secret", "/v1/AUTH_a/c/scan.png", 1_700_000_060
+    signature = tempurl.sign(key, signed_method, expires, path, "sha256")
+    tempurl.verify(key, "HEAD", path, signature, str(expires), now_seconds=expires - 10)
+
+
+@pytest.mark.parametrize("missing", ["temp_url_sig", "temp_url_expires"])
+def test_a_temp_url_missing_a_parameter_gets_401(emulator: RunningEmulator, missing: str) -> None:
+    path = _object_path(emulator)
+    _put(emulator, path, make_image("PNG"))
+    expires = int(time.time()) + 60
+    params = {
+        "temp_url_sig": tempurl.sign(emulator.temp_url_key.encode(), "GET", expires, path),
+        "temp_url_expires": str(expires),
+    }
+    del params[missing]
+    response = requests.get(emulator.base_url + path, params=params, timeout=5)
+    assert response.status_code == 401
+    assert response.text == INVALID
