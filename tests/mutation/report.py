@@ -111,18 +111,27 @@ def render(results: list[ModuleResult], equivalent: dict[str, str]) -> str:
         "add notes to `tests/mutation/notes.md` and equivalent mutants to",
         "`tests/mutation/equivalent.toml`.",
         "",
-        "| module | mutants | killed | timeout | survived | no tests | equivalent | score |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | killed | timeout | survived | no tests | equivalent | not run "
+        "| score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         counts = result.counts
         score = "-" if result.score is None else f"{100 * result.score:.1f} %"
+        if result.score is not None and counts["not checked"]:
+            score += " (partial)"
         total = sum(counts.values())
         out.append(
             f"| `{result.path}` | {total} | {counts['killed']} | {counts['timeout']} | "
-            f"{counts['survived']} | {counts['no tests']} | {counts['equivalent']} | {score} |"
+            f"{counts['survived']} | {counts['no tests']} | {counts['equivalent']} | "
+            f"{counts['not checked']} | {score} |"
         )
-    out += ["", "Score: killed (failing test or timeout) / (mutants checked - equivalent).", ""]
+    out += [
+        "",
+        'Score: killed (a failing test or a timeout) / (mutants run - equivalent). "Not run"',
+        "counts mutants no `mutmut run` has reached yet; a module with any is marked partial.",
+        "",
+    ]
     if NOTES.exists():
         out += [NOTES.read_text(encoding="utf-8").rstrip(), ""]
     survivors = [(r.path, name) for r in results for name in r.survivors]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from syncd.inbox.writer import write_into_inbox
 
 NAME = "2026-11-25T10-15-03Z_conv-7507be78_seq-12_signed-form.jpg"
@@ -64,3 +66,13 @@ def test_a_symlink_holding_the_name_is_neither_followed_nor_replaced(tmp_path: P
     assert written == inbox / "form-2.png"
     assert (inbox / "form.png").is_symlink()
     assert outside.read_bytes() == b"not in the inbox"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", ".hidden.png", "a/b.png", "../up.png"])
+def test_an_unsafe_name_is_refused_and_nothing_is_written(tmp_path: Path, name: str) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with pytest.raises(ValueError, match="unsafe inbox file name"):
+        write_into_inbox(inbox, name, b"bytes", "1")
+    assert list(inbox.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["inbox"]
