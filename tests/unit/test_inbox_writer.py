@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,24 @@ def test_an_unsafe_name_is_refused_and_nothing_is_written(tmp_path: Path, name: 
         write_into_inbox(inbox, name, b"bytes", "1")
     assert list(inbox.iterdir()) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["inbox"]
+
+
+def test_a_written_file_is_readable_by_the_group_only(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        written = write_into_inbox(tmp_path, "form.png", b"bytes", "1")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(os.stat(written).st_mode) == 0o640
+
+
+def test_a_symlink_planted_at_the_temp_name_is_not_written_through(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"must stay as it is")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / ".syncd-7.part").symlink_to(outside)
+    with pytest.raises(OSError):
+        write_into_inbox(inbox, "form.png", b"attacker wants this outside", "7")
+    assert outside.read_bytes() == b"must stay as it is"
+    assert not (inbox / "form.png").exists()
