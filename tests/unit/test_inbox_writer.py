@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd.inbox.writer import write_into_inbox
+from syncd.inbox import writer
+from syncd.inbox.writer import remove_stale_temp_files, write_into_inbox
 
 NAME = "2026-11-25T10-15-03Z_conv-7507be78_seq-12_signed-form.jpg"
 
@@ -98,3 +99,57 @@ def test_a_symlink_planted_at_the_temp_name_is_not_written_through(tmp_path: Pat
         write_into_inbox(inbox, "form.png", b"attacker wants this outside", "7")
     assert outside.read_bytes() == b"must stay as it is"
     assert not (inbox / "form.png").exists()
+
+
+def test_a_stale_longer_temp_file_is_truncated_before_writing(tmp_path: Path) -> None:
+    # A crash can leave the temp file of the same row behind, longer than the new bytes.
+    (tmp_path / ".syncd-7.part").write_bytes(b"left over by a crash, much longer than the file")
+    written = write_into_inbox(tmp_path, "form.png", b"short", "7")
+    assert written.read_bytes() == b"short"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["form.png"]
+
+
+def test_a_name_taken_between_the_check_and_the_link_moves_on_to_the_next_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another program creates the file just after the writer looked: link() refuses it.
+    real_lexists = os.path.lexists
+    raced: list[str] = []
+
+    def lexists_then_someone_writes(path: os.PathLike[str] | str) -> bool:
+        if not raced and Path(path).name == "form.png":
+            Path(path).write_bytes(b"the other program's file")
+            raced.append(Path(path).name)
+            return False
+        return real_lexists(path)
+
+    monkeypatch.setattr(writer.os.path, "lexists", lexists_then_someone_writes)
+    written = write_into_inbox(tmp_path, "form.png", b"ours", "1")
+    assert raced == ["form.png"]
+    assert written == tmp_path / "form-2.png"
+    assert written.read_bytes() == b"ours"
+    assert (tmp_path / "form.png").read_bytes() == b"the other program's file"
+
+
+def test_when_every_name_is_taken_it_says_so_and_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "candidate_names", lambda name: iter([name, "form-2.png"]))
+    (tmp_path / "form.png").write_bytes(b"one")
+    (tmp_path / "form-2.png").write_bytes(b"two")
+    with pytest.raises(OSError, match=r"no free name for 'form\.png'"):
+        write_into_inbox(tmp_path, "form.png", b"three", "1")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["form-2.png", "form.png"]
+
+
+def test_stale_temp_files_are_removed_and_counted_and_nothing_else(tmp_path: Path) -> None:
+    for name in (".syncd-1.part", ".syncd-inbound-9.part", "form.png", ".syncd-1.tmp", "a.part"):
+        (tmp_path / name).write_bytes(b"x")
+    assert remove_stale_temp_files(tmp_path) == 2
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        ".syncd-1.tmp",
+        "a.part",
+        "form.png",
+    ]
+    assert remove_stale_temp_files(tmp_path) == 0
+    assert remove_stale_temp_files(tmp_path / "missing") == 0
