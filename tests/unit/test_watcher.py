@@ -7,7 +7,9 @@ import queue
 from pathlib import Path
 
 import pytest
+from watchdog.observers.polling import PollingObserver
 
+from syncd.outbox import watcher as watcher_module
 from syncd.outbox.watcher import OutboxWatcher, PathSeen, choose_observer_kind, filesystem_type
 from tests.helpers.waiting import wait_until
 
@@ -165,8 +167,9 @@ def test_an_outbox_renamed_away_and_replaced_makes_the_watcher_unhealthy(tmp_pat
     watcher.start()
     try:
         os.rename(outbox, tmp_path / "outbox.old")
+        assert not watcher.is_healthy()  # nothing at the path
         outbox.mkdir()
-        assert not watcher.is_healthy()
+        assert not watcher.is_healthy()  # another folder at the path
     finally:
         watcher.stop()
 
@@ -189,3 +192,58 @@ def test_start_on_a_missing_outbox_raises_oserror(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         watcher.start()
     assert not watcher.is_healthy()
+
+
+def test_a_network_outbox_is_polled_by_a_polling_observer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watcher_module, "filesystem_type", lambda path: "cifs")
+    watcher = _watcher(tmp_path, queue.Queue(), watch_mode="auto")
+    assert watcher.kind == "poll"
+    watcher.start()
+    try:
+        assert isinstance(watcher._observer, PollingObserver)
+    finally:
+        watcher.stop()
+
+
+def test_a_local_outbox_is_watched_with_inotify(tmp_path: Path) -> None:
+    watcher = _watcher(tmp_path, queue.Queue(), watch_mode="auto")
+    assert watcher.kind == "events"
+    watcher.start()
+    try:
+        assert not isinstance(watcher._observer, PollingObserver)
+    finally:
+        watcher.stop()
+
+
+def test_files_in_subfolders_are_not_reported(tmp_path: Path) -> None:
+    # syncd's own folders (sent/, failed/, .work/) live inside the outbox.
+    (tmp_path / "sent").mkdir()
+    seen: queue.Queue[PathSeen] = queue.Queue()
+    watcher = _watcher(tmp_path, seen)
+    watcher.start()
+    try:
+        (tmp_path / "sent" / "archived.jpg").write_bytes(b"old")
+        (tmp_path / "new.jpg").write_bytes(b"new")  # events arrive in order: this one last
+        events: list[PathSeen] = []
+
+        def top_level_seen() -> bool:
+            while not seen.empty():
+                events.append(seen.get_nowait())
+            return any(event.path.name == "new.jpg" for event in events)
+
+        wait_until(top_level_seen, 10, "the top-level file's event")
+    finally:
+        watcher.stop()
+    assert {event.path for event in events} == {tmp_path / "new.jpg"}
+
+
+def test_stop_ends_the_observer_thread(tmp_path: Path) -> None:
+    watcher = _watcher(tmp_path, queue.Queue())
+    watcher.start()
+    observer = watcher._observer
+    assert observer is not None and observer.is_alive()
+    watcher.stop()
+    assert not observer.is_alive()
+    watcher.stop()  # a second stop does nothing
