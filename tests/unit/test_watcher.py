@@ -244,6 +244,8 @@ def test_stop_ends_the_observer_thread(tmp_path: Path) -> None:
     watcher.start()
     observer = watcher._observer
     assert observer is not None and observer.is_alive()
+    # A daemon thread: a watcher nobody stopped never keeps syncd's process from exiting.
+    assert observer.daemon
     watcher.stop()
     assert not observer.is_alive()
     watcher.stop()  # a second stop does nothing
