@@ -249,3 +249,26 @@ def test_stop_ends_the_observer_thread(tmp_path: Path) -> None:
     watcher.stop()
     assert not observer.is_alive()
     watcher.stop()  # a second stop does nothing
+
+
+def test_a_mount_table_with_bytes_that_are_not_utf8_is_still_read(tmp_path: Path) -> None:
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_bytes(
+        b"22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        b"40 22 0:40 / /mnt/caf\xe9 rw - cifs //nas/s rw\n"  # a Latin-1 name
+        b"41 22 0:41 / /mnt/scans rw - nfs4 nas:/s rw\n"
+    )
+    assert filesystem_type(Path("/mnt/scans/outbox"), mountinfo) == "nfs4"
+    assert filesystem_type(Path("/srv/outbox"), mountinfo) == "ext4"
+
+
+def test_starting_logs_what_is_watched_and_how(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    watcher = _watcher(tmp_path, queue.Queue())
+    with caplog.at_level("DEBUG", logger="syncd.watcher"):
+        watcher.start()
+    watcher.stop()
+    assert [record.getMessage() for record in caplog.records] == [
+        f"route=scans: watching {tmp_path} with events"
+    ]
