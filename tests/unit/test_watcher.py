@@ -272,3 +272,9 @@ def test_starting_logs_what_is_watched_and_how(
     assert [record.getMessage() for record in caplog.records] == [
         f"route=scans: watching {tmp_path} with events"
     ]
+
+
+def test_filesystem_type_is_unknown_when_no_mount_point_holds_the_path(tmp_path: Path) -> None:
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text("40 22 0:40 / /mnt/scans rw - cifs //nas/s rw\n", encoding="utf-8")
+    assert filesystem_type(Path("/srv/outbox"), mountinfo) == "unknown"
