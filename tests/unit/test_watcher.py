@@ -278,3 +278,18 @@ def test_filesystem_type_is_unknown_when_no_mount_point_holds_the_path(tmp_path:
     mountinfo = tmp_path / "mountinfo"
     mountinfo.write_text("40 22 0:40 / /mnt/scans rw - cifs //nas/s rw\n", encoding="utf-8")
     assert filesystem_type(Path("/srv/outbox"), mountinfo) == "unknown"
+
+
+def test_filesystem_type_edge_lines_of_the_mount_table(tmp_path: Path) -> None:
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        "30 22 0:30 / /mnt/stacked rw - ext4 /dev/sdb1 rw\n"
+        "31 30 0:31 / /mnt/stacked rw - cifs //nas/s rw\n"  # mounted over it: this one shows
+        "32 22 0:32 / /mnt/SCANBOX rw - nfs4 nas:/s rw\n"  # ends in letters rstrip could eat
+        "33 22 0:33 / /mnt/five - xfs /dev/sdc1 rw\n",  # five fields before " - "
+        encoding="utf-8",
+    )
+    assert filesystem_type(Path("/mnt/stacked/outbox"), mountinfo) == "cifs"
+    assert filesystem_type(Path("/mnt/SCANBOX/outbox"), mountinfo) == "nfs4"
+    assert filesystem_type(Path("/mnt/five/outbox"), mountinfo) == "xfs"
