@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test system-test lint typecheck soak bench clean
+.PHONY: demo test system-test lint typecheck soak bench mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,15 @@ soak: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
+# Mutation testing (mutmut) of the modules the README's promises rest on (pyproject.toml,
+# [tool.mutmut]); writes tests/MUTATION.md. Slow, so not part of `make test` or CI: see
+# tests/MUTATION.md for how long it takes. MUTANTS='syncd.emulator.tempurl.*' runs a subset;
+# a second run only re-tests what changed.
+MUTANTS ?=
+mutate: $(STAMP)
+	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/python -m tests.mutation.report
+
 clean:
+	rm -rf mutants
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -4,6 +4,8 @@ Crash tests set ``SYNCD_CRASH_AFTER`` to a transition name (for example ``claime
 ``publishing``) and start the daemon; it SIGKILLs itself right after committing that
 transition, exactly as a power cut or an OOM kill would. Unset, the hook costs one string
 comparison. ``SYNCD_CRASH_AFTER_COUNT`` (default 1) picks the n-th time the point is reached.
+``publish-sent`` is the one point that follows no commit: LivePerson has the event, the
+database does not know it yet.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ TRANSITIONS = (
     "prepared",
     "uploaded",
     "publishing",
+    # Not a commit: the publish frame was answered, ``published`` is not recorded yet. Only
+    # replaying the conversation on restart keeps this crash from publishing twice.
+    "publish-sent",
     "published",
     "done",
     "failed",

@@ -45,12 +45,25 @@ def _suggest(key: str, known: tuple[str, ...], hints: Mapping[str, str]) -> str 
     return None
 
 
+def _unknown_key_message(
+    key: str, known: tuple[str, ...], hints: Mapping[str, str], elsewhere: Mapping[str, str]
+) -> str:
+    """Say that ``key`` is unknown here and, when it can tell, where it belongs instead."""
+    where = elsewhere.get(key) or hints.get(key)
+    if where is not None:
+        # Spelled right but in the wrong table: accepting it would silently drop the setting.
+        return f"unknown key here; it belongs in {where!r}"
+    suggestion = _suggest(key, known, hints)
+    return f"unknown key (did you mean {suggestion!r}?)" if suggestion else "unknown key"
+
+
 class TableReader:
     """Reads the keys of one table; reports unknown keys as soon as it is made.
 
     ``table`` is the parsed TOML table, ``key_path`` its key path (``"route[0]"``), ``known_keys``
     the keys it accepts, ``problems`` the shared list problem lines are appended to, and
-    ``hints`` maps keys that belong elsewhere to their proper path (for "did you mean").
+    ``hints`` maps keys that belong elsewhere to their proper path (for "did you mean", also
+    for near spellings); ``elsewhere`` does the same for exact spellings only.
     ``report_missing`` is False for a table that was itself wrong, so that one mistake does
     not also show up as every key of it being missing.
     """
@@ -63,6 +76,7 @@ class TableReader:
         problems: list[str],
         hints: Mapping[str, str] | None = None,
         report_missing: bool = True,
+        elsewhere: Mapping[str, str] | None = None,
     ) -> None:
         self.table = table
         self.report_missing = report_missing
@@ -71,9 +85,7 @@ class TableReader:
         known = tuple(known_keys)
         for key in table:
             if key not in known:
-                suggestion = _suggest(key, known, hints or {})
-                hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
-                self.problem(key, f"unknown key{hint}")
+                self.problem(key, _unknown_key_message(key, known, hints or {}, elsewhere or {}))
 
     def problem(self, key: str, message: str) -> None:
         """Record ``message`` about ``key`` of this table."""
@@ -178,10 +190,14 @@ class TableReader:
         # abspath normalises ".." by spelling only; symlinks are judged where it matters.
         return Path(os.path.abspath(base_dir / text))
 
-    def section(self, key: str, known_keys: Iterable[str]) -> TableReader:
-        """Return a reader for the sub-table ``key`` (an empty one when absent or wrong)."""
+    def section(
+        self, key: str, known_keys: Iterable[str], elsewhere: Mapping[str, str] | None = None
+    ) -> TableReader:
+        """Return a reader for the sub-table ``key`` (an empty one when absent or wrong);
+        ``elsewhere`` maps the keys of other tables to where they belong."""
         value = self.table.get(key, {})
         if isinstance(value, Mapping):
-            return TableReader(value, join_key(self.key_path, key), known_keys, self.problems)
+            path = join_key(self.key_path, key)
+            return TableReader(value, path, known_keys, self.problems, elsewhere=elsewhere)
         self._wrong_type(key, "a table")
         return TableReader({}, key, known_keys, self.problems, report_missing=False)

@@ -50,6 +50,15 @@ _SECTION_HINTS = {key: f"{section}.{key}" for section, keys in SECTION_KEYS.item
 _SECTION_HINTS["routes"] = "[[route]]"
 
 
+def _hints_outside(section: str) -> dict[str, str]:
+    """Where the keys of every other table belong, for a key written in ``section`` by mistake."""
+    return {key: where for key, where in _SECTION_HINTS.items() if key not in SECTION_KEYS[section]}
+
+
+def _section(top: TableReader, name: str) -> TableReader:
+    return top.section(name, SECTION_KEYS[name], _hints_outside(name))
+
+
 def parse_config(
     data: Mapping[str, Any],
     base_dir: Path,
@@ -71,12 +80,12 @@ def parse_config(
     environment = os.environ if environment is None else environment
     liveperson = _parse_liveperson(top, base_dir, check_files, environment)
     state = _parse_state(top, base_dir, check_files)
-    daemon_table = top.section("daemon", SECTION_KEYS["daemon"])
+    daemon_table = _section(top, "daemon")
     daemon = DaemonConfig(
         prepare_workers=daemon_table.integer("prepare_workers", 2, minimum=1, maximum=32),
         log_level=daemon_table.choice("log_level", LOG_LEVEL_CHOICES, "info"),
     )
-    admin_table = top.section("admin", SECTION_KEYS["admin"])
+    admin_table = _section(top, "admin")
     admin = AdminConfig(username=admin_table.string("username"))
     identity = liveperson.identity if liveperson else "signup"
     metrics = _parse_metrics(top)
@@ -114,7 +123,7 @@ def _parse_metrics(top: TableReader) -> MetricsConfig:
 def _parse_liveperson(
     top: TableReader, base_dir: Path, check_files: bool, environment: Mapping[str, str]
 ) -> LivePersonConfig | None:
-    table = top.section("liveperson", SECTION_KEYS["liveperson"])
+    table = _section(top, "liveperson")
     account = table.digits("account", required=True)
     problems_before = len(top.problems)
     domain_api = _domain_api(table)
@@ -179,7 +188,7 @@ def _domain_api(table: TableReader) -> str:
 
 
 def _parse_state(top: TableReader, base_dir: Path, check_files: bool) -> StateConfig | None:
-    table = top.section("state", SECTION_KEYS["state"])
+    table = _section(top, "state")
     database = table.path("database", base_dir, required=True)
     if database is None:
         return None
@@ -220,7 +229,13 @@ def _parse_routes(
         if not isinstance(route_table, Mapping):
             top.problem(path, f"expected a table, got {describe_value(route_table)}")
             continue
-        reader = TableReader(route_table, path, SECTION_KEYS["route"], top.problems)
+        reader = TableReader(
+            route_table,
+            path,
+            SECTION_KEYS["route"],
+            top.problems,
+            elsewhere=_hints_outside("route"),
+        )
         route = _parse_route(reader, base_dir, identity)
         if route is not None:
             routes.append((index, route))

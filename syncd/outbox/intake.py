@@ -87,9 +87,10 @@ class Intake(IntakeFaults):
         if candidate is None:
             self._candidates[path.name] = Candidate(path, first_seen_at=now)
             candidate = self._candidates[path.name]
-        # Any event restarts the settle clock; a close-after-write may shorten it.
+        # Any event restarts the settle clock; a close-after-write may shorten it, and any
+        # later event (a write after the close) takes that shortcut back.
         candidate.stable = None
-        candidate.close_write_seen = candidate.close_write_seen or close_write
+        candidate.close_write_seen = close_write
 
     def scan(self, now: float) -> None:
         """List the outbox's top level and note every entry (start-up and periodic rescan)."""

@@ -251,6 +251,7 @@ class RouteSender:
         sequence = self._client.publish_hosted_file(
             conversation_id, row.caption or "", row.relative_path, row.file_type, row.preview
         )
+        crash_point("publish-sent")
         self._verified_publishing.discard(row.id)
         self._store.mark_published(row.id, sequence, self._clock())
         crash_point("published")

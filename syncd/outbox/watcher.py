@@ -155,10 +155,15 @@ class OutboxWatcher:
     def is_healthy(self) -> bool:
         """True while the observer runs on the same outbox folder it started on.
 
-        When an outbox is removed and created again, inotify keeps watching the dead inode;
-        the daemon restarts a watcher that is no longer healthy.
+        When an outbox is removed and created again, the old watch sees nothing of the new
+        folder; the daemon restarts a watcher that is no longer healthy.
         """
         if self._observer is None or not self._observer.is_alive():
+            return False
+        # inotify ends the watch of a deleted folder (its emitter thread stops). A folder made
+        # again at the same path often gets the same inode number, so the inode alone cannot
+        # tell the new folder from the old one.
+        if not all(emitter.is_alive() for emitter in self._observer.emitters):
             return False
         try:
             return os.stat(self.outbox).st_ino == self._watched_inode

@@ -7,7 +7,14 @@ the durable ``next_attempt_at`` stored in SQLite for everything longer.
 from __future__ import annotations
 
 import email.utils
+import os
 from dataclasses import dataclass
+
+# Test-only (like SYNCD_CRASH_AFTER): ``SYNCD_TEST_TIMERS=fast`` shortens the two slow timers
+# below about tenfold, so the reliability tests run the same retry and still-being-written
+# paths without waiting out production time. Read once at import; unset in production, where
+# it changes nothing. A server's Retry-After hint is never shortened.
+FAST_TEST_TIMERS = os.environ.get("SYNCD_TEST_TIMERS", "") == "fast"
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,12 @@ class RetryPolicy:
     jitter_spread: float = 0.2
 
 
-DEFAULT_RETRY_POLICY = RetryPolicy()
+# The schedule under ``SYNCD_TEST_TIMERS=fast``: the same shape, ten times quicker.
+FAST_TEST_RETRY_POLICY = RetryPolicy(
+    first_delays_seconds=(0.5, 1.0, 1.5), backoff_start_seconds=12.0, max_delay_seconds=180.0
+)
+
+DEFAULT_RETRY_POLICY = FAST_TEST_RETRY_POLICY if FAST_TEST_TIMERS else RetryPolicy()
 
 
 def retry_delay_seconds(
@@ -76,9 +88,10 @@ def next_attempt_at(
 # A truncated image counts as "still being written" for at least this long and this many
 # looks, whichever comes later: a slow network scanner can pause mid-file for tens of seconds,
 # but a file that stays truncated for a minute and five looks is broken, not in progress.
-STILL_WRITING_MIN_SECONDS = 60.0
+# Under ``SYNCD_TEST_TIMERS=fast`` the window is 10 s, looked at every 2 s at most.
+STILL_WRITING_MIN_SECONDS = 10.0 if FAST_TEST_TIMERS else 60.0
 STILL_WRITING_MIN_ATTEMPTS = 5
-STILL_WRITING_MAX_RECHECK_SECONDS = 15.0
+STILL_WRITING_MAX_RECHECK_SECONDS = 2.0 if FAST_TEST_TIMERS else 15.0
 
 
 def is_still_writing_exhausted(

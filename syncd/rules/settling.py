@@ -1,9 +1,10 @@
 """When is a file in an outbox completely written? Size, mtime and inode stay put for a while.
 
-The intake keeps, per path, the first observation of the file's present state and the time
-of the latest watcher event, stats the file again when ``settle_ready_at`` says so, and asks
-``settle_decision``. A close-after-write event shortens the wait but never replaces the second
-``stat``.
+The intake keeps, per path, the first observation of the file's present state, drops it on
+every watcher event (so an event restarts the wait even when ``stat`` shows no change), stats
+the file again on its next step and asks ``settle_decision``. A close-after-write event
+shortens the wait but never replaces the second ``stat``, and any later event cancels it.
+(``last_event_at`` serves a caller that keeps event times instead of dropping observations.)
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def settle_ready_at(
     ``current`` when something does). The quiet period starts at that first sighting, or at
     ``last_event_at`` (the latest watcher event for the path) when that is later. A
     close-after-write event shortens the quiet period to ``CLOSE_WRITE_SETTLE_SECONDS``; the
-    caller clears ``close_write_seen`` when a later modification event arrives.
+    caller clears ``close_write_seen`` when any later event (a write after the close) arrives.
 
     When ``previous`` is missing or differs, the answer is measured from ``current``: a second,
     equal observation is always required. Raises nothing.

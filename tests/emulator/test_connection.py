@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import threading
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -128,30 +129,61 @@ def test_idle_socket_is_dropped_without_a_close_frame(emulator: RunningEmulator)
     assert read_close_code(consumer.ws) is None
 
 
-@pytest.mark.parametrize("emulator_settings", [EmulatorSettings(idle_timeout_seconds=0.4)])
+# Keeping a socket open must not depend on the machine's speed: activity every ~0.05 s (or
+# as soon as the previous answer is back) against a 1.5 s idle timeout, and no fixed wait. A
+# silent socket opened just after the kept one is the clock: once the server has dropped it
+# for idleness, the kept socket has outlived a whole idle period.
+KEEP_OPEN_IDLE = EmulatorSettings(idle_timeout_seconds=1.5)
+KEEP_OPEN_TIMEOUT_SECONDS = 60
+
+
+def _dropped_in_background(consumer: Consumer) -> threading.Event:
+    """Return an event set once the server drops ``consumer``'s socket without a close code."""
+    dropped = threading.Event()
+
+    def read() -> None:
+        if read_close_code(consumer.ws, timeout_seconds=KEEP_OPEN_TIMEOUT_SECONDS) is None:
+            dropped.set()
+
+    threading.Thread(target=read, name="silent-socket-reader", daemon=True).start()
+    return dropped
+
+
+def _keep_busy_until_the_silent_one_drops(
+    emulator: RunningEmulator, activity: Callable[[Consumer, int], None]
+) -> Consumer:
+    kept = Consumer.connect(emulator)
+    dropped = _dropped_in_background(Consumer.connect(emulator))
+    rounds = 0
+    while not dropped.wait(0.05):
+        rounds += 1
+        activity(kept, rounds)
+        assert rounds < KEEP_OPEN_TIMEOUT_SECONDS * 20, "the silent socket was never dropped"
+    return kept
+
+
+@pytest.mark.parametrize("emulator_settings", [KEEP_OPEN_IDLE])
 def test_websocket_pings_keep_an_otherwise_silent_socket_open(emulator: RunningEmulator) -> None:
-    consumer = Consumer.connect(emulator)
-    # Ping for three idle periods, each time waiting for the pong before pinging again.
-    keep_pinging_until = time.monotonic() + 1.2
-    while time.monotonic() < keep_pinging_until:
+    def ping(consumer: Consumer, _round: int) -> None:
         consumer.ws.ping(b"keepalive")
         opcode, _ = consumer.ws.recv_data(control_frame=True)
         assert opcode == websocket.ABNF.OPCODE_PONG
-    response = consumer.request('{"kind":"req","id":"1","type":"GetClock"}')
+
+    kept = _keep_busy_until_the_silent_one_drops(emulator, ping)
+    response = kept.request('{"kind":"req","id":"1","type":"GetClock"}')
     assert response["code"] == 200
-    consumer.close()
+    kept.close()
 
 
-@pytest.mark.parametrize("emulator_settings", [EmulatorSettings(idle_timeout_seconds=0.4)])
+@pytest.mark.parametrize("emulator_settings", [KEEP_OPEN_IDLE])
 def test_get_clock_requests_keep_a_socket_open(emulator: RunningEmulator) -> None:
-    consumer = Consumer.connect(emulator)
-    keep_asking_until = time.monotonic() + 1.2
-    request_number = 0
-    while time.monotonic() < keep_asking_until:
-        request_number += 1
+    def ask(consumer: Consumer, request_number: int) -> None:
         response = consumer.request({"kind": "req", "id": str(request_number), "type": "GetClock"})
         assert response["code"] == 200
-    consumer.close()
+
+    kept = _keep_busy_until_the_silent_one_drops(emulator, ask)
+    ask(kept, 0)
+    kept.close()
 
 
 def test_control_api_closes_every_socket_with_the_requested_code(emulator: RunningEmulator) -> None:

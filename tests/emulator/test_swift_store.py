@@ -97,6 +97,27 @@ def test_head_is_allowed_on_a_put_or_get_signed_url(
     assert response.content == b""
 
 
+def test_a_put_signature_does_not_grant_get_and_a_get_signature_does_not_grant_put(
+    emulator: RunningEmulator,
+) -> None:
+    # Swift signs the method: an upload URL handed to someone must not let them read the
+    # object back, and a download URL must not let them replace it.
+    path = _object_path(emulator)
+    image = make_image("PNG")
+    _put(emulator, path, image)
+    read_with_put_signature = requests.get(_signed(emulator, path, "PUT"), timeout=5)
+    assert read_with_put_signature.status_code == 401
+    assert read_with_put_signature.text == INVALID
+    write_with_get_signature = requests.put(
+        _signed(emulator, path, "GET"), data=make_image("JPEG"), timeout=5
+    )
+    assert write_with_get_signature.status_code == 401
+    assert write_with_get_signature.text == INVALID
+    served = requests.get(_signed(emulator, path, "GET"), timeout=5)
+    assert served.status_code == 200
+    assert served.content == image
+
+
 def test_each_tampering_gets_401_temp_url_invalid(emulator: RunningEmulator) -> None:
     path = _object_path(emulator)
     _put(emulator, path, make_image("PNG"))
@@ -213,8 +234,15 @@ def test_signature_parsing_follows_swift() -> None:
     assert tempurl.parse_signature("a" * 40) == ("a" * 40, "sha1")
     assert tempurl.parse_signature("b" * 64) == ("b" * 64, "sha256")
     assert tempurl.parse_signature("c" * 128) == ("c" * 128, "sha512")
-    for bad in ("a" * 41, "xyz", "md5:AAAA", "sha1:***"):
-        with pytest.raises(tempurl.TempUrlInvalid):
+    # The reason is what the emulator logs for a refused request (the client sees only 401).
+    for bad, reason in (
+        ("a" * 41, "^signature is not hex$"),  # an odd number of digits
+        ("a" * 42, "^hex signature has an unknown length$"),
+        ("xyz", "^signature is not hex$"),
+        ("md5:AAAA", "^unknown signature algorithm$"),
+        ("sha1:***", "^signature is not base64$"),
+    ):
+        with pytest.raises(tempurl.TempUrlInvalid, match=reason):
             tempurl.parse_signature(bad)
     assert tempurl.parse_expires("1700000000") == 1_700_000_000
     assert tempurl.parse_expires("2023-11-14T22:13:20Z") == 1_700_000_000
@@ -222,6 +250,32 @@ def test_signature_parsing_follows_swift() -> None:
     assert tempurl.is_object_path("/v1/a/c/o/with/slashes")
     assert not tempurl.is_object_path("/v1/a/c/")
     assert not tempurl.is_object_path("/v2/a/c/o")
+    assert not tempurl.is_object_path("/v1//c/o")  # every part, the account too
+    assert not tempurl.is_object_path("/v1/a//o")
+
+
+def test_a_prefixed_signature_is_split_at_its_first_colon_only() -> None:
+    # The algorithm is what comes before the first colon; a colon later is part of the
+    # signature, which then is not base64 (never a crash, never another algorithm).
+    with pytest.raises(tempurl.TempUrlInvalid, match="not base64"):
+        tempurl.parse_signature("sha256:AAAA:AAAA")
+    raw = bytes(range(32))
+    encoded = base64.b64encode(raw).decode()
+    assert tempurl.parse_signature(f"sha256:{encoded}") == (raw.hex(), "sha256")
+
+
+def test_a_signature_with_two_colons_gets_401_not_a_server_error(
+    emulator: RunningEmulator,
+) -> None:
+    path = _object_path(emulator)
+    _put(emulator, path, make_image("PNG"))
+    response = requests.get(
+        emulator.base_url + path,
+        params={"temp_url_sig": "sha1:AAAA:BBBB", "temp_url_expires": str(int(time.time()) + 60)},
+        timeout=5,
+    )
+    assert response.status_code == 401
+    assert response.text == INVALID
 
 
 def test_put_over_the_object_size_limit_gets_413(emulator: RunningEmulator) -> None:
@@ -232,3 +286,51 @@ def test_put_over_the_object_size_limit_gets_413(emulator: RunningEmulator) -> N
     )
     assert response.status_code == 413
     assert emulator.state()["objects"] == []
+
+
+def test_verify_names_each_reason_for_refusing_a_temp_url() -> None:
+    key, path, expires = b"secret", "/v1/AUTH_a/c/scan.png", 1_700_000_060
+    before = expires - 10
+    good = tempurl.sign(key, "GET", expires, path)
+    tempurl.verify(key, "GET", path, good, str(expires), now_seconds=expires)  # last second
+    folder = "/v1/AUTH_a/c/"
+    refusals: list[tuple[str, str, str | None, str | None, float, str]] = [
+        (
+            "GET",
+            path,
+            None,
+            str(expires),
+            before,
+            "^temp_url_sig and temp_url_expires are both required$",
+        ),
+        ("GET", path, good, None, before, "^temp_url_sig and temp_url_expires are both required$"),
+        ("GET", path, good, str(expires), expires + 1, "has expired"),
+        ("GET", folder, tempurl.sign(key, "GET", expires, folder), str(expires), before, "object"),
+        ("GET", path, tempurl.sign(key, "HEAD", expires, path), str(expires), before, "match"),
+        ("PUT", path, good, str(expires), before, "does not match"),
+    ]
+    for method, url_path, signature, expiry, now, reason in refusals:
+        with pytest.raises(tempurl.TempUrlInvalid, match=reason):
+            tempurl.verify(key, method, url_path, signature, expiry, now_seconds=now)
+
+
+@pytest.mark.parametrize("signed_method", ["GET", "PUT", "POST", "HEAD"])
+def test_verify_grants_head_with_any_method_signature(signed_method: str) -> None:
+    key, path, expires = b"secret", "/v1/AUTH_a/c/scan.png", 1_700_000_060
+    signature = tempurl.sign(key, signed_method, expires, path, "sha256")
+    tempurl.verify(key, "HEAD", path, signature, str(expires), now_seconds=expires - 10)
+
+
+@pytest.mark.parametrize("missing", ["temp_url_sig", "temp_url_expires"])
+def test_a_temp_url_missing_a_parameter_gets_401(emulator: RunningEmulator, missing: str) -> None:
+    path = _object_path(emulator)
+    _put(emulator, path, make_image("PNG"))
+    expires = int(time.time()) + 60
+    params = {
+        "temp_url_sig": tempurl.sign(emulator.temp_url_key.encode(), "GET", expires, path),
+        "temp_url_expires": str(expires),
+    }
+    del params[missing]
+    response = requests.get(emulator.base_url + path, params=params, timeout=5)
+    assert response.status_code == 401
+    assert response.text == INVALID

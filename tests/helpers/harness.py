@@ -24,6 +24,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 T = TypeVar("T")
 
+# Longer than any test, so that the watcher's events are what delivers (see write_config).
+RESCAN_SECONDS = 3600
+
 
 def read_state(database: Path, read: Callable[[StateStore], T]) -> T | None:
     """Run ``read`` on the state database opened read-only, as ``syncd status`` does
@@ -56,7 +59,10 @@ def write_config(
     Each route mapping needs ``name``; ``outbox`` and ``inbox`` default to
     ``folder/NAME/outbox`` and ``folder/NAME/inbox``; other keys are written as given.
     Settle times default to 0.3 s so tests stay quick; ``create_folders`` defaults to true
-    (the outbox is made here, the inbox by the daemon).
+    (the outbox is made here, the inbox by the daemon). The periodic rescan defaults to an
+    hour, far longer than any test: files dropped while the daemon runs must then arrive
+    through watcher events (a rescan would hide a watcher that loses them); the start-up
+    scan still runs.
     """
     routes = routes or [{"name": "scans"}]
     lines = [
@@ -72,7 +78,7 @@ def write_config(
             "outbox": folder / route["name"] / "outbox",
             "inbox": folder / route["name"] / "inbox",
             "settle_seconds": 0.3,
-            "rescan_seconds": 5,
+            "rescan_seconds": RESCAN_SECONDS,
             # The daemon makes the inbox; tests of missing folders pass False.
             "create_folders": True,
             **route,

@@ -13,8 +13,6 @@ folders is opened or read.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import io
 import os
 import subprocess
@@ -33,6 +31,11 @@ from syncd.state.model import OutboundRow, OutboundState
 from tests.helpers.harness import read_state, start_daemon_process, stop_process, write_config
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events, object_bytes
+from tests.helpers.privileges import (
+    FILE_PERMISSION_CAPABILITIES,
+    drop_bounding_set_of_this_thread,
+    effective_capabilities,
+)
 from tests.helpers.waiting import wait_until
 from tests.reliability.hostile_corpus import (
     SPECIAL_REASONS,
@@ -47,33 +50,18 @@ from tests.reliability.inotify_guard import OutsideGuard
 
 T = TypeVar("T")
 ROUTE = "hostile"
-# Truncated files stay "still being written" for 60 s and 5 looks (rules/retry.py) before
-# they fail; everything else is much quicker. Generous for a loaded 2-core machine.
+# Truncated files stay "still being written" for 5 looks and, with the test timers these
+# daemons run with (conftest.py), 10 s (60 s in production) before they fail; everything else
+# is much quicker. Generous for a loaded 2-core machine.
 QUICK_TIMEOUT = 120
 STILL_WRITING_TIMEOUT = 240
-SLOW_WRITE_SECONDS = 20.0
-PR_CAPBSET_DROP = 24
+# The slow writer pauses longer than the settle time between its pieces (so the daemon sees
+# an incomplete file that has settled) and ends well inside the still-writing window.
+SLOW_WRITE_SECONDS = 4.0
+SLOW_WRITE_PIECES = 8
 
 
 # --- a daemon without capabilities ----------------------------------------------------------
-
-
-def _drop_bounding_set_of_this_thread() -> bool:
-    """Empty this thread's capability bounding set; True when it worked (needs CAP_SETPCAP).
-
-    The bounding set is per thread and inherited by children: a root process started from
-    this thread then has no capability at all, as under ``CapabilityBoundingSet=``.
-    """
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text().strip())
-    return all(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 for cap in range(last + 1))
-
-
-def _effective_capabilities(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("CapEff:"):
-            return int(line.split()[1], 16)
-    raise AssertionError(f"no CapEff line for process {pid}")
 
 
 def start_daemon_without_capabilities(
@@ -86,7 +74,7 @@ def start_daemon_without_capabilities(
 
     def launch() -> None:
         # A short-lived thread of its own, so the test process keeps its capabilities.
-        result["dropped"] = os.geteuid() != 0 or _drop_bounding_set_of_this_thread()
+        result["dropped"] = os.geteuid() != 0 or drop_bounding_set_of_this_thread()
         result["process"] = start_daemon_process(config, log_path=log_path)
 
     launcher = threading.Thread(target=launch, name="launch-without-capabilities")
@@ -95,7 +83,9 @@ def start_daemon_without_capabilities(
     process = result["process"]
     assert isinstance(process, subprocess.Popen)
     assert process.poll() is None, log_path.read_text(errors="replace")
-    denied = os.geteuid() != 0 or _effective_capabilities(process.pid) & 0b110 == 0
+    denied = (
+        os.geteuid() != 0 or effective_capabilities(process.pid) & FILE_PERMISSION_CAPABILITIES == 0
+    )
     return process, bool(result["dropped"]) and denied
 
 
@@ -178,7 +168,7 @@ class SlowWriter(threading.Thread):
         self.finished_at: float | None = None
 
     def run(self) -> None:
-        pieces = 40
+        pieces = SLOW_WRITE_PIECES
         size = len(self.data) // pieces + 1
         with open(self.path, "wb") as handle:
             for offset in range(0, len(self.data), size):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import json
 import os
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -28,6 +30,7 @@ from syncd.config import (
     parse_config,
 )
 from syncd.errors import ConfigError
+from tests.helpers.privileges import call_without_capabilities
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 EXAMPLE = REPOSITORY / "config.example.toml"
@@ -211,6 +214,29 @@ PROBLEM_CASES = [
     ("daemon.workers", 2, "daemon.workers: unknown key (did you mean 'prepare_workers'?)"),
     ("admin.password", "hunter2", "admin.password: unknown key"),
     ("route[1].outbx", "x", "route[1].outbx: unknown key (did you mean 'outbox'?)"),
+    # a key spelled right in the wrong table: refused, with the table it belongs in
+    ("log_level", "debug", "log_level: unknown key here; it belongs in 'daemon.log_level'"),
+    (
+        "liveperson.log_level",
+        "debug",
+        "liveperson.log_level: unknown key here; it belongs in 'daemon.log_level'",
+    ),
+    (
+        "daemon.settle_seconds",
+        1,
+        "daemon.settle_seconds: unknown key here; it belongs in 'route.settle_seconds'",
+    ),
+    (
+        "route[0].account",
+        "123",
+        "route[0].account: unknown key here; it belongs in 'liveperson.account'",
+    ),
+    ("state.username", "x", "state.username: unknown key here; it belongs in 'admin.username'"),
+    (
+        "admin.database",
+        "x.db",
+        "admin.database: unknown key here; it belongs in 'state.database'",
+    ),
     # missing required keys
     ("liveperson.account", REMOVE, "liveperson.account: required"),
     ("liveperson", REMOVE, "liveperson.account: required"),
@@ -416,15 +442,39 @@ def test_a_ca_file_that_does_not_exist_is_refused(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+# Parses a config given as JSON on stdin and prints its problems as JSON: the parse runs in a
+# child process so that, as root, it can run without the capabilities that ignore chmod.
+_PROBLEMS_IN_A_CHILD = """
+import json, sys
+from pathlib import Path
+from syncd.config import parse_config
+from syncd.errors import ConfigError
+try:
+    parse_config(json.load(sys.stdin), Path(sys.argv[1]))
+except ConfigError as error:
+    print(json.dumps(error.problems))
+else:
+    print("[]")
+"""
+
+
 def test_a_ca_file_this_user_cannot_read_is_refused(tmp_path: Path) -> None:
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text("pem", encoding="ascii")
     ca_file.chmod(0)
     data = edited(valid_data(), "liveperson.ca_file", "ca.pem")
-    assert problems_of(data, tmp_path) == [
-        f"liveperson.ca_file: not readable by this user: {ca_file}"
-    ]
+    child = call_without_capabilities(
+        lambda: subprocess.run(
+            [sys.executable, "-c", _PROBLEMS_IN_A_CHILD, str(tmp_path)],
+            input=json.dumps(data),
+            capture_output=True,
+            text=True,
+            cwd=REPOSITORY,
+            timeout=60,
+            check=True,
+        )
+    )
+    assert json.loads(child.stdout) == [f"liveperson.ca_file: not readable by this user: {ca_file}"]
 
 
 def test_a_database_under_a_file_is_refused(tmp_path: Path) -> None:
