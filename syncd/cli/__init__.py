@@ -78,7 +78,9 @@ def _run_subcommand(args: argparse.Namespace) -> int:
     module = importlib.import_module(_MODULES[args.command])
     if args.command in _WITHOUT_CONFIG:
         return int(module.run(args))
-    config = load_config_or_report(args.config)
+    # Only check needs the consumer key (and is run with it, as a credential under systemd);
+    # status, files, retry and enable-file-sharing never sign a token.
+    config = load_config_or_report(args.config, check_secrets=args.command == "check")
     if config is None:
         return EX_CONFIG
     from syncd.service.logs import configure_logging

@@ -56,10 +56,13 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_config_or_report(path: Path) -> Config | None:
-    """Load the config; on problems print every one of them and return None."""
+def load_config_or_report(path: Path, *, check_secrets: bool = True) -> Config | None:
+    """Load the config; on problems print every one of them and return None.
+
+    ``check_secrets`` False skips the private key file, for commands that sign no token.
+    """
     try:
-        config = load_config(path)
+        config = load_config(path, check_secrets=check_secrets)
     except ConfigError as error:
         say(f"syncd: configuration {path} has {len(error.problems)} problem(s):", error=True)
         for problem in error.problems:

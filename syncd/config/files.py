@@ -16,10 +16,11 @@ from syncd.config.parse import parse_config
 from syncd.errors import ConfigError
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, *, check_secrets: bool = True) -> Config:
     """Read, parse and check the TOML configuration file at ``path``.
 
     Relative paths inside it are taken from the file's folder. Returns the ``Config``.
+    ``check_secrets`` False leaves the private key file unexamined (see ``parse_config``).
     Raises ConfigError when the file cannot be read, is not UTF-8, is not valid TOML (the
     line and column are given) or holds any problem (all of them are listed).
     """
@@ -37,7 +38,7 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"{path}: invalid TOML: {error}"]) from error
     absolute = Path(os.path.abspath(path))
-    return parse_config(data, absolute.parent, source_path=absolute)
+    return parse_config(data, absolute.parent, source_path=absolute, check_secrets=check_secrets)
 
 
 def config_file_permission_warning(path: Path) -> str | None:

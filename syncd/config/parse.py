@@ -65,20 +65,23 @@ def parse_config(
     *,
     source_path: Path | None = None,
     check_files: bool = True,
+    check_secrets: bool = True,
     environment: Mapping[str, str] | None = None,
 ) -> Config:
     """Check ``data`` (as ``tomllib`` returns it) and build the configuration.
 
     Relative paths are resolved against ``base_dir`` (the config file's folder).
     ``source_path`` is recorded in the result. With ``check_files`` False, the CA file and the
-    database folder are not looked at. ``environment`` (default ``os.environ``) supplies
-    ``$CREDENTIALS_DIRECTORY``. Raises ConfigError listing every problem found.
+    database folder are not looked at; with ``check_secrets`` False, neither is the private key
+    file (commands that never sign a token, such as ``status``, run without it).
+    ``environment`` (default ``os.environ``) supplies ``$CREDENTIALS_DIRECTORY``. Raises
+    ConfigError listing every problem found.
     """
     problems: list[str] = []
     top = TableReader(data, "", SECTION_KEYS, problems, hints=_SECTION_HINTS)
     base_dir = Path(os.path.abspath(base_dir))
     environment = os.environ if environment is None else environment
-    liveperson = _parse_liveperson(top, base_dir, check_files, environment)
+    liveperson = _parse_liveperson(top, base_dir, check_files, check_secrets, environment)
     state = _parse_state(top, base_dir, check_files)
     daemon_table = _section(top, "daemon")
     daemon = DaemonConfig(
@@ -121,7 +124,11 @@ def _parse_metrics(top: TableReader) -> MetricsConfig:
 
 
 def _parse_liveperson(
-    top: TableReader, base_dir: Path, check_files: bool, environment: Mapping[str, str]
+    top: TableReader,
+    base_dir: Path,
+    check_files: bool,
+    check_secrets: bool,
+    environment: Mapping[str, str],
 ) -> LivePersonConfig | None:
     table = _section(top, "liveperson")
     account = table.digits("account", required=True)
@@ -147,7 +154,7 @@ def _parse_liveperson(
         )
     identity = parse_identity(table, domain_api if host_known else None)
     private_key_file, issuer, connector_id = parse_flow_keys(
-        table, identity, base_dir, check_files, environment
+        table, identity, base_dir, check_files and check_secrets, environment
     )
     if account is None:
         return None

@@ -31,13 +31,16 @@ ADMIN_USER = "it-admin@example.com"
 # The emulator's admin password, known only to this test.
 ADMIN_PASSWORD = "system-test admin password"
 CONFIG = "/etc/syncd/config.toml"
+# The public half of the key the README makes: the emulator's "connector" verifies with it.
+EMULATOR_PUBLIC_KEY = "/etc/syncd-emulator/lp-consumer-key.pub"
 EMULATOR_UNIT = f"""\
 [Unit]
 Description=LivePerson emulator for the system test
 [Service]
 DynamicUser=yes
 ExecStart=/opt/syncd/bin/syncd emulator --host 127.0.0.1 --port {EMULATOR_PORT} \
---account {ACCOUNT} --admin-user {ADMIN_USER} --file-sharing-disabled
+--account {ACCOUNT} --admin-user {ADMIN_USER} --file-sharing-disabled \
+--auth-public-key {EMULATOR_PUBLIC_KEY}
 Environment="SYNCD_EMULATOR_ADMIN_PASSWORD={ADMIN_PASSWORD}"
 """
 
@@ -169,6 +172,13 @@ def _install(machine: Machine) -> None:
     machine.write_file("/etc/pip.conf", "[global]\nno-index = true\nfind-links = /wheels\n")
     machine.run("cd /src\n" + readme_block("install"))
     machine.run("cd /src\n" + readme_block("extra-share"))
+    # The example config is identity = "authenticated": make the key pair as the README says
+    # (in root's home, not the source tree) and give its public half to the emulator.
+    machine.run("cd /root\n" + readme_block("consumer-key"))
+    machine.run(
+        f"install -d -m 0755 {Path(EMULATOR_PUBLIC_KEY).parent}\n"
+        f"install -m 0644 /root/lp-consumer-key.pub {EMULATOR_PUBLIC_KEY}"
+    )
     # The administrator's edit: point the example config at the emulator.
     machine.run(
         f"sed -i 's|^domain_api = .*|domain_api = \"http://127.0.0.1:{EMULATOR_PORT}\"|' {CONFIG}"

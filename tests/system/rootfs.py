@@ -22,7 +22,7 @@ CACHE_ROOT = Path("/var/cache/syncd-system-test")
 SUITE = "bookworm"
 VARIANT = "minbase"
 # What the README's install needs (Python 3.11 with venv, sudo) plus systemd to boot.
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "python3-venv", "sudo")
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "python3-venv", "sudo", "openssl")
 # Bump when the way the tree is prepared changes, so old caches are not reused.
 RECIPE_VERSION = "1"
 APT_CONFIG = Path("/etc/apt")

@@ -684,3 +684,22 @@ def test_the_pure_core_imports_only_the_standard_library(package: str) -> None:
                 assert allowed, f"{module.name} imports {name}"
                 if top == "syncd":
                     assert name.split(".")[1] in ("errors", "rules", "config"), name
+
+
+def test_a_key_file_this_user_cannot_read_is_a_problem_only_when_secrets_are_checked(
+    tmp_path: Path,
+) -> None:
+    # status, files and retry run as the syncd user without the credential; only check and
+    # run (which sign tokens) need the key.
+    key = tmp_path / "lp-consumer-key.pem"
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        '[liveperson]\naccount = "12345678"\nidentity = "authenticated"\n'
+        'private_key_file = "lp-consumer-key.pem"\nissuer = "https://scans.example.com"\n'
+        '[state]\ndatabase = "s.db"\n'
+        '[[route]]\nname = "a"\noutbox = "o"\ninbox = "i"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"liveperson\.private_key_file: no such file"):
+        load_config(config)
+    assert load_config(config, check_secrets=False).liveperson.private_key_file == key
