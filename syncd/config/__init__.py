@@ -11,7 +11,9 @@ from syncd.config.files import config_file_permission_warning, load_config
 from syncd.config.model import (
     AFTER_SEND_CHOICES,
     DEFAULT_CAPTION,
+    DEFAULT_DOCUMENT_CAPTION,
     DEFAULT_DOMAIN_API,
+    DEFAULT_MAX_PAGES,
     KNOWN_KEYS,
     LOG_LEVEL_CHOICES,
     SECTION_KEYS,
@@ -31,7 +33,9 @@ from syncd.config.parse import parse_config
 __all__ = [
     "AFTER_SEND_CHOICES",
     "DEFAULT_CAPTION",
+    "DEFAULT_DOCUMENT_CAPTION",
     "DEFAULT_DOMAIN_API",
+    "DEFAULT_MAX_PAGES",
     "KNOWN_KEYS",
     "LOG_LEVEL_CHOICES",
     "SECTION_KEYS",

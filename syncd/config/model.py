@@ -22,6 +22,9 @@ LOG_LEVEL_CHOICES: tuple[LogLevel, ...] = ("debug", "info", "warning", "error", 
 
 DEFAULT_DOMAIN_API = "https://api.liveperson.net"
 DEFAULT_CAPTION = "{filename}"
+# The caption of each page of a document of more than one page (PDF, multi-page TIFF).
+DEFAULT_DOCUMENT_CAPTION = "{filename} ({page}/{pages})"
+DEFAULT_MAX_PAGES = 100
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class RouteConfig:
     rescan_seconds: float = 300.0
     max_download_bytes: int = 25_000_000
     send_accept_receipts: bool = True
+    document_caption: str = DEFAULT_DOCUMENT_CAPTION
+    max_pages: int = DEFAULT_MAX_PAGES
 
     @property
     def work_dir(self) -> Path:
@@ -132,6 +137,8 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "inbox",
         "skill_id",
         "caption",
+        "document_caption",
+        "max_pages",
         "after_send",
         "watch",
         "settle_seconds",

@@ -20,7 +20,9 @@ from syncd import rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import PermanentFileError
-from syncd.folders import FileRead, fsync_directory, read_regular_file
+from syncd.folders import FileRead, fsync_directory, read_own_file, read_regular_file
+from syncd.imaging.formats import sniff_image_format
+from syncd.imaging.metadata import TruncatedImageError, image_end_offset
 from syncd.outbox.quarantine import quarantine
 from syncd.rules.filecheck import looks_complete, same_file_version, unsafe_entry_reason
 from syncd.state.store import StateStore
@@ -55,6 +57,20 @@ class _Candidate:
     close_write_seen: bool = False
     incomplete_checks: int = 0
     not_before: float = 0.0
+
+
+def ends_with_structure(data: bytes, head: bytes) -> bool:
+    """True when ``data`` (a JPEG, PNG or GIF by ``head``) holds its format's end structure."""
+    image_format = sniff_image_format(head)
+    if image_format is None:
+        return True
+    try:
+        image_end_offset(data, image_format)
+    except TruncatedImageError:
+        return False
+    except ValueError:
+        return True  # damaged rather than growing: the image step gives the reason
+    return True
 
 
 class Intake:
@@ -162,7 +178,7 @@ class Intake:
         if not same_file_version(entry, after) or read.inode != after.st_ino:
             candidate.stable = None  # changed while being read: settle again
             return None
-        if read.size_bytes == 0 or looks_complete(read.head, read.tail) is False:
+        if read.size_bytes == 0 or not self._complete(path, read):
             candidate.incomplete_checks += 1
             if rules.is_still_writing_exhausted(
                 candidate.incomplete_checks, candidate.first_seen_at, now
@@ -182,6 +198,20 @@ class Intake:
             )
             return None
         return read
+
+    def _complete(self, path: Path, read: FileRead) -> bool:
+        """True when the file's end structure is present, whatever follows it.
+
+        The tail check is enough for most files; only when it fails (a trailer such as a
+        Samsung SEFT block or a Motion Photo's video follows the image) is the file read
+        again and its structure walked to its end marker.
+        """
+        if looks_complete(read.head, read.tail) is not False:
+            return True
+        try:
+            return ends_with_structure(read_own_file(path), read.head)
+        except (FileNotFoundError, PermanentFileError):
+            return False
 
     def _claim_all(self, ready: list[tuple[_Candidate, FileRead]], now: float) -> int:
         """Journal, rename into the work folder and mark claimed every file of ``ready``.

@@ -24,6 +24,7 @@ from syncd.crashpoints import crash_point
 from syncd.errors import PermanentFileError, StateError, StillWritingError
 from syncd.folders import read_own_file
 from syncd.imaging import pipeline as imaging
+from syncd.imaging.formats import sniff_document_format
 from syncd.outbox.quarantine import quarantine
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
@@ -39,6 +40,18 @@ def upload_path(work_dir: Path, row_id: int) -> Path:
     return work_dir / f"{row_id:08d}.upload"
 
 
+def page_upload_path(work_dir: Path, document_id: int, page: int) -> Path:
+    """Where the prepared upload of page ``page`` of the original ``document_id`` lives."""
+    return work_dir / f"{document_id:08d}-p{page:04d}.upload"
+
+
+def upload_path_of(work_dir: Path, row: OutboundRow) -> Path:
+    """The upload file of ``row``: its own, or its page's for a page row."""
+    if row.document_id is not None and row.page is not None:
+        return page_upload_path(work_dir, row.document_id, row.page)
+    return upload_path(work_dir, row.id)
+
+
 def row_id_from_upload_name(name: str) -> int | None:
     """Inverse of ``upload_path``'s file name; None for names syncd did not make."""
     stem, dot, suffix = name.partition(".")
@@ -47,14 +60,28 @@ def row_id_from_upload_name(name: str) -> int | None:
     return None
 
 
-def write_upload(path: Path, data: bytes) -> None:
+def page_from_upload_name(name: str) -> tuple[int, int] | None:
+    """Inverse of ``page_upload_path``'s file name: (document id, page); None otherwise."""
+    stem, dot, suffix = name.partition(".")
+    document, separator, page = stem.partition("-p")
+    if dot and suffix == "upload" and separator and document.isdigit() and page.isdigit():
+        return int(document), int(page)
+    return None
+
+
+def write_upload(path: Path, data: bytes, *, durable: bool = False) -> None:
     """Write a prepared upload through a temp name so a crash never leaves half a file.
 
-    No fsync: a lost upload file after a power cut is simply prepared again.
+    No fsync by default: a lost upload file after a power cut is simply prepared again.
+    ``durable`` (document pages, whose row exists only once every page is written) fsyncs
+    the file; the caller fsyncs the folder once for all pages.
     """
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "wb") as handle:
         handle.write(data)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(temporary, path)
 
 
@@ -76,7 +103,12 @@ def fail_row(
     store.mark_failed(row.id, reason, now)
     crash_point("failed")
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(upload_path(route.work_dir, row.id))
+        os.unlink(upload_path_of(route.work_dir, row))
+
+
+def document_format(data: bytes) -> str | None:
+    """The page-making format of a claimed file ("PDF", "TIFF", ...), or None for an image."""
+    return sniff_document_format(data[:1024])
 
 
 class Preparer:
@@ -168,6 +200,11 @@ class Preparer:
             return False
         try:
             data = read_own_file(Path(row.work_path))
+            if document_format(data) is not None:
+                # Imported here: the document step builds on this module's helpers.
+                from syncd.outbox.documents import prepare_document
+
+                return prepare_document(self._store, route, row, data, self._limits, self._clock)
             prepared = imaging.prepare(data, self._limits)
         except FileNotFoundError:
             self._store.mark_failed(

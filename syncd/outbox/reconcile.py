@@ -15,7 +15,7 @@ from pathlib import Path
 from syncd.config import RouteConfig
 from syncd.folders import fsync_directory, move_without_clobber
 from syncd.outbox.intake import row_id_from_work_name, work_name
-from syncd.outbox.preparer import row_id_from_upload_name
+from syncd.outbox.preparer import page_from_upload_name, row_id_from_upload_name
 from syncd.state.model import OutboundState, UnknownRowError
 from syncd.state.store import StateStore
 
@@ -40,6 +40,8 @@ def reconcile_route(route: RouteConfig, store: StateStore, now: float) -> None:
             route, store, row.id, Path(row.source_path), row.source_name, row.inode, now
         )
     for row in store.outbound_in_states(_NEEDS_ORIGINAL, route=route.name):
+        if row.is_page:
+            continue  # a page row has no original of its own; its document row has
         if row.work_path is None or not os.path.lexists(row.work_path):
             store.mark_failed(row.id, "the claimed file disappeared from the work folder", now)
             log.error("route=%s file=%s: claimed file is missing", route.name, row.source_name)
@@ -80,8 +82,7 @@ def _adopt_or_return_strays(route: RouteConfig, store: StateStore) -> None:
             os.unlink(path)  # a temp file from an interrupted write
             continue
         if name.endswith(".upload"):
-            upload_row_id = row_id_from_upload_name(name)
-            if upload_row_id is None or not _row_needs_upload(store, upload_row_id):
+            if not _upload_is_needed(store, name):
                 os.unlink(path)
             continue
         row_id = row_id_from_work_name(name)
@@ -95,6 +96,16 @@ def _adopt_or_return_strays(route: RouteConfig, store: StateStore) -> None:
             name,
             target.name,
         )
+
+
+def _upload_is_needed(store: StateStore, name: str) -> bool:
+    """True when a row still has to upload the prepared file called ``name``."""
+    page = page_from_upload_name(name)
+    if page is not None:
+        row = store.find_page_row(*page)
+        return row is not None and row.state == OutboundState.PREPARED
+    upload_row_id = row_id_from_upload_name(name)
+    return upload_row_id is not None and _row_needs_upload(store, upload_row_id)
 
 
 def _row_needs_upload(store: StateStore, row_id: int) -> bool:

@@ -147,4 +147,34 @@ _CONNECTION_STATE = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_CONVERSATIONS, _OUTBOUND, _INBOUND, _CONNECTION_STATE)
+# Versions 5 and 6 belong to work on another branch; until it is merged they are empty
+# placeholders here, so that this branch's migration keeps the number it will have (7).
+_RESERVED_5 = Migration(version=5, summary="reserved (another branch's migration 5)", statements=())
+_RESERVED_6 = Migration(version=6, summary="reserved (another branch's migration 6)", statements=())
+
+# A document (a PDF, a multi-page TIFF) is one row for the original plus one row per page.
+# A page row has ``document_id`` (the original's row), ``page`` (from 1) and ``pages``; it
+# goes prepared → … → done like any file but has no file of its own in the outbox. The
+# original's row records ``pages`` and becomes done only when every page row is. The sender
+# orders rows by ``coalesce(document_id, id)``, then pages before their document, then page.
+_DOCUMENT_PAGES = Migration(
+    version=7,
+    summary="document pages: page rows of a multi-page original",
+    statements=(
+        "ALTER TABLE outbound ADD COLUMN document_id INTEGER REFERENCES outbound (id)",
+        "ALTER TABLE outbound ADD COLUMN page INTEGER CHECK (page >= 1)",
+        "ALTER TABLE outbound ADD COLUMN pages INTEGER CHECK (pages >= 1)",
+        """CREATE UNIQUE INDEX outbound_pages_of_document ON outbound (document_id, page)
+            WHERE document_id IS NOT NULL""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _CONVERSATIONS,
+    _OUTBOUND,
+    _INBOUND,
+    _CONNECTION_STATE,
+    _RESERVED_5,
+    _RESERVED_6,
+    _DOCUMENT_PAGES,
+)

@@ -1,0 +1,100 @@
+"""The PDF adapter, and the only pypdfium2 importer: PDF bytes in, page pictures out.
+
+PDFium (Chrome's PDF engine, fuzzed continuously) parses and renders. Each page is rendered
+at the scale that brings its long side to the cap, so a page of any physical size (a 5 x 5 m
+poster as much as a receipt) costs at most cap x cap pixels: memory follows the cap, never
+the page's declared size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pypdfium2
+import pypdfium2.raw as pdfium_c
+from PIL import Image, ImageChops
+
+from syncd.errors import UnsupportedImageError
+
+# Points per inch: PDF page sizes are given in points.
+_POINTS_PER_INCH = 72.0
+# A tiny page (a label, a stamp) is not blown up past this resolution.
+_MAX_RENDER_DPI = 600.0
+# A colour render whose channels differ by at most this much anywhere is a grey page.
+_GREY_TOLERANCE = 2
+
+
+@contextmanager
+def open_pdf(data: bytes) -> Iterator[pypdfium2.PdfDocument]:
+    """Open PDF ``data`` for rendering; closes it on exit.
+
+    Raises UnsupportedImageError with a reason an operator understands: a password-protected
+    PDF, a damaged one (PDFium could not even repair its cross-reference table).
+    """
+    try:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as error:
+        code = getattr(error, "err_code", None)
+        if code == pdfium_c.FPDF_ERR_PASSWORD:
+            raise UnsupportedImageError(
+                "password-protected (encrypted) PDF: syncd cannot open it without its password"
+            ) from error
+        if code == pdfium_c.FPDF_ERR_SUCCESS:
+            # PDFium reports "success" when the structure is fine but has no page at all.
+            raise UnsupportedImageError("PDF document with no pages") from error
+        if code == pdfium_c.FPDF_ERR_SECURITY:
+            raise UnsupportedImageError("PDF with an unsupported security handler") from error
+        raise UnsupportedImageError(
+            "damaged PDF document: PDFium cannot read its structure (cross-reference table)"
+        ) from error
+    try:
+        yield document
+    finally:
+        document.close()
+
+
+def page_count(document: pypdfium2.PdfDocument) -> int:
+    """How many pages the document has."""
+    return len(document)
+
+
+def render_page(document: pypdfium2.PdfDocument, index: int, long_side_pixels: int) -> Image.Image:
+    """Render page ``index`` (from 0) so that its long side is ``long_side_pixels``.
+
+    Returns an "L" picture for a page with no colour and an "RGB" picture otherwise. Raises
+    UnsupportedImageError when the page cannot be loaded or has no area.
+    """
+    try:
+        page = document[index]
+    except (pypdfium2.PdfiumError, IndexError) as error:
+        raise UnsupportedImageError(f"PDF page {index + 1} is damaged: {error}") from error
+    try:
+        width_points, height_points = page.get_size()
+        if width_points <= 0 or height_points <= 0:
+            raise UnsupportedImageError(f"PDF page {index + 1} has no area")
+        scale = min(
+            long_side_pixels / max(width_points, height_points),
+            _MAX_RENDER_DPI / _POINTS_PER_INCH,
+        )
+        try:
+            bitmap = page.render(scale=scale, may_draw_forms=False)
+        except pypdfium2.PdfiumError as error:
+            raise UnsupportedImageError(
+                f"PDF page {index + 1} cannot be rendered: {error}"
+            ) from error
+        picture: Image.Image = bitmap.to_pil()
+    finally:
+        page.close()
+    picture = picture.convert("RGB") if picture.mode != "RGB" else picture
+    return picture.convert("L") if _is_grey(picture) else picture
+
+
+def _is_grey(picture: Image.Image) -> bool:
+    """True when every pixel of an RGB picture has (nearly) equal channels."""
+    red, green, blue = picture.split()
+    for first, second in ((red, green), (green, blue)):
+        low_high = ImageChops.difference(first, second).getextrema()
+        if int(low_high[1]) > _GREY_TOLERANCE:  # type: ignore[arg-type]
+            return False
+    return True

@@ -1,0 +1,117 @@
+"""The document step: a claimed PDF, multi-page TIFF or other page format → prepared pages.
+
+Every page is rendered (in a child process with a time limit per page, see
+``imaging.rasteriser``) and written to the work folder *before* anything is recorded, so the
+whole document is known to be readable before its first page can go out: an encrypted PDF,
+an empty one, one over ``max_pages`` or a TIFF whose page N is damaged fails as a whole, and
+nothing of it is published. Then one transaction records the original as ``prepared`` with
+one ``prepared`` row per page (``state.pages``), which the sender publishes in page order.
+A document of one page is prepared like an image: one row, the route's ``caption``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from syncd import rules
+from syncd.config import RouteConfig
+from syncd.crashpoints import crash_point
+from syncd.errors import PermanentFileError
+from syncd.folders import fsync_directory
+from syncd.imaging.plan import ImageLimits
+from syncd.imaging.rasteriser import render_pages
+from syncd.outbox.preparer import fail_row, page_upload_path, upload_path, write_upload
+from syncd.state.model import OutboundRow
+from syncd.state.pages import PreparedPage
+from syncd.state.store import StateStore
+
+log = logging.getLogger("syncd.preparer")
+
+
+def prepare_document(
+    store: StateStore,
+    route: RouteConfig,
+    row: OutboundRow,
+    data: bytes,
+    limits: ImageLimits,
+    clock: Callable[[], float],
+) -> bool:
+    """Prepare the claimed document ``row`` (its bytes are ``data``); True when prepared.
+
+    A document that cannot be made into pages is failed (quarantined with its reason) and
+    False is returned. Raises StateError or OSError when the result cannot be stored (the row
+    stays claimed and is prepared again later).
+    """
+    modified = datetime.fromtimestamp(row.mtime_ns / 1e9, UTC).astimezone()
+    prepared: list[PreparedPage] = []
+    try:
+        for page, pages, image in render_pages(data, limits, route.max_pages):
+            if pages == 1:
+                caption = rules.render_caption(route.caption, row.source_name, route.name, modified)
+                write_upload(upload_path(route.work_dir, row.id), image.data)
+                store.mark_prepared(
+                    row.id,
+                    caption,
+                    image.file_type,
+                    len(image.data),
+                    image.preview_data_uri,
+                    image.width,
+                    image.height,
+                    clock(),
+                )
+                crash_point("prepared")
+                _log_prepared(route, row, 1, image.file_type, len(image.data))
+                return True
+            write_upload(page_upload_path(route.work_dir, row.id, page), image.data, durable=True)
+            caption = rules.render_caption(
+                route.document_caption,
+                row.source_name,
+                route.name,
+                modified,
+                page=page,
+                pages=pages,
+            )
+            prepared.append(
+                PreparedPage(
+                    page,
+                    caption,
+                    image.file_type,
+                    len(image.data),
+                    image.preview_data_uri,
+                    image.width,
+                    image.height,
+                )
+            )
+    except PermanentFileError as error:
+        _remove_page_uploads(route, row.id, len(prepared))
+        fail_row(store, route, row, error.reason, clock())
+        return False
+    fsync_directory(route.work_dir)
+    store.mark_document_prepared(row.id, prepared, clock())
+    crash_point("prepared")
+    _log_prepared(route, row, len(prepared), "pages", sum(page.upload_bytes for page in prepared))
+    return True
+
+
+def _remove_page_uploads(route: RouteConfig, document_id: int, pages: int) -> None:
+    for page in range(1, pages + 1):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(page_upload_path(route.work_dir, document_id, page))
+
+
+def _log_prepared(
+    route: RouteConfig, row: OutboundRow, pages: int, what: str, upload_bytes: int
+) -> None:
+    log.info(
+        "route=%s file=%s: prepared %d page(s) (%s), %d → %d bytes",
+        route.name,
+        row.source_name,
+        pages,
+        what,
+        row.size_bytes,
+        upload_bytes,
+    )
