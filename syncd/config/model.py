@@ -137,8 +137,6 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "inbox",
         "skill_id",
         "caption",
-        "document_caption",
-        "max_pages",
         "after_send",
         "watch",
         "settle_seconds",
@@ -146,6 +144,8 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "rescan_seconds",
         "max_download_bytes",
         "send_accept_receipts",
+        "document_caption",
+        "max_pages",
     ),
 }
 

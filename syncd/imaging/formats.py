@@ -62,6 +62,7 @@ DOCUMENT_PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
     "JPEG 2000": ("JPEG2000",),
     "PCX": ("PCX",),
     "DCX": ("DCX",),
+    "HEIC": ("HEIF",),
     "HEIF": ("HEIF",),
 }
 
@@ -69,7 +70,8 @@ DOCUMENT_PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
 def sniff_document_format(head: bytes) -> str | None:
     """Name the page-making format ``head`` (a file's first bytes) starts like, or None.
 
-    "PDF", "TIFF", "BigTIFF", "BMP", "PNM", "WebP", "JPEG 2000", "PCX", "DCX" or "HEIF".
+    "PDF", "TIFF", "BigTIFF", "BMP", "PNM", "WebP", "JPEG 2000", "PCX", "DCX", "HEIC" or
+    "HEIF".
     A PDF may have up to 1 KiB of junk before ``%PDF-``, as readers allow.
     """
     if b"%PDF-" in head[:1024]:
@@ -78,7 +80,7 @@ def sniff_document_format(head: bytes) -> str | None:
         if head[offset : offset + len(signature)] == signature:
             return name
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
-        return "HEIF"
+        return "HEIC" if head[8:12] in (b"heic", b"heix") else "HEIF"
     if len(head) >= 3 and head[0:1] == b"P" and head[1:2] in b"1234567" and head[2:3].isspace():
         return "PNM"
     if len(head) >= 4 and head[0] == 0x0A and head[1] in (0, 2, 3, 4, 5) and head[2] == 1:

@@ -1,4 +1,4 @@
-"""Documents made by the tests: multi-page TIFF and PDF from Pillow, hand-built bytes for the rest."""
+"""Documents made by the tests: multi-page TIFF and PDF by Pillow, hand-built bytes for the rest."""
 
 from __future__ import annotations
 
@@ -29,9 +29,7 @@ def colour_photo(size: tuple[int, int] = (800, 600)) -> Image.Image:
 
 def save(pages: list[Image.Image], image_format: str, **options: object) -> bytes:
     buffer = io.BytesIO()
-    pages[0].save(
-        buffer, image_format, save_all=len(pages) > 1, append_images=pages[1:], **options
-    )
+    pages[0].save(buffer, image_format, save_all=len(pages) > 1, append_images=pages[1:], **options)
     return buffer.getvalue()
 
 

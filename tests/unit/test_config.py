@@ -302,8 +302,9 @@ PROBLEM_CASES = [
     ),
     (
         "route[0].caption",
-        "{pages} pages",
-        "route[0].caption: unknown field {pages}; use {filename}, {stem}, {route} or {modified}",
+        "{copies} copies",
+        "route[0].caption: unknown field {copies}; use {filename}, {stem}, {route}, {modified},"
+        " {page} or {pages}",
     ),
     (
         "route[0].caption",

@@ -591,22 +591,25 @@ def test_text_named_like_a_jpeg_is_judged_by_its_content(tmp_path):
         imaging.prepare(path.read_bytes())
 
 
-def test_a_pdf_is_unsupported_with_a_reason_naming_it():
+def test_the_image_step_names_a_pdf_it_is_given_as_a_pdf_document():
+    # Documents go to the page step (imaging.pages); the image step only names them.
     with pytest.raises(UnsupportedImageError) as raised:
         imaging.prepare(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
-    assert raised.value.reason == "PDF document, not an image"
+    assert raised.value.reason == "PDF document"
 
 
-def test_a_bmp_is_unsupported_with_a_reason_naming_the_accepted_formats():
+def test_the_image_step_names_a_bmp_it_is_given_as_a_bmp_image():
     with pytest.raises(UnsupportedImageError) as raised:
         imaging.prepare(encode(Image.new("RGB", (10, 10), RED), "BMP"))
-    assert raised.value.reason == "BMP image; only JPEG, PNG and GIF are sent"
+    assert raised.value.reason == "BMP image"
 
 
 @pytest.mark.parametrize(
     ("head", "described"),
     [
         (b"II*\x00\x08\x00\x00\x00", "TIFF image"),
+        (b"II+\x00\x08\x00\x00\x00", "BigTIFF image"),
+        (b"P1\n# scanimage\n8 8\n", "PNM image"),
         (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "WebP image"),
         (b"\x00\x00\x00\x18ftypheic\x00\x00", "HEIC image"),
         (b"PK\x03\x04\x14\x00", "ZIP archive"),

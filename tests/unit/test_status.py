@@ -129,7 +129,9 @@ def test_migration_4_adds_the_columns_to_a_database_with_rows(database: Path) ->
         versions = [row[0] for row in plain.execute("SELECT version FROM schema_version")]
     plain.close()
     assert columns[-2:] == ["connection_state", "connection_changed_at"]
-    assert versions == [1, 2, 3, 4]
+    # Migration 4 and every later one were applied, in order.
+    assert versions[:4] == [1, 2, 3, 4]
+    assert versions == [migration.version for migration in MIGRATIONS]
 
 
 # --- is a daemon running? ------------------------------------------------------------------

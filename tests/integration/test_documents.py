@@ -1,0 +1,174 @@
+"""Documents and phone photos end to end: real folders, SQLite, the child renderer, the emulator."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from syncd.emulator.server import RunningEmulator
+from syncd.state.model import OutboundState
+from tests.helpers import documents
+from tests.helpers.harness import running_daemon, write_config
+from tests.helpers.images import decode
+from tests.helpers.lookups import captions_in_order, hosted_file_events, object_bytes
+from tests.helpers.waiting import wait_until
+
+BIG_TIMEOUT = 90
+
+
+def drop(outbox: Path, name: str, data: bytes) -> None:
+    """Write elsewhere in full, then rename in, as scanners do."""
+    staging = outbox.parent / ".staging"
+    staging.mkdir(exist_ok=True)
+    (staging / name).write_bytes(data)
+    os.rename(staging / name, outbox / name)
+
+
+def originals_done(store) -> int:  # type: ignore[no-untyped-def]
+    """Finished rows that are originals, not pages."""
+    rows = store.outbound_in_states((OutboundState.DONE, OutboundState.FAILED))
+    return sum(1 for row in rows if not row.is_page)
+
+
+def test_every_document_format_is_published_page_by_page_in_order_and_once(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    files = {
+        "a_scan.tif": documents.g4_tiff(3),
+        "b_letter.pdf": documents.pdf_document(2),
+        "c_form.bmp": documents.save([documents.colour_photo()], "BMP"),
+        "d_scanimage.pnm": documents.save([documents.text_page(1, (800, 1000), "L")], "PPM"),
+        "e_phone.webp": documents.save([documents.colour_photo()], "WEBP"),
+        "f_archive.jp2": documents.save([documents.colour_photo()], "JPEG2000"),
+        "g_big.tif": documents.save(
+            [documents.text_page(1, (900, 1200), "L")], "TIFF", big_tiff=True
+        ),
+        "h_phone.heic": documents.save([documents.colour_photo()], "HEIF"),
+    }
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    with running_daemon(config) as running:
+        outbox = running.config.routes[0].outbox
+        for name, data in files.items():
+            drop(outbox, name, data)
+        wait_until(
+            lambda: originals_done(running.daemon.store) == len(files),
+            BIG_TIMEOUT,
+            "every document to be finished",
+        )
+        failed = running.daemon.store.outbound_in_states((OutboundState.FAILED,))
+        assert failed == [], [row.last_error for row in failed]
+    assert captions_in_order(emulator) == [
+        "a_scan.tif (1/3)",
+        "a_scan.tif (2/3)",
+        "a_scan.tif (3/3)",
+        "b_letter.pdf (1/2)",
+        "b_letter.pdf (2/2)",
+        "c_form.bmp",
+        "d_scanimage.pnm",
+        "e_phone.webp",
+        "f_archive.jp2",
+        "g_big.tif",
+        "h_phone.heic",
+    ]
+    events = hosted_file_events(emulator)
+    g4_pages = [
+        decode(object_bytes(emulator, event["event"]["message"]["relativePath"]))
+        for event in events[:3]
+    ]
+    # Bilevel pages are sent as greyscale, each page its own picture (the bar grows by page).
+    assert [page.mode for page in g4_pages] == ["L", "L", "L"]
+    bar_lengths = [_dark_run(page) for page in g4_pages]
+    assert bar_lengths[0] < bar_lengths[1] < bar_lengths[2], bar_lengths
+    pdf_page = decode(object_bytes(emulator, events[3]["event"]["message"]["relativePath"]))
+    assert max(pdf_page.size) == 2048
+    assert sorted(os.listdir(outbox / "sent")) == sorted(files)
+    assert os.listdir(outbox / ".syncd-work") == []
+
+
+def _dark_run(page: Image.Image) -> int:
+    """Length of the dark bar at the top left of a test page, in pixels of this picture."""
+    top = int(page.height * 0.04)
+    row = page.convert("L").crop((0, top, page.width, top + 1))
+    return sum(row.histogram()[:128])
+
+
+def test_bad_documents_fail_with_a_reason_and_nothing_of_them_is_published(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    files = {
+        "encrypted.pdf": documents.encrypted_pdf(),
+        "empty.pdf": documents.zero_page_pdf(),
+        "long.pdf": documents.pdf_document(101),
+        "damaged.tif": documents.tiff_with_damaged_page(2),
+    }
+    reasons = {
+        "encrypted.pdf": "password-protected",
+        "empty.pdf": "no pages",
+        "long.pdf": "101 pages, more than max_pages = 100",
+        "damaged.tif": "page 2",
+    }
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    with running_daemon(config) as running:
+        outbox = running.config.routes[0].outbox
+        for name, data in files.items():
+            drop(outbox, name, data)
+        wait_until(
+            lambda: originals_done(running.daemon.store) == len(files),
+            BIG_TIMEOUT,
+            "every bad document to be failed",
+        )
+        rows = running.daemon.store.outbound_in_states(tuple(OutboundState))
+    assert {row.source_name: row.state for row in rows} == dict.fromkeys(
+        files, OutboundState.FAILED
+    )
+    for row in rows:
+        assert reasons[row.source_name] in (row.last_error or ""), row.last_error
+        error_text = (outbox / "failed" / f"{row.source_name}.error.txt").read_text()
+        assert reasons[row.source_name] in error_text
+    assert hosted_file_events(emulator) == []
+
+
+def test_phone_photos_with_trailers_publish_at_once_upright_and_without_the_trailer(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    files = {
+        "a_samsung.jpg": documents.jpeg_with_trailer(documents.samsung_trailer(), orientation=6),
+        "b_motion.jpg": documents.jpeg_with_trailer(documents.motion_photo_video()),
+        "c_junk_after_app1.jpg": documents.jpeg_with_junk_after_app1(orientation=6),
+        "d_padded.png": documents.save([documents.colour_photo()], "PNG") + b"\n\x00\x00",
+        "e_nul.gif": documents.save([documents.colour_photo().convert("P")], "GIF") + b"\x00",
+    }
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    settle_seconds = 0.3
+    with running_daemon(config) as running:
+        outbox = running.config.routes[0].outbox
+        dropped_at = time.monotonic()
+        for name, data in files.items():
+            drop(outbox, name, data)
+        # The check that failed before waited 73 s: allow settle + 1 s plus the send itself.
+        wait_until(
+            lambda: originals_done(running.daemon.store) == len(files),
+            30,
+            "the photos with trailers to be sent",
+        )
+        rows = running.daemon.store.outbound_in_states(tuple(OutboundState))
+        claimed_after = max(row.claimed_at or 0 for row in rows) - (
+            time.time() - (time.monotonic() - dropped_at)
+        )
+    assert all(row.state == OutboundState.DONE for row in rows), [r.last_error for r in rows]
+    assert claimed_after <= settle_seconds + 1 + 2, claimed_after
+    for event in hosted_file_events(emulator):
+        message = event["event"]["message"]
+        uploaded = object_bytes(emulator, message["relativePath"])
+        assert b"SEFT" not in uploaded and b"ftypmp42" not in uploaded
+        assert not uploaded.endswith((b"\n\x00\x00", b";\x00"))
+        picture = decode(uploaded).convert("RGB")
+        if message["caption"] in ("a_samsung.jpg", "c_junk_after_app1.jpg"):
+            # Stored landscape with EXIF orientation 6: upright is portrait, red on top.
+            assert picture.height > picture.width, message["caption"]
+            assert picture.getpixel((picture.width // 2, 10))[0] > 150, message["caption"]
+        else:
+            assert picture.width > picture.height, message["caption"]
