@@ -13,7 +13,10 @@ with a time and memory limit, which is how the preparer calls it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pillow_heif
@@ -90,10 +93,50 @@ def _pdf_pages(data: bytes, limits: ImageLimits, max_pages: int) -> Iterator[Doc
     with pdf.open_pdf(data) as document:
         pages = pdf.page_count(document)
         _check_page_count("PDF", pages, max_pages)
-        for index in range(pages):
-            picture = pdf.render_page(document, index, limits.max_long_side_pixels)
+
+        def render(index: int) -> Image.Image:
+            return pdf.render_page(document, index, limits.max_long_side_pixels)
+
+        for index, picture in enumerate(_rendered_ahead(render, pages)):
             image = _finish(picture, "PDF", len(data), 1, None, limits)
             yield DocumentPage(index + 1, pages, image)
+
+
+def _rendered_ahead(render: Callable[[int], Image.Image], pages: int) -> Iterator[Image.Image]:
+    """Yield ``render(0)``, ``render(1)``, … with the next page rendered while this one is used.
+
+    PDFium runs in ctypes calls, which release the GIL, and Pillow's encoders release it too,
+    so rendering page N+1 on a helper thread while page N is encoded uses both cores. At most
+    two rendered pages wait at a time. Only the helper thread calls ``render`` (PDFium is not
+    thread-safe). An error from ``render`` is raised here, at its page.
+    """
+    handoff: queue.Queue[tuple[Image.Image | None, BaseException | None]] = queue.Queue(1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        for index in range(pages):
+            if stop.is_set():
+                return
+            try:
+                handoff.put((render(index), None))
+            except BaseException as error:  # handed to the consumer, which raises it
+                handoff.put((None, error))
+                return
+
+    helper = threading.Thread(target=produce, name="render-ahead", daemon=True)
+    helper.start()
+    try:
+        for _ in range(pages):
+            picture, error = handoff.get()
+            if error is not None:
+                raise error
+            assert picture is not None
+            yield picture
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            handoff.get_nowait()  # let a producer blocked on put() see the stop flag
+        helper.join()
 
 
 def _pillow_pages(
