@@ -25,6 +25,7 @@ from syncd.imaging.formats import (
     TruncatedImageError,
     exif_orientation,
     icc_colour_space,
+    sniff_image_format,
 )
 from syncd.imaging.gif_metadata import gif_blocks, inspect_gif, strip_gif_metadata
 
@@ -33,6 +34,7 @@ __all__ = [
     "TruncatedImageError",
     "apng_frame_count_problem",
     "exif_orientation",
+    "has_end_structure",
     "icc_colour_space",
     "image_end_offset",
     "inspect_gif",
@@ -365,6 +367,25 @@ def image_end_offset(data: bytes, image_format: str) -> int:
     if image_format == "GIF":
         return max(block.end for block in gif_blocks(data))
     raise ValueError(f"no structure walk for format {image_format!r}")
+
+
+def has_end_structure(data: bytes) -> bool:
+    """True unless ``data`` is a JPEG, PNG or GIF whose end structure is missing.
+
+    What "complete" means for the intake: the end marker is present, followed by anything.
+    Content that cannot be walked counts as complete (damaged, not growing: the image step
+    gives the reason), and so does any other format. Raises nothing.
+    """
+    image_format = sniff_image_format(data[:16])
+    if image_format is None:
+        return True
+    try:
+        image_end_offset(data, image_format)
+    except TruncatedImageError:
+        return False
+    except ValueError:
+        return True
+    return True
 
 
 def strip_metadata(data: bytes, image_format: str) -> bytes:

@@ -14,12 +14,12 @@ with a time and memory limit, which is how the preparer calls it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import pillow_heif
 from PIL import Image
 
 from syncd.errors import ImageTooLargeError, StillWritingError, UnsupportedImageError
@@ -39,7 +39,17 @@ from syncd.imaging.pipeline import (
 )
 from syncd.imaging.plan import ImageLimits, PreparedImage, plan_downscale
 
-pillow_heif.register_heif_opener()
+
+@functools.cache
+def _register_heif_decoder() -> None:
+    """Teach Pillow HEIC/HEIF (pillow-heif), once, and only when such a file comes.
+
+    Imported here rather than at the top: it is a quarter of the renderer's start-up time.
+    """
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
 
 # Formats whose frames are pages. In the others (an animated WebP, a HEIC burst) the first
 # frame is the picture and later frames are not pages of a document.
@@ -143,6 +153,8 @@ def _pillow_pages(
     data: bytes, source_format: str, limits: ImageLimits, max_pages: int
 ) -> Iterator[DocumentPage]:
     pillow_formats = DOCUMENT_PILLOW_FORMATS[source_format]
+    if "HEIF" in pillow_formats:
+        _register_heif_decoder()
     with open_within_limits(data, source_format, limits, None, pillow_formats) as image:
         pages = 1
         if source_format in _MULTI_PAGE_FORMATS:

@@ -30,13 +30,15 @@ def open_pdf(data: bytes) -> Iterator[pypdfium2.PdfDocument]:
     """Open PDF ``data`` for rendering; closes it on exit.
 
     Raises UnsupportedImageError with a reason an operator understands: a password-protected
-    PDF, a damaged one (PDFium could not even repair its cross-reference table).
+    PDF, a damaged one (PDFium could not even repair its cross-reference table). PDFium's
+    error code is process-wide and not reset by a failure that sets none, which is one more
+    reason the preparer renders each document in a fresh child process.
     """
     try:
         document = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as error:
         code = getattr(error, "err_code", None)
-        if code == pdfium_c.FPDF_ERR_PASSWORD:
+        if code == pdfium_c.FPDF_ERR_PASSWORD and b"/Encrypt" in data:
             raise UnsupportedImageError(
                 "password-protected (encrypted) PDF: syncd cannot open it without its password"
             ) from error

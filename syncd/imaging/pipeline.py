@@ -90,28 +90,22 @@ def prepare(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> PreparedImage:
     structure, truncation = _inspect(data, source_format)
     if structure is not None:
         refuse_too_many_pixels(structure.width, structure.height, limits)
+    if structure is not None and source_format == "PNG":
+        # A complete APNG whose acTL count disagrees with its frames is damaged for good
+        # (browsers disagree on what to show), not a file still being written.
+        problem = image_metadata.apng_frame_count_problem(data)
+        if problem is not None:
+            raise UnsupportedImageError(problem)
     with open_within_limits(data, source_format, limits, truncation) as image:
         if truncation is not None:
             raise StillWritingError(f"{truncation} (still being written?)") from truncation
-        try:
-            if structure is not None and structure.orientation == 1:
-                passed = _try_pass_through(data, source_format, structure, image, limits)
-                if passed is not None:
-                    return passed
-            if structure is not None:
-                orientation = structure.orientation
-            else:
-                orientation = _pillow_orientation(image)
-            return _reencode(image, source_format, len(data), orientation, limits)
-        except StillWritingError as error:
-            # The walk reached IEND, so the file is complete: an APNG whose frame count
-            # does not match its frames is damaged for good, not still being written.
-            problem = None
-            if structure is not None and source_format == "PNG":
-                problem = image_metadata.apng_frame_count_problem(data)
-            if problem is None:
-                raise
-            raise UnsupportedImageError(problem) from error
+        if structure is not None and structure.orientation == 1:
+            passed = _try_pass_through(data, source_format, structure, image, limits)
+            if passed is not None:
+                return passed
+        # When the strict walk failed, ask Pillow, which reads EXIF as decoders do.
+        orientation = _pillow_orientation(image) if structure is None else structure.orientation
+        return _reencode(image, source_format, len(data), orientation, limits)
 
 
 def _pillow_orientation(image: Image.Image) -> int:

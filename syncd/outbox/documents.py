@@ -16,16 +16,17 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from syncd import rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import PermanentFileError
-from syncd.folders import fsync_directory
+from syncd.folders import fsync_directory, move_without_clobber
 from syncd.imaging.plan import ImageLimits
 from syncd.imaging.rasteriser import render_pages
 from syncd.outbox.preparer import fail_row, page_upload_path, upload_path, write_upload
-from syncd.state.model import OutboundRow
+from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.pages import PreparedPage
 from syncd.state.store import StateStore
 
@@ -95,6 +96,35 @@ def prepare_document(
     crash_point("prepared")
     _log_prepared(route, row, len(prepared), "pages", sum(page.upload_bytes for page in prepared))
     return True
+
+
+def finish_document(store: StateStore, route: RouteConfig, row: OutboundRow, now: float) -> None:
+    """The original of a document whose pages went out: archive (or delete) it, or fail it.
+
+    The sender calls this when the original reaches the head of the queue, which happens
+    only after every page row has ended (they sort before it). A page that failed fails the
+    original, which goes to ``failed/`` with the page's reason.
+    """
+    pages = store.page_rows(row.id)
+    failed = [page for page in pages if page.state == OutboundState.FAILED]
+    if failed:
+        first = failed[0]
+        reason = f"page {first.page} of {row.pages} could not be sent: {first.last_error}"
+        fail_row(store, route, row, reason, now)
+        return
+    if any(page.state != OutboundState.DONE for page in pages):
+        return  # not reachable in send order; wait rather than archive early
+    final_path: Path | None = None
+    work_path = Path(row.work_path) if row.work_path else None
+    if work_path is not None and os.path.lexists(work_path):
+        if route.after_send == "archive":
+            final_path = move_without_clobber(work_path, route.sent_dir, row.source_name)
+        else:
+            os.unlink(work_path)
+    store.finish_document(row.id, final_path, now)
+    store.note_success(route.name, now)
+    crash_point("done")
+    log.info("route=%s file=%s: all %d pages published", route.name, row.source_name, row.pages)
 
 
 def _remove_page_uploads(route: RouteConfig, document_id: int, pages: int) -> None:

@@ -21,8 +21,7 @@ from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import PermanentFileError
 from syncd.folders import FileRead, fsync_directory, read_own_file, read_regular_file
-from syncd.imaging.formats import sniff_image_format
-from syncd.imaging.metadata import TruncatedImageError, image_end_offset
+from syncd.imaging.metadata import has_end_structure
 from syncd.outbox.quarantine import quarantine
 from syncd.rules.filecheck import looks_complete, same_file_version, unsafe_entry_reason
 from syncd.state.store import StateStore
@@ -57,20 +56,6 @@ class _Candidate:
     close_write_seen: bool = False
     incomplete_checks: int = 0
     not_before: float = 0.0
-
-
-def ends_with_structure(data: bytes, head: bytes) -> bool:
-    """True when ``data`` (a JPEG, PNG or GIF by ``head``) holds its format's end structure."""
-    image_format = sniff_image_format(head)
-    if image_format is None:
-        return True
-    try:
-        image_end_offset(data, image_format)
-    except TruncatedImageError:
-        return False
-    except ValueError:
-        return True  # damaged rather than growing: the image step gives the reason
-    return True
 
 
 class Intake:
@@ -209,7 +194,7 @@ class Intake:
         if looks_complete(read.head, read.tail) is not False:
             return True
         try:
-            return ends_with_structure(read_own_file(path), read.head)
+            return has_end_structure(read_own_file(path))
         except (FileNotFoundError, PermanentFileError):
             return False
 

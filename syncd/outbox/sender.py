@@ -34,6 +34,7 @@ from syncd.errors import (
 from syncd.folders import move_without_clobber, read_own_file
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.storage import SwiftStorage
+from syncd.outbox.documents import finish_document
 from syncd.outbox.preparer import Preparer, fail_row, upload_path_of
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
@@ -132,7 +133,7 @@ class RouteSender:
 
     def _advance(self, row: OutboundRow) -> None:
         if row.state == OutboundState.PREPARED and row.has_pages:
-            self._finish_document(row)
+            finish_document(self._store, self.route, row, self._clock())
         elif row.state == OutboundState.PREPARED:
             self._upload(row)
         elif row.state == OutboundState.UPLOADED:
@@ -248,34 +249,6 @@ class RouteSender:
         self._store.mark_done(row.id, final_path, self._clock())
         self._store.note_success(self.route.name, self._clock())
         crash_point("done")
-
-    def _finish_document(self, row: OutboundRow) -> None:
-        """The original of a document whose pages went out: archive it, or fail it.
-
-        It reaches the head of the queue only after every page row has ended (they sort
-        before it). A page that failed fails the original, which goes to ``failed/``.
-        """
-        pages = self._store.page_rows(row.id)
-        failed = [page for page in pages if page.state == OutboundState.FAILED]
-        if failed:
-            first = failed[0]
-            reason = f"page {first.page} of {row.pages} could not be sent: {first.last_error}"
-            fail_row(self._store, self.route, row, reason, self._clock())
-            return
-        if any(page.state != OutboundState.DONE for page in pages):
-            return  # not reachable in send order; wait rather than archive early
-        final_path: Path | None = None
-        work_path = Path(row.work_path) if row.work_path else None
-        if work_path is not None and os.path.lexists(work_path):
-            if self.route.after_send == "archive":
-                final_path = move_without_clobber(work_path, self.route.sent_dir, row.source_name)
-            else:
-                os.unlink(work_path)
-        self._store.finish_document(row.id, final_path, self._clock())
-        crash_point("done")
-        log.info(
-            "route=%s file=%s: all %d pages published", self.route.name, row.source_name, row.pages
-        )
 
     def _retry_later(
         self, row: OutboundRow, error: Exception, now: float, minimum_seconds: float = 0.0

@@ -44,7 +44,9 @@ class PageRecords(RecordsBase):
     ) -> list[int]:
         """claimed → prepared for a document's original, inserting one prepared row per page.
 
-        One transaction for all of it. Returns the page rows' ids in page order. Raises
+        One transaction for all of it. Page rows left from an earlier attempt (the document
+        failed and ``syncd retry`` brought it back) are deleted first: they ended, and the
+        document is sent again as a whole. Returns the page rows' ids in page order. Raises
         ``IllegalTransitionError`` unless the original is ``claimed`` and ``StateError`` when
         a preview is too long or the write fails.
         """
@@ -53,6 +55,10 @@ class PageRecords(RecordsBase):
         with self._transaction(f"prepare the pages of outbound row {document_id}") as transaction:
             original = transaction.get("outbound", document_id)
             model.PREPARE.check("outbound", document_id, original["state"])
+            transaction.run(
+                "DELETE FROM outbound WHERE document_id = ? AND state IN (?, ?)",
+                [document_id, OutboundState.DONE, OutboundState.FAILED],
+            )
             page_ids = []
             for page in pages:
                 record = {
