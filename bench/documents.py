@@ -117,7 +117,7 @@ def _peak_rss_100_pages(letter: Image.Image, tool: str) -> dict[str, float]:
             peak = 0
             while child.poll() is None:
                 peak = max(peak, _vm_hwm_kib(child.pid) or 0)
-                time.sleep(0.005)
+                time.sleep(0.02)
         ours = time.perf_counter() - start
         theirs = _pdftoppm_seconds(tool, data, Path(folder))
     return {

@@ -16,9 +16,12 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageChops
 
 from syncd.errors import UnsupportedImageError
+from syncd.imaging.plan import plan_downscale
 
 # Points per inch: PDF page sizes are given in points.
 _POINTS_PER_INCH = 72.0
+# Pages are sized as a scan at this resolution would be (see render_page).
+_SCAN_DPI = 300.0
 # A tiny page (a label, a stamp) is not blown up past this resolution.
 _MAX_RENDER_DPI = 600.0
 # A colour render whose channels differ by at most this much anywhere is a grey page.
@@ -62,10 +65,14 @@ def page_count(document: pypdfium2.PdfDocument) -> int:
 
 
 def render_page(document: pypdfium2.PdfDocument, index: int, long_side_pixels: int) -> Image.Image:
-    """Render page ``index`` (from 0) so that its long side is ``long_side_pixels``.
+    """Render page ``index`` (from 0) at the size the image policy gives a scan of it.
 
-    Returns an "L" picture for a page with no colour and an "RGB" picture otherwise. Raises
-    UnsupportedImageError when the page cannot be loaded or has no area.
+    The page is treated as a 300 dpi scan and sized by ``plan_downscale`` with the cap
+    ``long_side_pixels``, as an image of that size would be: an A4 page lands at 150 dpi
+    (1241 x 1754, half the scan, within the policy's 15 % below the cap), a US Letter page at
+    the cap, a poster of any size just under the cap. Returns an "L" picture for a page with
+    no colour and an "RGB" picture otherwise. Raises UnsupportedImageError when the page
+    cannot be loaded or has no area.
     """
     try:
         page = document[index]
@@ -75,10 +82,7 @@ def render_page(document: pypdfium2.PdfDocument, index: int, long_side_pixels: i
         width_points, height_points = page.get_size()
         if width_points <= 0 or height_points <= 0:
             raise UnsupportedImageError(f"PDF page {index + 1} has no area")
-        scale = min(
-            long_side_pixels / max(width_points, height_points),
-            _MAX_RENDER_DPI / _POINTS_PER_INCH,
-        )
+        scale = _render_scale(width_points, height_points, long_side_pixels)
         try:
             bitmap = page.render(scale=scale, may_draw_forms=False)
         except pypdfium2.PdfiumError as error:
@@ -90,6 +94,22 @@ def render_page(document: pypdfium2.PdfDocument, index: int, long_side_pixels: i
         page.close()
     picture = picture.convert("RGB") if picture.mode != "RGB" else picture
     return picture.convert("L") if _is_grey(picture) else picture
+
+
+def _render_scale(width_points: float, height_points: float, long_side_pixels: int) -> float:
+    """Pixels per point for a page of this size (see ``render_page``)."""
+    scan_scale = _SCAN_DPI / _POINTS_PER_INCH
+    scan_size = (
+        max(1, round(width_points * scan_scale)),
+        max(1, round(height_points * scan_scale)),
+    )
+    plan = plan_downscale(*scan_size, long_side_pixels, dct_scaling=False)
+    # From the long side, so that rounding never takes it past the cap.
+    scale = max(plan.target_size) / max(width_points, height_points)
+    if max(scan_size) <= long_side_pixels:
+        # A small page (a receipt, a label): up to the cap, but never past 600 dpi.
+        scale = min(long_side_pixels / max(width_points, height_points), _MAX_RENDER_DPI / 72)
+    return scale
 
 
 def _is_grey(picture: Image.Image) -> bool:

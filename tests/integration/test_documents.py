@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from PIL import Image
 
+from syncd.config import RouteConfig
 from syncd.emulator.server import RunningEmulator
+from syncd.outbox.intake import Intake
 from syncd.state.model import OutboundState
+from syncd.state.store import StateStore
 from tests.helpers import documents
 from tests.helpers.harness import running_daemon, write_config
 from tests.helpers.images import decode
@@ -83,7 +85,7 @@ def test_every_document_format_is_published_page_by_page_in_order_and_once(
     bar_lengths = [_dark_run(page) for page in g4_pages]
     assert bar_lengths[0] < bar_lengths[1] < bar_lengths[2], bar_lengths
     pdf_page = decode(object_bytes(emulator, events[3]["event"]["message"]["relativePath"]))
-    assert max(pdf_page.size) == 2048
+    assert pdf_page.size == (1241, 1754)  # A4, sized as the policy sizes a 300 dpi scan
     assert sorted(os.listdir(outbox / "sent")) == sorted(files)
     assert os.listdir(outbox / ".syncd-work") == []
 
@@ -131,35 +133,48 @@ def test_bad_documents_fail_with_a_reason_and_nothing_of_them_is_published(
     assert hosted_file_events(emulator) == []
 
 
-def test_phone_photos_with_trailers_publish_at_once_upright_and_without_the_trailer(
+TRAILED = {
+    "a_samsung.jpg": documents.jpeg_with_trailer(documents.samsung_trailer(), orientation=6),
+    "b_motion.jpg": documents.jpeg_with_trailer(documents.motion_photo_video()),
+    "c_junk_after_app1.jpg": documents.jpeg_with_junk_after_app1(orientation=6),
+    "d_padded.png": documents.save([documents.colour_photo()], "PNG") + b"\n\x00\x00",
+    "e_nul.gif": documents.save([documents.colour_photo().convert("P")], "GIF") + b"\x00",
+}
+
+
+def test_photos_with_trailers_are_claimed_at_the_first_look_after_settling(
+    tmp_path: Path,
+) -> None:
+    # Logical time, so the check cannot flake: the intake is driven by step(now).
+    route = RouteConfig("r", tmp_path / "outbox", tmp_path / "inbox", settle_seconds=2.0)
+    route.outbox.mkdir()
+    with StateStore.open(tmp_path / "state.db") as store:
+        intake = Intake(route, store)
+        for name, data in TRAILED.items():
+            (route.outbox / name).write_bytes(data)
+            intake.note_seen(route.outbox / name, close_write=True, now=0.0)
+        assert intake.step(0.0) == 0  # first look: settling starts
+        # Before the fix these waited for the still-writing checks (73 s) and then failed.
+        assert intake.step(route.settle_seconds + 1.0) == len(TRAILED)
+        rows = store.outbound_in_states((OutboundState.CLAIMED,))
+    assert sorted(row.source_name for row in rows) == sorted(TRAILED)
+
+
+def test_phone_photos_with_trailers_publish_upright_and_without_the_trailer(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:
-    files = {
-        "a_samsung.jpg": documents.jpeg_with_trailer(documents.samsung_trailer(), orientation=6),
-        "b_motion.jpg": documents.jpeg_with_trailer(documents.motion_photo_video()),
-        "c_junk_after_app1.jpg": documents.jpeg_with_junk_after_app1(orientation=6),
-        "d_padded.png": documents.save([documents.colour_photo()], "PNG") + b"\n\x00\x00",
-        "e_nul.gif": documents.save([documents.colour_photo().convert("P")], "GIF") + b"\x00",
-    }
     config = write_config(tmp_path, emulator.base_url, emulator.account)
-    settle_seconds = 0.3
     with running_daemon(config) as running:
         outbox = running.config.routes[0].outbox
-        dropped_at = time.monotonic()
-        for name, data in files.items():
+        for name, data in TRAILED.items():
             drop(outbox, name, data)
-        # The check that failed before waited 73 s: allow settle + 1 s plus the send itself.
         wait_until(
-            lambda: originals_done(running.daemon.store) == len(files),
-            30,
+            lambda: originals_done(running.daemon.store) == len(TRAILED),
+            BIG_TIMEOUT,
             "the photos with trailers to be sent",
         )
         rows = running.daemon.store.outbound_in_states(tuple(OutboundState))
-        claimed_after = max(row.claimed_at or 0 for row in rows) - (
-            time.time() - (time.monotonic() - dropped_at)
-        )
     assert all(row.state == OutboundState.DONE for row in rows), [r.last_error for r in rows]
-    assert claimed_after <= settle_seconds + 1 + 2, claimed_after
     for event in hosted_file_events(emulator):
         message = event["event"]["message"]
         uploaded = object_bytes(emulator, message["relativePath"])

@@ -147,12 +147,36 @@ def test_tiff_variants_are_read_page_by_page(mode: str, options: dict[str, objec
     assert all(picture.size == (600, 800) for _, _, picture, _ in pages)
 
 
-def test_a_pdf_page_is_rendered_to_the_long_side_cap_and_a_grey_page_stays_grey() -> None:
-    pages = pages_of(documents.pdf_document(2))
+def test_an_a4_pdf_page_is_rendered_as_the_image_policy_sizes_a_scan_and_stays_grey() -> None:
+    pages = pages_of(documents.pdf_document(2))  # A4 pages
     assert [(page, total) for page, total, _, _ in pages] == [(1, 2), (2, 2)]
     for _, _, picture, _ in pages:
-        assert max(picture.size) == DEFAULT_LIMITS.max_long_side_pixels
+        # A 300 dpi A4 scan (2480 x 3508) is halved by the policy: 150 dpi.
+        assert picture.size == (1241, 1754)  # PDFium rounds the width up
         assert picture.mode == "L"
+
+
+@pytest.mark.parametrize(
+    ("width_points", "height_points", "size"),
+    [
+        (612, 792, (1583, 2048)),  # US Letter: at the cap
+        (200, 280, (1463, 2048)),  # a small page: up to the cap
+        (100, 50, (834, 417)),  # a label: never past 600 dpi
+    ],
+)
+def test_pdf_pages_of_other_sizes_land_at_the_cap(
+    width_points: int, height_points: int, size: tuple[int, int]
+) -> None:
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] >>" % (
+        width_points,
+        height_points,
+    )
+    data = documents._pdf_with_objects(
+        [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page],
+        b"",
+    )
+    [(_, _, picture, _)] = pages_of(data)
+    assert picture.size == size
 
 
 def test_a_five_by_five_metre_pdf_page_is_rendered_at_the_cap_within_a_small_memory_ceiling() -> (
@@ -169,7 +193,8 @@ def test_a_five_by_five_metre_pdf_page_is_rendered_at_the_cap_within_a_small_mem
     )
     rendered = list(render_pages(poster, DEFAULT_LIMITS, 100, memory_bytes=600 * 1024 * 1024))
     assert [(page, total) for page, total, _ in rendered] == [(1, 1)]
-    assert (rendered[0][2].width, rendered[0][2].height) == (2048, 2048)
+    # A 300 dpi scan of it reduced by a whole factor (29), just under the 2048 px cap.
+    assert (rendered[0][2].width, rendered[0][2].height) == (2038, 2038)
 
 
 @pytest.mark.parametrize(
