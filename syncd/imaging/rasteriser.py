@@ -12,6 +12,7 @@ length, 4-byte big-endian payload length, the JSON header, the payload (the uplo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -21,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import IO, Any
 
 from syncd.errors import ImageTooLargeError, PermanentFileError, UnsupportedImageError
@@ -134,7 +136,13 @@ def _write_frame(header: dict[str, Any], payload: bytes = b"") -> None:
 def _child_main(arguments: dict[str, Any]) -> None:
     """The child: cap memory, read the document from stdin, write one frame per page."""
     memory_bytes = int(arguments["memory_bytes"])
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    # The shipped unit forbids @resources system calls (setrlimit included); there the
+    # service's MemoryMax= bounds the renderer instead. Either way, if memory runs out the
+    # kernel must kill this child, never the daemon: volunteer as the first to go.
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    with contextlib.suppress(OSError):
+        Path("/proc/self/oom_score_adj").write_text("1000")
     from syncd.imaging.pages import iter_pages  # after the cap, so the codecs load under it
 
     data = sys.stdin.buffer.read()

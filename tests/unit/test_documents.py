@@ -335,3 +335,17 @@ def test_a_document_is_finished_only_from_prepared_and_keeps_its_final_path(
     store.finish_document(document, Path("/sent/doc.pdf"), NOW + 1)
     row = store.get_outbound(document)
     assert row.state == OutboundState.DONE and row.final_path == Path("/sent/doc.pdf")
+
+
+def test_a_retried_document_is_prepared_again_with_fresh_page_rows(store: StateStore) -> None:
+    document = _claimed(store, "doc.pdf")
+    old_pages = store.mark_document_prepared(document, [_page(1), _page(2)], NOW)
+    store.mark_failed(old_pages[1], "LivePerson refused it", NOW)
+    store.mark_failed(document, "page 2 of 2 could not be sent", NOW)
+    store.mark_failed(old_pages[0], "its document failed", NOW)
+    store.reset_for_retry(document, Path("/outbox/doc.pdf"), NOW + 1)
+    assert store.get_outbound(document).pages is None  # no longer counts as sent in pages
+    store.mark_claimed(document, Path("/work/doc.pdf"), NOW + 2)
+    new_pages = store.mark_document_prepared(document, [_page(1), _page(2), _page(3)], NOW + 3)
+    assert set(new_pages).isdisjoint(old_pages)
+    assert [row.id for row in store.page_rows(document)] == new_pages
