@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import idle, image_step, latency, report, scale, seed_method, throughput
+from bench import documents, idle, image_step, latency, report, scale, seed_method, throughput
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -32,6 +32,7 @@ def plan(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
             "seed_method": lambda: seed_method.run(files_count=30, rounds=1),
             "idle": lambda: idle.run(seconds=30),
             "scale": lambda: scale.run(rows=100_000, queued=1_000, rounds=2),
+            "documents": lambda: documents.run(rounds=2),
         }
     return {
         "image_step": lambda: image_step.run(rounds=7),
@@ -40,6 +41,7 @@ def plan(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
         "seed_method": lambda: seed_method.run(files_count=100, rounds=2),
         "idle": lambda: idle.run(seconds=60),
         "scale": lambda: scale.run(rows=100_000, queued=10_000, rounds=5),
+        "documents": lambda: documents.run(rounds=5),
     }
 
 

@@ -173,7 +173,10 @@ def preview_data_uri(picture: Image.Image, limits: ImageLimits) -> str:
     preview_size = fit_within(picture.size, limits.preview_long_side_pixels)
     preview = picture
     if preview_size != picture.size:
-        preview = picture.resize(preview_size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+        # reducing_gap 1: box-reduce all the way to about the preview size, then one short
+        # bicubic step; 2 would resample a 2x larger picture, 3x the time (7 ms on an A4 page
+        # at 150 dpi) for a difference no one sees in a 320 px thumbnail.
+        preview = picture.resize(preview_size, Image.Resampling.BICUBIC, reducing_gap=1.0)
     while True:
         for quality in _PREVIEW_QUALITIES:
             encoded = base64.b64encode(encode_jpeg(preview, quality, None)).decode("ascii")
