@@ -127,6 +127,24 @@ def finish_document(store: StateStore, route: RouteConfig, row: OutboundRow, now
     log.info("route=%s file=%s: all %d pages published", route.name, row.source_name, row.pages)
 
 
+def fail_page_after_a_failed_one(
+    store: StateStore, route: RouteConfig, row: OutboundRow, now: float
+) -> bool:
+    """Fail page row ``row`` if an earlier page of its document failed; True when it did.
+
+    Agents must not get page 3 without page 2: once a page could not be sent (LivePerson
+    refused it), the pages after it are not sent either, and the document fails as a whole.
+    """
+    if row.document_id is None or row.page is None:
+        return False
+    for page in store.page_rows(row.document_id):
+        if page.page is not None and page.page < row.page and page.state == OutboundState.FAILED:
+            reason = f"page {page.page} of this document could not be sent"
+            fail_row(store, route, row, reason, now)
+            return True
+    return False
+
+
 def _remove_page_uploads(route: RouteConfig, document_id: int, pages: int) -> None:
     for page in range(1, pages + 1):
         with contextlib.suppress(FileNotFoundError):

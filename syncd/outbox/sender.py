@@ -34,7 +34,7 @@ from syncd.errors import (
 from syncd.folders import move_without_clobber, read_own_file
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.storage import SwiftStorage
-from syncd.outbox.documents import finish_document
+from syncd.outbox.documents import fail_page_after_a_failed_one, finish_document
 from syncd.outbox.preparer import Preparer, fail_row, upload_path_of
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
@@ -135,7 +135,8 @@ class RouteSender:
         if row.state == OutboundState.PREPARED and row.has_pages:
             finish_document(self._store, self.route, row, self._clock())
         elif row.state == OutboundState.PREPARED:
-            self._upload(row)
+            if not fail_page_after_a_failed_one(self._store, self.route, row, self._clock()):
+                self._upload(row)
         elif row.state == OutboundState.UPLOADED:
             self._publish(row)
         elif row.state == OutboundState.PUBLISHING:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from syncd.config import RouteConfig
 from syncd.errors import PermanentFileError, UnsupportedImageError
 from syncd.imaging import pipeline
 from syncd.imaging.encoding import encode_page
@@ -18,6 +19,7 @@ from syncd.imaging.metadata import has_end_structure, image_end_offset
 from syncd.imaging.pages import iter_pages
 from syncd.imaging.plan import DEFAULT_LIMITS
 from syncd.imaging.rasteriser import render_pages
+from syncd.outbox.documents import fail_page_after_a_failed_one, finish_document
 from syncd.rules import render_caption
 from syncd.rules.captions import validate_caption_template
 from syncd.state.model import OutboundState
@@ -349,3 +351,29 @@ def test_a_retried_document_is_prepared_again_with_fresh_page_rows(store: StateS
     new_pages = store.mark_document_prepared(document, [_page(1), _page(2), _page(3)], NOW + 3)
     assert set(new_pages).isdisjoint(old_pages)
     assert [row.id for row in store.page_rows(document)] == new_pages
+
+
+def test_after_a_page_fails_the_later_pages_are_not_sent_and_the_document_fails(
+    tmp_path: Path, store: StateStore
+) -> None:
+    route = RouteConfig("r", tmp_path / "outbox", tmp_path / "inbox")
+    route.work_dir.mkdir(parents=True)
+    original = route.work_dir / "00000001__doc.pdf"
+    original.write_bytes(documents.pdf_document(3))
+    document = store.journal_detected("r", route.outbox / "doc.pdf", 10, 1, 2, "s", NOW)
+    store.mark_claimed(document, original, NOW)
+    first, second, third = store.mark_document_prepared(
+        document, [_page(1), _page(2), _page(3)], NOW
+    )
+    store.mark_failed(second, "LivePerson refused it: 400", NOW)
+
+    assert not fail_page_after_a_failed_one(store, route, store.get_outbound(first), NOW)
+    assert fail_page_after_a_failed_one(store, route, store.get_outbound(third), NOW)
+    assert store.get_outbound(third).state == OutboundState.FAILED
+
+    finish_document(store, route, store.get_outbound(document), NOW)
+    failed = store.get_outbound(document)
+    assert failed.state == OutboundState.FAILED
+    assert failed.last_error == "page 2 of 3 could not be sent: LivePerson refused it: 400"
+    assert (route.failed_dir / "doc.pdf").exists() and not original.exists()
+    assert not route.sent_dir.exists()
