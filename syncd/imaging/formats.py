@@ -72,8 +72,11 @@ def sniff_document_format(head: bytes) -> str | None:
 
     "PDF", "TIFF", "BigTIFF", "BMP", "PNM", "WebP", "JPEG 2000", "PCX", "DCX", "HEIC" or
     "HEIF".
-    A PDF may have up to 1 KiB of junk before ``%PDF-``, as readers allow.
+    A PDF may have up to 1 KiB of junk before ``%PDF-``, as readers allow; a JPEG, PNG or GIF
+    is never a document, whatever its first kilobyte contains (EXIF can hold any text).
     """
+    if sniff_image_format(head) is not None:
+        return None
     if b"%PDF-" in head[:1024]:
         return "PDF"
     for signature, offset, name in _DOCUMENT_SIGNATURES:

@@ -1,11 +1,13 @@
 """The page step: a document's bytes in, one prepared image per page out, in page order.
 
-PDF pages are rendered by PDFium (``imaging.pdf``) at the long-side cap. Every other format
+PDF pages are rendered by PDFium (``imaging.pdf``) at the size the image policy gives a
+scan of the page (at most the long-side cap). Every other format
 that is made into pages (multi-page TIFF and BigTIFF, BMP, PNM, WebP, JPEG 2000, PCX/DCX,
 HEIC/HEIF) is decoded by Pillow, page by page, each under the same pixel limit as an image.
 Each page is then shrunk, rotated, flattened and encoded exactly as an image is
 (``imaging.encoding``): greyscale pages (1-bit scans included) stay greyscale, as PNG when
-that is smaller. Only one page is in memory at a time.
+that is smaller. At most three pages are in memory at a time (one being encoded, one
+rendered ahead, one being rendered).
 
 ``iter_pages`` runs in the calling process; ``imaging.rasteriser`` runs it in a child process
 with a time and memory limit, which is how the preparer calls it.
@@ -17,7 +19,7 @@ import contextlib
 import functools
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 from PIL import Image
@@ -107,12 +109,16 @@ def _pdf_pages(data: bytes, limits: ImageLimits, max_pages: int) -> Iterator[Doc
         def render(index: int) -> Image.Image:
             return pdf.render_page(document, index, limits.max_long_side_pixels)
 
-        for index, picture in enumerate(_rendered_ahead(render, pages)):
-            image = _finish(picture, "PDF", len(data), 1, None, limits)
-            yield DocumentPage(index + 1, pages, image)
+        # closing(): the helper thread must have stopped before the document is closed.
+        with contextlib.closing(_rendered_ahead(render, pages)) as pictures:
+            for index, picture in enumerate(pictures):
+                image = _finish(picture, "PDF", len(data), 1, None, limits)
+                yield DocumentPage(index + 1, pages, image)
 
 
-def _rendered_ahead(render: Callable[[int], Image.Image], pages: int) -> Iterator[Image.Image]:
+def _rendered_ahead(
+    render: Callable[[int], Image.Image], pages: int
+) -> Generator[Image.Image, None, None]:
     """Yield ``render(0)``, ``render(1)``, … with the next page rendered while this one is used.
 
     PDFium runs in ctypes calls, which release the GIL, and Pillow's encoders release it too,

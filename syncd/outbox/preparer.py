@@ -107,7 +107,10 @@ def fail_row(
 
 
 def document_format(data: bytes) -> str | None:
-    """The page-making format of a claimed file ("PDF", "TIFF", ...), or None for an image."""
+    """The page-making format of a claimed file ("PDF", "TIFF", ...), or None for an image.
+
+    From the format sniffer, not imaging.pages: the daemon itself never loads PDFium.
+    """
     return sniff_document_format(data[:1024])
 
 

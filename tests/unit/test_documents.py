@@ -16,7 +16,7 @@ from syncd.errors import PermanentFileError, UnsupportedImageError
 from syncd.imaging import pipeline
 from syncd.imaging.encoding import encode_page
 from syncd.imaging.metadata import has_end_structure, image_end_offset
-from syncd.imaging.pages import iter_pages
+from syncd.imaging.pages import document_format, iter_pages
 from syncd.imaging.plan import DEFAULT_LIMITS
 from syncd.imaging.rasteriser import render_pages
 from syncd.outbox.documents import fail_page_after_a_failed_one, finish_document
@@ -110,6 +110,15 @@ def test_damaged_documents_name_their_format(data: bytes, reason: str) -> None:
     with pytest.raises(UnsupportedImageError) as raised:
         list(iter_pages(data, DEFAULT_LIMITS, 100))
     assert reason in raised.value.reason
+
+
+def test_a_photo_whose_exif_mentions_pdf_is_still_a_photo() -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "%PDF-1.7 scanned from a PDF"  # ImageDescription
+    data = documents.save([documents.colour_photo()], "JPEG", exif=exif.tobytes())
+    assert b"%PDF-" in data[:1024]
+    assert document_format(data) is None
+    assert pipeline.prepare(data).file_type == "JPG"
 
 
 # --- documents to pages ------------------------------------------------------------------------
