@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from syncd.config import RouteConfig
-from syncd.errors import PermanentFileError, UnsupportedImageError
+from syncd.errors import ImageTooLargeError, PermanentFileError, UnsupportedImageError
 from syncd.imaging import pipeline
 from syncd.imaging.encoding import encode_page
 from syncd.imaging.metadata import has_end_structure, image_end_offset
 from syncd.imaging.pages import document_format, iter_pages
-from syncd.imaging.plan import DEFAULT_LIMITS
+from syncd.imaging.plan import DEFAULT_LIMITS, ImageLimits
 from syncd.imaging.rasteriser import render_pages
 from syncd.outbox.documents import fail_page_after_a_failed_one, finish_document
 from syncd.rules import render_caption
@@ -130,6 +130,23 @@ def test_a_three_page_g4_tiff_becomes_three_greyscale_pages_in_order() -> None:
     assert {picture.mode for _, _, picture, _ in pages} == {"L"}
     # Text pages are smaller as PNG, and lossless: PNG is chosen.
     assert {file_type for _, _, _, file_type in pages} == {"PNG"}
+
+
+def test_a_g3_fax_and_a_lineart_pnm_from_scanimage_are_greyscale_pages() -> None:
+    g3 = documents.save(
+        [documents.text_page(1), documents.text_page(2)], "TIFF", compression="group3"
+    )
+    assert [(page, picture.mode) for page, _, picture, _ in pages_of(g3)] == [(1, "L"), (2, "L")]
+    lineart = documents.save([documents.text_page(1, (800, 1000), "1")], "PPM")
+    assert lineart.startswith(b"P4")  # what `scanimage --mode Lineart --format=pnm` writes
+    assert [(page, picture.mode) for page, _, picture, _ in pages_of(lineart)] == [(1, "L")]
+
+
+def test_a_page_over_the_pixel_limit_is_refused_before_it_is_decoded() -> None:
+    limits = ImageLimits(max_pixels=1_000_000)
+    data = documents.save([documents.text_page(1, (800, 600)), documents.text_page(2)], "TIFF")
+    with pytest.raises(ImageTooLargeError, match="over the limit"):
+        list(iter_pages(data, limits, 100))
 
 
 @pytest.mark.parametrize(
