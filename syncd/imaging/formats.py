@@ -119,8 +119,12 @@ def describe_non_image(head: bytes) -> str:
     if not head:
         return "empty file"
     document = sniff_document_format(head)
+    if document == "PDF":
+        return "PDF document, not an image"
     if document is not None:
-        return f"{document} image" if document != "PDF" else "PDF document"
+        # The outbox makes these into pages (imaging.pages); the image step and the inbox,
+        # which sees what agents send, still take only the three formats LivePerson shows.
+        return f"{document} image; {_SENT_FORMATS}"
     for signature, offset, description in _KNOWN_CONTENT:
         if head[offset : offset + len(signature)] == signature:
             return description

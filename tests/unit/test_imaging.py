@@ -591,17 +591,16 @@ def test_text_named_like_a_jpeg_is_judged_by_its_content(tmp_path):
         imaging.prepare(path.read_bytes())
 
 
-def test_the_image_step_names_a_pdf_it_is_given_as_a_pdf_document():
-    # Documents go to the page step (imaging.pages); the image step only names them.
+def test_a_pdf_is_unsupported_with_a_reason_naming_it():
     with pytest.raises(UnsupportedImageError) as raised:
         imaging.prepare(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
-    assert raised.value.reason == "PDF document"
+    assert raised.value.reason == "PDF document, not an image"
 
 
-def test_the_image_step_names_a_bmp_it_is_given_as_a_bmp_image():
+def test_a_bmp_is_unsupported_with_a_reason_naming_the_accepted_formats():
     with pytest.raises(UnsupportedImageError) as raised:
         imaging.prepare(encode(Image.new("RGB", (10, 10), RED), "BMP"))
-    assert raised.value.reason == "BMP image"
+    assert raised.value.reason == "BMP image; only JPEG, PNG and GIF are sent"
 
 
 @pytest.mark.parametrize(
