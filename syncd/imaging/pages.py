@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -86,9 +87,27 @@ def iter_pages(data: bytes, limits: ImageLimits, max_pages: int) -> Iterator[Doc
     if source_format is None:
         raise UnsupportedImageError("not a document syncd makes into pages")
     if source_format == "PDF":
-        yield from _pdf_pages(data, limits, max_pages)
+        yield from _pdf_pages(data, len(data), limits, max_pages)
     else:
         yield from _pillow_pages(data, source_format, limits, max_pages)
+
+
+def iter_pages_of_file(
+    descriptor: int, limits: ImageLimits, max_pages: int
+) -> Iterator[DocumentPage]:
+    """As ``iter_pages``, for a document in the regular file open as ``descriptor``.
+
+    A PDF is handed to PDFium by descriptor (see ``pdf.open_pdf``), so it is read on demand
+    and never held whole in memory. Other formats are read whole.
+    """
+    size = os.fstat(descriptor).st_size
+    source_format = sniff_document_format(os.pread(descriptor, HEAD_BYTES, 0))
+    if source_format == "PDF":
+        yield from _pdf_pages(descriptor, size, limits, max_pages)
+        return
+    with os.fdopen(os.dup(descriptor), "rb") as handle:
+        data = handle.read()
+    yield from iter_pages(data, limits, max_pages)
 
 
 def _check_page_count(source_format: str, pages: int, max_pages: int) -> None:
@@ -101,8 +120,10 @@ def _check_page_count(source_format: str, pages: int, max_pages: int) -> None:
         )
 
 
-def _pdf_pages(data: bytes, limits: ImageLimits, max_pages: int) -> Iterator[DocumentPage]:
-    with pdf.open_pdf(data) as document:
+def _pdf_pages(
+    source: bytes | int, source_bytes: int, limits: ImageLimits, max_pages: int
+) -> Iterator[DocumentPage]:
+    with pdf.open_pdf(source) as document:
         pages = pdf.page_count(document)
         _check_page_count("PDF", pages, max_pages)
 
@@ -112,7 +133,7 @@ def _pdf_pages(data: bytes, limits: ImageLimits, max_pages: int) -> Iterator[Doc
         # closing(): the helper thread must have stopped before the document is closed.
         with contextlib.closing(_rendered_ahead(render, pages)) as pictures:
             for index, picture in enumerate(pictures):
-                image = _finish(picture, "PDF", len(data), 1, None, limits)
+                image = _finish(picture, "PDF", source_bytes, 1, None, limits)
                 yield DocumentPage(index + 1, pages, image)
 
 

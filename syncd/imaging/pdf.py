@@ -29,34 +29,48 @@ _GREY_TOLERANCE = 2
 
 
 @contextmanager
-def open_pdf(data: bytes) -> Iterator[pypdfium2.PdfDocument]:
-    """Open PDF ``data`` for rendering; closes it on exit.
+def open_pdf(source: bytes | int) -> Iterator[pypdfium2.PdfDocument]:
+    """Open a PDF, given as its bytes or as a descriptor open on it; closes it on exit.
 
-    Raises UnsupportedImageError with a reason an operator understands: a password-protected
-    PDF, a damaged one (PDFium could not even repair its cross-reference table). PDFium's
-    error code is process-wide and not reset by a failure that sets none, which is one more
-    reason the preparer renders each document in a fresh child process.
+    A descriptor is opened by PDFium through its /proc/self/fd magic link, which reaches the
+    very file the descriptor is open on (never a name looked up again), and PDFium reads it
+    on demand instead of holding it whole. Raises UnsupportedImageError with a reason an
+    operator understands: a password-protected PDF, an empty one, a damaged one (PDFium
+    could not even repair its cross-reference table). PDFium's error code is process-wide
+    and not reset by a failure that sets none, which is one more reason the preparer renders
+    each document in a fresh child process.
     """
     try:
-        document = pypdfium2.PdfDocument(data)
+        if isinstance(source, int):
+            handle = pdfium_c.FPDF_LoadDocument(f"/proc/self/fd/{source}".encode() + b"\0", None)
+            if not handle:
+                code = pdfium_c.FPDF_GetLastError()
+                raise pypdfium2.PdfiumError("Failed to load document", err_code=code)
+            document = pypdfium2.PdfDocument(handle)
+            if len(document) < 1:
+                document.close()
+                raise pypdfium2.PdfiumError("No pages", err_code=pdfium_c.FPDF_ERR_SUCCESS)
+        else:
+            document = pypdfium2.PdfDocument(source)
     except pypdfium2.PdfiumError as error:
-        code = getattr(error, "err_code", None)
-        if code == pdfium_c.FPDF_ERR_PASSWORD and b"/Encrypt" in data:
-            raise UnsupportedImageError(
-                "password-protected (encrypted) PDF: syncd cannot open it without its password"
-            ) from error
-        if code == pdfium_c.FPDF_ERR_SUCCESS:
-            # PDFium reports "success" when the structure is fine but has no page at all.
-            raise UnsupportedImageError("PDF document with no pages") from error
-        if code == pdfium_c.FPDF_ERR_SECURITY:
-            raise UnsupportedImageError("PDF with an unsupported security handler") from error
-        raise UnsupportedImageError(
-            "damaged PDF document: PDFium cannot read its structure (cross-reference table)"
-        ) from error
+        raise UnsupportedImageError(_reason(getattr(error, "err_code", None), source)) from error
     try:
         yield document
     finally:
         document.close()
+
+
+def _reason(code: int | None, source: bytes | int) -> str:
+    """The operator's sentence for PDFium's error ``code`` on opening ``source``."""
+    stale = isinstance(source, bytes) and b"/Encrypt" not in source
+    if code == pdfium_c.FPDF_ERR_PASSWORD and not stale:
+        return "password-protected (encrypted) PDF: syncd cannot open it without its password"
+    if code == pdfium_c.FPDF_ERR_SUCCESS:
+        # PDFium reports "success" when the structure is fine but has no page at all.
+        return "PDF document with no pages"
+    if code == pdfium_c.FPDF_ERR_SECURITY:
+        return "PDF with an unsupported security handler"
+    return "damaged PDF document: PDFium cannot read its structure (cross-reference table)"
 
 
 def page_count(document: pypdfium2.PdfDocument) -> int:

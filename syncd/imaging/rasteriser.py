@@ -17,6 +17,7 @@ import json
 import os
 import resource
 import select
+import stat
 import subprocess
 import sys
 import time
@@ -35,15 +36,17 @@ _FRAME_HEADER_BYTES = 8
 
 
 def render_pages(
-    data: bytes,
+    source: bytes | IO[bytes],
     limits: ImageLimits,
     max_pages: int,
     page_seconds: float = DEFAULT_PAGE_SECONDS,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
 ) -> Iterator[tuple[int, int, PreparedImage]]:
-    """Yield (page, pages, prepared image) for each page of ``data``, rendered in a child.
+    """Yield (page, pages, prepared image) for each page of ``source``, rendered in a child.
 
-    Raises what ``pages.iter_pages`` raises (sent back by the child), and
+    ``source`` is the document's bytes, or a regular file open for reading, which becomes the
+    child's standard input: then neither process holds the whole document (PDFium reads a
+    PDF on demand). Raises what ``pages.iter_pages`` raises (sent back by the child), and
     UnsupportedImageError when a page takes longer than ``page_seconds`` or the child dies
     (out of memory under ``memory_bytes``, or a crash in a codec).
     """
@@ -52,17 +55,19 @@ def render_pages(
     )
     child = subprocess.Popen(
         [sys.executable, "-m", "syncd.imaging.rasteriser", arguments],
-        stdin=subprocess.PIPE,
+        stdin=subprocess.PIPE if isinstance(source, bytes) else source,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdout is not None
     try:
-        try:
-            child.stdin.write(data)
-            child.stdin.close()
-        except BrokenPipeError:
-            pass  # the child died at once; reading says why
+        if isinstance(source, bytes):
+            assert child.stdin is not None
+            try:
+                child.stdin.write(source)
+                child.stdin.close()
+            except BrokenPipeError:
+                pass  # the child died at once; reading says why
         page = 0
         while True:
             header, payload = _read_frame(child.stdout, page_seconds, page + 1)
@@ -143,12 +148,17 @@ def _child_main(arguments: dict[str, Any]) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     with contextlib.suppress(OSError):
         Path("/proc/self/oom_score_adj").write_text("1000")
-    from syncd.imaging.pages import iter_pages  # after the cap, so the codecs load under it
+    # After the cap, so the codecs load under it.
+    from syncd.imaging.pages import iter_pages, iter_pages_of_file
 
-    data = sys.stdin.buffer.read()
     limits = ImageLimits(**arguments["limits"])
+    max_pages = int(arguments["max_pages"])
     try:
-        for page in iter_pages(data, limits, int(arguments["max_pages"])):
+        if stat.S_ISREG(os.fstat(0).st_mode):
+            pages = iter_pages_of_file(0, limits, max_pages)
+        else:
+            pages = iter_pages(sys.stdin.buffer.read(), limits, max_pages)
+        for page in pages:
             fields = asdict(page.image)
             upload = fields.pop("data")
             _write_frame(

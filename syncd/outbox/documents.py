@@ -12,20 +12,23 @@ A document of one page is prepared like an image: one row, the route's ``caption
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from syncd import rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
-from syncd.errors import PermanentFileError
+from syncd.errors import PermanentFileError, UnsafeFileError
 from syncd.folders import fsync_directory, move_without_clobber
-from syncd.imaging.plan import ImageLimits
+from syncd.imaging.plan import ImageLimits, PreparedImage
 from syncd.imaging.rasteriser import render_pages
 from syncd.outbox.preparer import fail_row, page_upload_path, upload_path, write_upload
+from syncd.rules.filecheck import unsafe_entry_reason
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.pages import PreparedPage
 from syncd.state.store import StateStore
@@ -37,56 +40,45 @@ def prepare_document(
     store: StateStore,
     route: RouteConfig,
     row: OutboundRow,
-    data: bytes,
     limits: ImageLimits,
     clock: Callable[[], float],
 ) -> bool:
-    """Prepare the claimed document ``row`` (its bytes are ``data``); True when prepared.
+    """Prepare the claimed document ``row`` (its file is ``row.work_path``); True when prepared.
 
     A document that cannot be made into pages is failed (quarantined with its reason) and
-    False is returned. Raises StateError or OSError when the result cannot be stored (the row
-    stays claimed and is prepared again later).
+    False is returned. Raises FileNotFoundError when the claimed file is gone, and StateError
+    or OSError when the result cannot be stored (the row stays claimed and is prepared again
+    later).
     """
     modified = datetime.fromtimestamp(row.mtime_ns / 1e9, UTC).astimezone()
     prepared: list[PreparedPage] = []
     try:
-        for page, pages, image in render_pages(data, limits, route.max_pages):
-            if pages == 1:
-                caption = rules.render_caption(route.caption, row.source_name, route.name, modified)
-                write_upload(upload_path(route.work_dir, row.id), image.data)
-                store.mark_prepared(
-                    row.id,
-                    caption,
-                    image.file_type,
-                    len(image.data),
-                    image.preview_data_uri,
-                    image.width,
-                    image.height,
-                    clock(),
+        with _open_claimed(Path(str(row.work_path))) as source:
+            for page, pages, image in render_pages(source, limits, route.max_pages):
+                if pages == 1:
+                    _prepare_single_page(store, route, row, image, modified, clock())
+                    return True
+                path = page_upload_path(route.work_dir, row.id, page)
+                write_upload(path, image.data, durable=True)
+                caption = rules.render_caption(
+                    route.document_caption,
+                    row.source_name,
+                    route.name,
+                    modified,
+                    page=page,
+                    pages=pages,
                 )
-                crash_point("prepared")
-                _log_prepared(route, row, 1, image.file_type, len(image.data))
-                return True
-            write_upload(page_upload_path(route.work_dir, row.id, page), image.data, durable=True)
-            caption = rules.render_caption(
-                route.document_caption,
-                row.source_name,
-                route.name,
-                modified,
-                page=page,
-                pages=pages,
-            )
-            prepared.append(
-                PreparedPage(
-                    page,
-                    caption,
-                    image.file_type,
-                    len(image.data),
-                    image.preview_data_uri,
-                    image.width,
-                    image.height,
+                prepared.append(
+                    PreparedPage(
+                        page,
+                        caption,
+                        image.file_type,
+                        len(image.data),
+                        image.preview_data_uri,
+                        image.width,
+                        image.height,
+                    )
                 )
-            )
     except PermanentFileError as error:
         _remove_page_uploads(route, row.id, len(prepared))
         fail_row(store, route, row, error.reason, clock())
@@ -96,6 +88,56 @@ def prepare_document(
     crash_point("prepared")
     _log_prepared(route, row, len(prepared), "pages", sum(page.upload_bytes for page in prepared))
     return True
+
+
+def _prepare_single_page(
+    store: StateStore,
+    route: RouteConfig,
+    row: OutboundRow,
+    image: PreparedImage,
+    modified: datetime,
+    now: float,
+) -> None:
+    """A document of one page is prepared as an image is: one row, the route's caption."""
+    caption = rules.render_caption(route.caption, row.source_name, route.name, modified)
+    write_upload(upload_path(route.work_dir, row.id), image.data)
+    store.mark_prepared(
+        row.id,
+        caption,
+        image.file_type,
+        len(image.data),
+        image.preview_data_uri,
+        image.width,
+        image.height,
+        now,
+    )
+    crash_point("prepared")
+    _log_prepared(route, row, 1, image.file_type, len(image.data))
+
+
+def _open_claimed(path: Path) -> IO[bytes]:
+    """Open a claimed file for the renderer child, refusing links, FIFOs and hard links.
+
+    The same checks as ``folders.read_own_file``, on the descriptor the child will read.
+    Raises UnsafeFileError, FileNotFoundError or OSError.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UnsafeFileError(
+                "symbolic link: syncd never follows links out of a watched folder"
+            ) from error
+        raise
+    try:
+        reason = unsafe_entry_reason(os.fstat(descriptor))
+        if reason is not None:
+            raise UnsafeFileError(reason)
+        os.set_blocking(descriptor, True)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return os.fdopen(descriptor, "rb")
 
 
 def finish_document(store: StateStore, route: RouteConfig, row: OutboundRow, now: float) -> None:

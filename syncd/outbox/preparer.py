@@ -204,10 +204,11 @@ class Preparer:
         try:
             data = read_own_file(Path(row.work_path))
             if document_format(data) is not None:
+                del data  # the renderer child reads the file itself; do not hold it meanwhile
                 # Imported here: the document step builds on this module's helpers.
                 from syncd.outbox.documents import prepare_document
 
-                return prepare_document(self._store, route, row, data, self._limits, self._clock)
+                return prepare_document(self._store, route, row, self._limits, self._clock)
             prepared = imaging.prepare(data, self._limits)
         except FileNotFoundError:
             self._store.mark_failed(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -12,14 +12,19 @@ import pytest
 from PIL import Image
 
 from syncd.config import RouteConfig
-from syncd.errors import ImageTooLargeError, PermanentFileError, UnsupportedImageError
+from syncd.errors import (
+    ImageTooLargeError,
+    PermanentFileError,
+    UnsafeFileError,
+    UnsupportedImageError,
+)
 from syncd.imaging import pipeline
 from syncd.imaging.encoding import encode_page
 from syncd.imaging.metadata import has_end_structure, image_end_offset
 from syncd.imaging.pages import document_format, iter_pages
 from syncd.imaging.plan import DEFAULT_LIMITS, ImageLimits
 from syncd.imaging.rasteriser import render_pages
-from syncd.outbox.documents import fail_page_after_a_failed_one, finish_document
+from syncd.outbox.documents import _open_claimed, fail_page_after_a_failed_one, finish_document
 from syncd.rules import render_caption
 from syncd.rules.captions import validate_caption_template
 from syncd.state.model import OutboundState
@@ -403,3 +408,24 @@ def test_after_a_page_fails_the_later_pages_are_not_sent_and_the_document_fails(
     assert failed.last_error == "page 2 of 3 could not be sent: LivePerson refused it: 400"
     assert (route.failed_dir / "doc.pdf").exists() and not original.exists()
     assert not route.sent_dir.exists()
+
+
+@pytest.mark.parametrize("make", [lambda: documents.pdf_document(2), lambda: documents.g4_tiff(2)])
+def test_the_renderer_reads_a_document_from_its_open_file(
+    tmp_path: Path, make: Callable[[], bytes]
+) -> None:
+    path = tmp_path / "scan"
+    path.write_bytes(make())
+    with path.open("rb") as source:
+        rendered = list(render_pages(source, DEFAULT_LIMITS, 100))
+    assert [(page, total) for page, total, _ in rendered] == [(1, 2), (2, 2)]
+    with path.open("rb") as source, pytest.raises(UnsupportedImageError, match="max_pages = 1"):
+        list(render_pages(source, DEFAULT_LIMITS, 1))
+
+
+def test_a_claimed_document_that_became_a_link_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.pdf"
+    target.write_bytes(documents.pdf_document(1))
+    (tmp_path / "claimed.pdf").symlink_to(target)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        _open_claimed(tmp_path / "claimed.pdf")
