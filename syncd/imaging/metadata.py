@@ -28,6 +28,7 @@ from syncd.imaging.formats import (
     sniff_image_format,
 )
 from syncd.imaging.gif_metadata import gif_blocks, inspect_gif, strip_gif_metadata
+from syncd.rules.filecheck import PDF_END_OF_FILE, PDF_END_WINDOW_BYTES
 
 __all__ = [
     "ImageStructure",
@@ -372,10 +373,14 @@ def image_end_offset(data: bytes, image_format: str) -> int:
 def has_end_structure(data: bytes) -> bool:
     """True unless ``data`` is a JPEG, PNG or GIF whose end structure is missing.
 
-    What "complete" means for the intake: the end marker is present, followed by anything.
+    What "complete" means for the intake: the end marker is present, followed by anything
+    (for a PDF: its last %%EOF, within the last kilobyte).
     Content that cannot be walked counts as complete (damaged, not growing: the image step
     gives the reason), and so does any other format. Raises nothing.
     """
+    if data.startswith(b"%PDF-"):
+        # Not anywhere in the file: a linearised PDF has an early %%EOF after its first page.
+        return PDF_END_OF_FILE in data[-PDF_END_WINDOW_BYTES:]
     image_format = sniff_image_format(data[:16])
     if image_format is None:
         return True

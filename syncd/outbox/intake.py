@@ -169,10 +169,13 @@ class Intake:
                 candidate.incomplete_checks, candidate.first_seen_at, now
             ):
                 what = "empty file" if read.size_bytes == 0 else "image is incomplete"
+                marker = "end-of-image marker"
+                if read.head.startswith(b"%PDF-"):
+                    what, marker = "PDF document is incomplete", "%%EOF end marker"
                 self._fail_unclaimed(
                     candidate,
                     f"{what}: it did not change for {now - candidate.first_seen_at:.0f} s "
-                    "and never got its end-of-image marker (truncated or still being written)",
+                    f"and never got its {marker} (truncated or still being written)",
                     read.size_bytes,
                     now,
                 )

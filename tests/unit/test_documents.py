@@ -27,6 +27,7 @@ from syncd.imaging.rasteriser import render_pages
 from syncd.outbox.documents import _open_claimed, fail_page_after_a_failed_one, finish_document
 from syncd.rules import render_caption
 from syncd.rules.captions import validate_caption_template
+from syncd.rules.filecheck import TAIL_BYTES, looks_complete
 from syncd.state.model import OutboundState
 from syncd.state.pages import PreparedPage
 from syncd.state.store import StateStore
@@ -429,3 +430,14 @@ def test_a_claimed_document_that_became_a_link_is_refused(tmp_path: Path) -> Non
     (tmp_path / "claimed.pdf").symlink_to(target)
     with pytest.raises(UnsafeFileError, match="symbolic link"):
         _open_claimed(tmp_path / "claimed.pdf")
+
+
+def test_a_pdf_is_complete_when_its_last_kilobyte_holds_its_eof_marker() -> None:
+    pdf = documents.pdf_document(1)
+    padded = pdf + b"\x00" * 300  # some scanners pad the file to a block
+    assert looks_complete(pdf[:8], pdf[-TAIL_BYTES:]) is True
+    assert looks_complete(padded[:8], padded[-TAIL_BYTES:]) is False  # so the walk decides
+    assert has_end_structure(padded)
+    half = pdf[: len(pdf) // 2]
+    assert looks_complete(half[:8], half[-TAIL_BYTES:]) is False
+    assert not has_end_structure(half)
