@@ -441,3 +441,13 @@ def test_a_pdf_is_complete_when_its_last_kilobyte_holds_its_eof_marker() -> None
     half = pdf[: len(pdf) // 2]
     assert looks_complete(half[:8], half[-TAIL_BYTES:]) is False
     assert not has_end_structure(half)
+
+
+def test_a_heic_with_orientation_6_is_turned_upright_once() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = documents.save([documents.colour_photo()], "HEIF", exif=exif.tobytes())
+    [(_, _, picture, _)] = pages_of(data)
+    upright = picture.convert("RGB")
+    assert upright.size == (600, 800)
+    assert upright.getpixel((upright.width // 2, 5))[0] > 150  # the red half on top
