@@ -168,6 +168,12 @@ def _child_main(arguments: dict[str, Any]) -> None:
         too_large = isinstance(error, ImageTooLargeError)
         _write_frame({"kind": "error", "reason": error.reason, "too_large": too_large})
         return
+    except (OSError, ValueError, EOFError, SyntaxError, IndexError, KeyError, TypeError) as error:
+        # What Pillow's format plugins raise on malformed input they did not anticipate: the
+        # document cannot be read, and saying what the decoder said helps whoever looks.
+        reason = f"the document cannot be read ({type(error).__name__}: {error})"
+        _write_frame({"kind": "error", "reason": reason, "too_large": False})
+        return
     except MemoryError:
         _write_frame(
             {

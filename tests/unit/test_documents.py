@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -451,3 +452,24 @@ def test_a_heic_with_orientation_6_is_turned_upright_once() -> None:
     upright = picture.convert("RGB")
     assert upright.size == (600, 800)
     assert upright.getpixel((upright.width // 2, 5))[0] > 150  # the red half on top
+
+
+def test_damaged_documents_give_pages_or_a_reason_never_a_dead_renderer() -> None:
+    rng = random.Random(3)
+    sources = [
+        documents.g4_tiff(2),
+        documents.pdf_document(2),
+        documents.save([documents.colour_photo()], "BMP"),
+        documents.save([documents.colour_photo()], "WEBP"),
+    ]
+    outcomes = []
+    for _ in range(24):
+        data = bytearray(rng.choice(sources))
+        for _ in range(rng.randint(1, 20)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            outcomes.append(len(list(render_pages(bytes(data), DEFAULT_LIMITS, 10))))
+        except PermanentFileError as error:
+            assert "renderer stopped" not in error.reason, error.reason
+            outcomes.append(error.reason)
+    assert len(outcomes) == 24
