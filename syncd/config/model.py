@@ -24,6 +24,9 @@ IDENTITY_CHOICES: tuple[IdentityMode, ...] = ("authenticated", "unauthenticated"
 
 DEFAULT_DOMAIN_API = "https://api.liveperson.net"
 DEFAULT_CAPTION = "{filename}"
+# The caption of each page of a document of more than one page (PDF, multi-page TIFF).
+DEFAULT_DOCUMENT_CAPTION = "{filename} ({page}/{pages})"
+DEFAULT_MAX_PAGES = 100
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class RouteConfig:
     send_accept_receipts: bool = True
     consumer_id: str | None = None
     display_name: str | None = None
+    document_caption: str = DEFAULT_DOCUMENT_CAPTION
+    max_pages: int = DEFAULT_MAX_PAGES
 
     @property
     def work_dir(self) -> Path:
@@ -154,6 +159,8 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "send_accept_receipts",
         "consumer_id",
         "display_name",
+        "document_caption",
+        "max_pages",
     ),
 }
 

@@ -102,7 +102,10 @@ def retry_failed(
     routes = {route.name: route for route in config.routes}
     with StateStore.open(config.state.database, exclusive=False) as store:
         if all_failed:
-            rows = store.outbound_in_states((OutboundState.FAILED,))
+            # A page row has no file of its own: retrying its document sends every page.
+            rows = [
+                row for row in store.outbound_in_states((OutboundState.FAILED,)) if not row.is_page
+            ]
         else:
             rows = []
             for row_id in row_ids:
