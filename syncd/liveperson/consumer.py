@@ -25,10 +25,10 @@ from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
-from syncd.liveperson.limits import MAX_SEQUENCE_JUMP, PeerLimitError
-from syncd.liveperson.link_health import LinkHealth, LinkWaiter
 from syncd.liveperson.identity_flows import IdentityFlow
 from syncd.liveperson.identity_keeper import IdentityStore
+from syncd.liveperson.limits import MAX_SEQUENCE_JUMP, PeerLimitError
+from syncd.liveperson.link_health import LinkHealth, LinkWaiter
 from syncd.liveperson.retrying import RetryPolicy, is_rate_limited, retry_transient
 
 __all__ = ["ConsumerClient", "ConsumerSettings"]

@@ -44,8 +44,8 @@ from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_flows import IdentityFlow, SignupFlow
 from syncd.liveperson.identity_keeper import IdentityKeeper, IdentityStore
-from syncd.liveperson.resubscribe import subscribe_all
 from syncd.liveperson.link_health import LinkHealth
+from syncd.liveperson.resubscribe import subscribe_all
 from syncd.liveperson.retrying import ReconnectBackoff, RetryPolicy, is_link_failure
 from syncd.liveperson.session import MessagingConnection, NotificationHandler
 
