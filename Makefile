@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck soak bench clean
+.PHONY: demo test system-test lint typecheck soak bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict syncd
 
+# The whole suite; it includes tests/system when the machine can run it (see system-test).
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# syncd.service as shipped, under a real systemd: a Debian 12 machine booted with
+# systemd-nspawn, installed by the README's own commands. Needs root, systemd-container and
+# debootstrap; the root file system is cached in /var/cache/syncd-system-test.
+system-test: $(STAMP)
+	$(BIN)/pytest -q tests/system
 
 # Longer reliability runs (more crashes, more faults, longer hypothesis searches).
 soak: $(STAMP)

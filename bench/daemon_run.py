@@ -104,6 +104,7 @@ def write_config(
             f'inbox = "{folder / name / "inbox"}"',
             f'watch = "{watch}"',
             f'caption = "{caption}"',
+            "create_folders = true",
         ]
         if settle_seconds is not None:
             lines.append(f"settle_seconds = {settle_seconds!r}")

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from syncd.errors import StateError
+from syncd.errors import StateError, SyncdError
 
 log = logging.getLogger("syncd.worker")
 
@@ -44,6 +44,11 @@ def run_woken_loop(
             # A file could not be written or moved (a full disk, a folder gone): the error
             # names the file and the cause, which is what an operator needs.
             log.error("%s: file operation failed, trying again shortly: %s", name, error)
+            delay_seconds = error_delay_seconds
+        except SyncdError as error:
+            # A failure syncd knows and names (a refused account, LivePerson answering
+            # wrongly): one line saying what and when the next try is, not a traceback.
+            log.error("%s: %s; trying again in %.0f s", name, error, error_delay_seconds)
             delay_seconds = error_delay_seconds
         except Exception:
             log.exception("%s failed unexpectedly", name)

@@ -2,7 +2,7 @@
 
 This package is the only place that prints for humans and picks exit codes (``common``).
 Each subcommand has a module with ``add_arguments(parser)`` and ``run(...)``: ``run``,
-``check`` (and ``online_check`` for ``--online``), ``status``, ``retry`` and
+``check`` (and ``online_check`` for ``--online``), ``status``, ``files``, ``retry`` and
 ``enable_file_sharing``; the emulator's and the demo's live with them
 (``syncd.emulator.command``, ``syncd.demo.runner``). Subcommand modules are imported only
 when chosen, so ``syncd status`` does not pay for the daemon's or the emulator's imports.
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 from collections.abc import Sequence
 
 from syncd import __version__
@@ -29,6 +31,7 @@ SUBCOMMAND_HELP = {
     "run": "run the daemon in the foreground until SIGTERM or SIGINT",
     "check": "validate the config, the folders and the state database",
     "status": "show each route's queue, conversation and last results",
+    "files": "list the scanned files: state, conversation, sizes, times, reasons",
     "retry": "move failed files back into the pipeline",
     "enable-file-sharing": "turn on messaging.file.sharing.enabled for the account",
     "emulator": "run the bundled LivePerson emulator",
@@ -39,6 +42,7 @@ SUBCOMMAND_HELP = {
 _MODULES = {
     "check": "syncd.cli.check",
     "status": "syncd.cli.status",
+    "files": "syncd.cli.files",
     "retry": "syncd.cli.retry",
     "enable-file-sharing": "syncd.cli.enable_file_sharing",
     "emulator": "syncd.emulator.command",
@@ -87,7 +91,24 @@ def _run_subcommand(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit code."""
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit code.
+
+    Output into a pipe whose reader has gone (``syncd status | head``) ends the command
+    quietly with exit 0, as for any Unix filter, instead of a BrokenPipeError traceback.
+    """
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit; point it at /dev/null so that flush
+        # cannot fail (and print) again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EX_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """``main`` without the closed-pipe handling."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":

@@ -15,6 +15,7 @@ from pathlib import Path
 from syncd.cli.common import EX_CONFIG, EX_OK, EX_UNAVAILABLE, say
 from syncd.config import Config
 from syncd.errors import ConfigError, StateError
+from syncd.service.route_folders import route_folder_problems
 from syncd.state.model import DatabaseMissingError
 from syncd.state.store import StateStore
 
@@ -33,18 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def folder_problems(config: Config) -> list[str]:
-    """Check that every route's folders exist (or can be made) and are writable."""
-    problems = []
+    """Every route's outbox and inbox problems (missing without ``create_folders``, not a
+    folder, not writable: ``route_folder_problems``), and parents others may write."""
+    problems = route_folder_problems(config)
     for index, route in enumerate(config.routes):
         for key, folder in (("outbox", route.outbox), ("inbox", route.inbox)):
-            path = folder
-            while not path.exists() and path != path.parent:
-                path = path.parent
-            if not path.is_dir():
-                what = "is not a folder" if path == folder else f"cannot be made: {path} is a file"
-                problems.append(f"route[{index}].{key}: {folder} {what}")
-            elif not os.access(path, os.W_OK | os.X_OK):
-                problems.append(f"route[{index}].{key}: {folder} is not writable by this user")
             parent_problem = _unsafe_parent(folder)
             if parent_problem is not None:
                 problems.append(f"route[{index}].{key}: {parent_problem}")

@@ -81,14 +81,22 @@ def enable_file_sharing(config: Config, username: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--username``."""
-    parser.add_argument("--username", required=True, help="LivePerson admin login name")
+    """Add ``--username`` (default: ``[admin] username`` of the config)."""
+    parser.add_argument(
+        "--username", help="LivePerson admin login name (default: [admin] username)"
+    )
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
-    """Log in and turn file sharing on; 77 when LivePerson refuses the login."""
+    """Log in and turn file sharing on; 77 when LivePerson refuses the login.
+
+    Raises ConfigError when neither ``--username`` nor ``[admin] username`` names the admin.
+    """
+    username = args.username or config.admin.username
+    if not username:
+        raise ConfigError(["admin.username: not set; set it or pass --username"])
     try:
-        return enable_file_sharing(config, args.username)
+        return enable_file_sharing(config, username)
     except AuthenticationError as error:
         # A wrong password is for a person to fix, not a LivePerson outage (69).
         say(f"syncd: {error}", error=True)

@@ -39,7 +39,7 @@ _IDENTITY_STEPS = {
 
 class OnlineCheckError(SyncdError):
     """One step of the online check failed; ``step`` names it, ``is_config`` says whether
-    the fix is in the configuration (a CA bundle, the account) rather than the network."""
+    the fix is in the configuration (a CA bundle, the account id) rather than the network."""
 
     def __init__(self, step: str, error: SyncdError) -> None:
         super().__init__(f"{step}: {error}")

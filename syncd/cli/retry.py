@@ -1,4 +1,4 @@
-"""``syncd retry``: put failed files back into the outbox to be sent again."""
+"""``syncd retry``: put failed files back into the outbox to be sent again, or list them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 
 from syncd.cli.common import EX_DATAERR, EX_OK, say
 from syncd.config import Config
-from syncd.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,15 +22,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def list_failed(config: Config) -> int:
+    """Print the failed files that can be retried, one per line with id, route and reason."""
+    from syncd.outbox.retry import dismissed_ids
+    from syncd.state.model import OutboundState
+    from syncd.state.store import StateStore
+
+    with StateStore.open(config.state.database, exclusive=False) as store:
+        failed = store.outbound_in_states((OutboundState.FAILED,))
+    gone = dismissed_ids(config, failed)
+    waiting = [row for row in failed if row.id not in gone]
+    if not waiting:
+        say("no failed files to retry")
+        return EX_OK
+    say("failed files (retry them with: syncd retry --config CONFIG ID ... | --all-failed):")
+    for row in waiting:
+        say(f"  #{row.id} {row.route}/{row.source_name}: {row.last_error or '-'}")
+    return EX_OK
+
+
 def run(config: Config, args: argparse.Namespace) -> int:
     """Retry the named rows (or every failed one); 65 when a named row could not be retried.
 
-    Raises ConfigError when neither ids nor ``--all-failed`` were given.
+    With neither ids nor ``--all-failed``, lists the failed files that can be retried.
     """
     from syncd.outbox.retry import retry_failed
 
     if not args.ids and not args.all_failed:
-        raise ConfigError(["retry: name row ids or pass --all-failed"])
+        return list_failed(config)
     moved, problems = retry_failed(config, args.ids, all_failed=args.all_failed)
     for line in moved:
         say(line)

@@ -32,11 +32,11 @@ if TYPE_CHECKING:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until a signal asks it to stop; returns the exit code.
 
-    0 after a graceful stop; 78 only for what a person must fix (the config, a folder that
-    is a symbolic link or cannot be made, a state file that is not syncd's or too new);
-    75 when another instance holds the state; 70 for runtime faults such as a damaged or
-    unwritable state database, which systemd restarts (``RestartPreventExitStatus=78``
-    keeps only the first group down).
+    0 after a graceful stop; 78 only for what a person must fix (the config, a missing outbox
+    or inbox, a folder that is a symbolic link or cannot be made, a state file that is not
+    syncd's or too new); 75 when another instance holds the state; 70 for runtime faults
+    such as a damaged or unwritable state database, which systemd restarts
+    (``RestartPreventExitStatus=78`` keeps only the first group down).
     """
     stop_requested = threading.Event()
     daemon_holder: list[Daemon] = []
@@ -62,17 +62,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EX_OK
     try:
         daemon.start()
+    except ConfigError as error:
+        # Found only when starting: a missing route folder, a private key file that cannot
+        # be read or parsed.
+        for problem in error.problems:
+            say(f"syncd: {problem}", error=True)
+        daemon.shutdown()
+        return EX_CONFIG
     except AlreadyRunningError as error:
         say(f"syncd: {error}", error=True)
         return EX_TEMPFAIL
     except (StateConfigError, FolderChangedError, OSError) as error:
         say(f"syncd: cannot start: {error}", error=True)
-        daemon.shutdown()
-        return EX_CONFIG
-    except ConfigError as error:
-        # Found only when starting: the private key file cannot be read or parsed.
-        for problem in error.problems:
-            say(f"syncd: cannot start: {problem}", error=True)
         daemon.shutdown()
         return EX_CONFIG
     except StateError as error:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from enum import StrEnum
+from collections.abc import Iterable
 from typing import Any
 
-from syncd.cli.common import EX_OK, say, say_json
+from syncd.cli.common import EX_OK, EX_UNAVAILABLE, say, say_json
 from syncd.config import Config
+from syncd.errors import SyncdError
 from syncd.rules import count_files, format_duration
-from syncd.state.model import InboundState, OutboundState
+from syncd.state.model import DISMISSED, InboundState, OutboundState
 from syncd.state.store import StateStore
 
 
@@ -34,13 +35,21 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
     The recorded connection state is only true while its daemon runs: after a stop (or a
     kill -9) it is replaced by ``daemon not running``.
     """
+    from syncd.outbox.retry import dismissed_ids
     from syncd.service.status import waiting_files
 
     now = time.time()
     summaries = []
     with StateStore.open(config.state.database, exclusive=False) as store:
+        failed = store.outbound_in_states((OutboundState.FAILED,))
+        dismissed = dismissed_ids(config, failed)
         for route in config.routes:
             summary = store.route_summary(route.name)
+            outbound = dict(summary.outbound_counts)
+            # A failed file the operator removed from failed/ is dismissed, not failed.
+            gone = sum(1 for row in failed if row.route == route.name and row.id in dismissed)
+            outbound[OutboundState.FAILED] = outbound.get(OutboundState.FAILED, 0) - gone
+            outbound[DISMISSED] = gone
             oldest = summary.oldest_pending_created_at
             connection = store.connection_of(route.name)
             outage = None
@@ -60,7 +69,7 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                     "connection_since": None if running is False else connection.changed_at,
                     "outage": outage,
                     "conversation": summary.conversation_id,
-                    "outbound": dict(summary.outbound_counts),
+                    "outbound": outbound,
                     "inbound": dict(summary.inbound_counts),
                     "oldest_pending_seconds": None if oldest is None else round(now - oldest, 1),
                     "last_success_at": summary.last_success_at,
@@ -70,7 +79,7 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                         {
                             "id": row.id,
                             "file": row.source_name,
-                            "state": str(row.state),
+                            "state": DISMISSED if row.id in dismissed else str(row.state),
                             "reason": row.last_error,
                         }
                         for row in store.recent_problems(route.name, PROBLEMS_SHOWN)
@@ -97,7 +106,19 @@ def run(config: Config, args: argparse.Namespace) -> int:
     from syncd.service.status import daemon_running
 
     running = daemon_running(config.state.database)
-    summaries = _summaries(config, running)
+    try:
+        summaries = _summaries(config, running)
+    except SyncdError as unreadable:
+        if not args.json:
+            raise
+        # Scripts parse stdout: even "no state yet" comes as JSON (and the same exit code).
+        failure: dict[str, Any] = {
+            "daemon_running": running,
+            "error": str(unreadable),
+            "routes": [],
+        }
+        say_json(failure)
+        return EX_UNAVAILABLE
     if args.json:
         document = {"daemon_running": running, "routes": summaries}
         say_json(document)
@@ -126,7 +147,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
                 f"{identity['replaced_reason']}"
             )
         say(f"  conversation: {summary['conversation'] or '-'}")
-        say(f"  outbound: {_counts_text(summary['outbound'], OutboundState)}")
+        say(f"  outbound: {_counts_text(summary['outbound'], [*OutboundState, DISMISSED])}")
         say(f"  inbound: {_counts_text(summary['inbound'], InboundState)}")
         oldest = summary["oldest_pending_seconds"]
         say(f"  oldest pending: {'-' if oldest is None else f'{oldest:.0f} s'}")
@@ -149,7 +170,7 @@ def _identity_text(identity: dict[str, Any] | None, config: Config) -> str:
     return text
 
 
-def _counts_text(counts: dict[str, int], states: type[StrEnum]) -> str:
+def _counts_text(counts: dict[str, int], states: Iterable[str]) -> str:
     """``"claimed 2, done 40, failed 1"``: non-zero counts in pipeline order, or ``none``."""
     ordered = [f"{state} {counts[state]}" for state in states if counts.get(state)]
     return ", ".join(ordered) or "none"

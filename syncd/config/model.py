@@ -68,11 +68,26 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """``[metrics]``: where to serve Prometheus metrics (``host``, ``port``); off when None."""
+
+    host: str | None = None
+    port: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when ``listen`` was set."""
+        return self.host is not None and self.port is not None
+
+
+@dataclass(frozen=True)
 class RouteConfig:
     """One ``[[route]]``: an outbox folder shared into one conversation, and its inbox.
 
-    ``outbox`` and ``inbox`` are absolute. The folders syncd keeps inside the outbox
-    (``work_dir``, ``sent_dir``, ``failed_dir``) are derived, not configured.
+    ``outbox`` and ``inbox`` are absolute; they must exist unless ``create_folders`` is set
+    (a typo'd path must not silently become a new, unwatched-by-anyone folder). The folders
+    syncd keeps inside the outbox (``work_dir``, ``sent_dir``, ``failed_dir``) are derived,
+    not configured, and always made by syncd.
     """
 
     name: str
@@ -89,6 +104,7 @@ class RouteConfig:
     send_accept_receipts: bool = True
     consumer_id: str | None = None
     display_name: str | None = None
+    create_folders: bool = False
     document_caption: str = DEFAULT_DOCUMENT_CAPTION
     max_pages: int = DEFAULT_MAX_PAGES
 
@@ -118,6 +134,7 @@ class Config:
     admin: AdminConfig
     routes: tuple[RouteConfig, ...]
     source_path: Path | None = None
+    metrics: MetricsConfig = MetricsConfig()
 
     def route(self, name: str) -> RouteConfig:
         """Return the route called ``name``; raise KeyError when there is none."""
@@ -144,6 +161,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "state": ("database",),
     "daemon": ("prepare_workers", "log_level"),
     "admin": ("username",),
+    "metrics": ("listen",),
     "route": (
         "name",
         "outbox",
@@ -159,6 +177,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "send_accept_receipts",
         "consumer_id",
         "display_name",
+        "create_folders",
         "document_caption",
         "max_pages",
     ),

@@ -30,6 +30,7 @@ from syncd.config.model import (
     DaemonConfig,
     IdentityMode,
     LivePersonConfig,
+    MetricsConfig,
     RouteConfig,
     StateConfig,
 )
@@ -80,13 +81,36 @@ def parse_config(
     admin_table = top.section("admin", SECTION_KEYS["admin"])
     admin = AdminConfig(username=admin_table.string("username"))
     identity = liveperson.identity if liveperson else "signup"
+    metrics = _parse_metrics(top)
     routes = _parse_routes(top, base_dir, identity)
     problems.extend(route_relation_problems(routes, state.database if state else None))
     if problems or liveperson is None or state is None:
         raise ConfigError(problems)
     return Config(
-        liveperson, state, daemon, admin, tuple(route for _, route in routes), source_path
+        liveperson,
+        state,
+        daemon,
+        admin,
+        tuple(route for _, route in routes),
+        source_path,
+        metrics,
     )
+
+
+_LISTEN_PATTERN = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>[0-9]{1,5})")
+
+
+def _parse_metrics(top: TableReader) -> MetricsConfig:
+    """``[metrics] listen = "HOST:PORT"``; absent means no metrics endpoint."""
+    table = top.section("metrics", SECTION_KEYS["metrics"])
+    listen = table.string("listen")
+    if listen is None:
+        return MetricsConfig()
+    found = _LISTEN_PATTERN.fullmatch(listen)
+    if found is None or not 1 <= int(found.group("port")) <= 65535:
+        table.problem("listen", f"expected HOST:PORT such as 127.0.0.1:9464, got {listen!r}")
+        return MetricsConfig()
+    return MetricsConfig(host=found.group("host").strip("[]"), port=int(found.group("port")))
 
 
 def _parse_liveperson(
@@ -236,6 +260,7 @@ def _parse_route(table: TableReader, base_dir: Path, identity: IdentityMode) -> 
     max_download_bytes = table.integer("max_download_bytes", 25_000_000, 1, 2**40)
     send_accept_receipts = table.boolean("send_accept_receipts", True)
     consumer_id, display_name = parse_route_identity(table, identity)
+    create_folders = table.boolean("create_folders", False)
     if name is None or outbox is None or inbox is None:
         return None
     return RouteConfig(
@@ -253,6 +278,7 @@ def _parse_route(table: TableReader, base_dir: Path, identity: IdentityMode) -> 
         send_accept_receipts,
         consumer_id,
         display_name,
+        create_folders,
         document_caption=document_caption,
         max_pages=max_pages,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 import threading
@@ -72,6 +73,7 @@ database = "state/syncd.sqlite3"
 name = "scanner"
 outbox = "scanner/outbox"
 inbox = "scanner/inbox"
+create_folders = true
 caption = "{{stem}} ({{modified:%Y-%m-%d %H:%M}})"
 after_send = "archive"
 settle_seconds = 0.5
@@ -197,5 +199,24 @@ def _print_summary(rows: list[OutboundRow], emulator_url: str, config_path: Path
             f"{row.size_bytes:>10,} {row.upload_bytes or 0:>10,} {latency:6.1f} s"
         )
     print(f"\nemulator: {emulator_url}/_emulator/ (state: {emulator_url}/_emulator/state)")
-    print(f"config:   {config_path}  (try: syncd status --config {config_path})")
+    status = shlex.join([*syncd_invocation(), "status", "--config", str(config_path)])
+    print(f"config:   {config_path}\n  try:    {status}")
     sys.stdout.flush()
+
+
+def syncd_invocation(argv0: str | None = None) -> list[str]:
+    """The words that run this same syncd again, exactly as a person can type them here.
+
+    Goes in: the program path this process was started as (default ``sys.argv[0]``). Comes
+    out: ``["syncd"]`` when that name on ``PATH`` is this program, the program's path when it
+    is a ``syncd`` script that ``PATH`` does not find (``make demo`` runs ``.venv/bin/syncd``),
+    else this interpreter with ``-m syncd``. Raises nothing.
+    """
+    program = Path(argv0 if argv0 is not None else sys.argv[0])
+    if program.name == "syncd":
+        on_path = shutil.which("syncd")
+        if on_path is not None and Path(on_path).resolve() == program.resolve():
+            return ["syncd"]
+        if program.is_file():
+            return [str(program)]
+    return [sys.executable, "-m", "syncd"]

@@ -57,7 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.upload_url_ttl_seconds,
         help="lifetime of upload and download URLs",
     )
-    parser.add_argument("--admin-user", default=defaults.admin_user)
+    parser.add_argument(
+        "--admin-user",
+        default=defaults.admin_user,
+        help="the account admin's login, for `syncd enable-file-sharing` (default: %(default)s)",
+    )
     parser.add_argument(
         "--admin-password-file",
         type=Path,

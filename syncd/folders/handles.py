@@ -27,6 +27,10 @@ from pathlib import Path
 from syncd.errors import FolderChangedError
 
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# syncd.service has RestrictSUIDSGID=yes, whose filter fails any mkdir asking for a setuid,
+# setgid or sticky bit with EPERM, even for a folder that exists (found by tests/system). A
+# new folder inherits the setgid bit of a setgid parent anyway, so it is never asked for.
+_PLAIN_MODE_BITS = 0o777
 _RENAME_NOREPLACE = 1
 # errno values meaning "this file system or kernel cannot do RENAME_NOREPLACE".
 _NOREPLACE_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM})
@@ -107,13 +111,14 @@ class Folder:
     def open(cls, path: Path, *, create_mode: int | None = None) -> Folder:
         """Open ``path`` (its last component must not be a symlink).
 
-        With ``create_mode`` the folder is made first when missing (parents too). Raises
+        With ``create_mode`` the folder is made first when missing (parents too), with its
+        permission bits only (setgid comes from a setgid parent). Raises
         FolderChangedError when ``path`` is a symlink or not a folder, OSError otherwise.
         """
         if create_mode is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
-                os.mkdir(path, create_mode)
+                os.mkdir(path, create_mode & _PLAIN_MODE_BITS)
         return cls(path, _open_directory(path, None, str(path)))
 
     @classmethod
@@ -122,7 +127,7 @@ class Folder:
         ``create_mode``). Raises FolderChangedError for a symlink or a non-folder."""
         if create_mode is not None:
             with contextlib.suppress(FileExistsError):
-                os.mkdir(name, create_mode, dir_fd=parent.fd)
+                os.mkdir(name, create_mode & _PLAIN_MODE_BITS, dir_fd=parent.fd)
         path = parent.path / name
         return cls(path, _open_directory(name, parent.fd, str(path)))
 

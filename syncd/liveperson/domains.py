@@ -56,6 +56,21 @@ def is_loopback_host(host_port: str) -> bool:
         return False
 
 
+class UnknownAccountError(ConfigError):
+    """The Domain API does not know the configured account (a typo in ``liveperson.account``).
+
+    A ConfigError: only a person can fix it, so ``check --online`` exits 78 and names the key.
+    """
+
+    def __init__(self, account: str, status: int) -> None:
+        super().__init__(
+            [
+                f"liveperson.account: LivePerson's Domain API does not know account "
+                f"{account!r} (HTTP {status}); check the account id"
+            ]
+        )
+
+
 class DomainResolver:
     """Resolves LivePerson service names to hosts for one account, with a cache.
 
@@ -143,7 +158,13 @@ class DomainResolver:
     def _fetch_all(self) -> dict[str, str]:
         account = quote(self._account, safe="")
         url = f"{self._base}/api/account/{account}/service/baseURI.json?version=1.0"
-        body: Any = self._http.get_json(url).json
+        try:
+            body: Any = self._http.get_json(url).json
+        except HttpStatusError as error:
+            # Both forms refused the account itself, not one service of it.
+            if error.status == 404:
+                raise UnknownAccountError(self._account, error.status) from None
+            raise
         entries = body.get("baseURIs") if isinstance(body, Mapping) else None
         if not isinstance(entries, list):
             raise ProtocolError("the Domain API answer lacks 'baseURIs'")

@@ -21,6 +21,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.stop import stop_before_delay
 
 from syncd.errors import LinkDownError, RequestRejectedError, TransientError
+from syncd.rules import retry_delay_seconds
 from syncd.rules.outage import (
     RECONNECT_FIRST_WAIT_SECONDS,
     RECONNECT_MAX_WAIT_SECONDS,
@@ -89,8 +90,9 @@ class RetryPolicy:
 class ReconnectBackoff:
     """How a link spaces its reconnect attempts (``rules.reconnect_delay_seconds``).
 
-    Exponential from ``first_wait_seconds`` with full jitter, capped at ``max_wait_seconds``;
-    a server's ``Retry-After`` is the shortest wait. There is no attempt bound: the link
+    For the link's own failures: exponential from ``first_wait_seconds`` with full jitter,
+    capped at ``max_wait_seconds``; other refusals follow the durable retry schedule. A
+    server's ``Retry-After`` is the shortest wait. There is no attempt bound: the link
     tries until it is closed. ``waits_enabled=False`` makes every wait zero (tests).
     """
 
@@ -107,6 +109,11 @@ class ReconnectBackoff:
         ``error``. Raises ValueError for ``attempt_number < 1``."""
         if not self.waits_enabled:
             return 0.0
+        if error is not None and not is_link_failure(error):
+            # Refused for a reason a person must fix (a key the connector does not hold, an
+            # identity flow the account lacks): knocking every few seconds changes nothing,
+            # so such refusals follow the durable schedule (5, 10, 15 s, then minutes).
+            return retry_delay_seconds(attempt_number, server_hint_seconds(error))
         return reconnect_delay_seconds(
             attempt_number,
             random.random(),

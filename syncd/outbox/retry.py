@@ -21,7 +21,7 @@ from syncd.folders import move_without_clobber, read_own_file, remove_entry
 from syncd.folders.handles import Folder, entry_exists
 from syncd.outbox.quarantine import ERROR_SUFFIX
 from syncd.rules import candidate_names
-from syncd.state.model import OutboundState, UnknownRowError
+from syncd.state.model import DISMISSED, OutboundRow, OutboundState, UnknownRowError
 from syncd.state.store import StateStore
 
 # An error report is a few lines; a larger "report" is not one of syncd's.
@@ -51,6 +51,32 @@ def quarantined_files(route: RouteConfig) -> dict[int, Path]:
                 if key == "state row" and value.strip().isdigit():
                     found[int(value)] = route.failed_dir / name[: -len(ERROR_SUFFIX)]
     return found
+
+
+def dismissed_ids(config: Config, rows: Iterable[OutboundRow]) -> set[int]:
+    """The ids of the failed ``rows`` whose file an operator removed from ``failed/``.
+
+    Such a file was dealt with by a person: it is shown as ``dismissed`` rather than failed
+    forever, and ``retry --all-failed`` leaves it alone. Reads each route's ``failed/``
+    reports once. Raises nothing (an unreadable folder counts as empty).
+    """
+    routes = {route.name: route for route in config.routes}
+    present: dict[str, dict[int, Path]] = {}
+    dismissed = set()
+    for row in rows:
+        route = routes.get(row.route)
+        if row.state != OutboundState.FAILED or route is None:
+            continue
+        if row.route not in present:
+            try:
+                present[row.route] = quarantined_files(route)
+            except OSError:
+                present[row.route] = {}
+        # A document's page rows have no file of their own: they follow their document's.
+        quarantined = present[row.route].get(row.document_id or row.id)
+        if quarantined is None or not os.path.lexists(quarantined):
+            dismissed.add(row.id)
+    return dismissed
 
 
 def _free_name(folder: Folder, name: str) -> str:
@@ -94,8 +120,8 @@ def retry_failed(
     """Retry the failed rows ``row_ids`` (or every failed row).
 
     Returns one line per row moved back, and one line per row that could not be (unknown id,
-    not failed, file no longer in ``failed/``). Raises StateError when the state cannot be
-    opened or written.
+    not failed, dismissed: file no longer in ``failed/``). ``all_failed`` skips dismissed
+    rows. Raises StateError when the state cannot be opened or written.
     """
     lines: list[str] = []
     problems: list[str] = []
@@ -103,9 +129,11 @@ def retry_failed(
     with StateStore.open(config.state.database, exclusive=False) as store:
         if all_failed:
             # A page row has no file of its own: retrying its document sends every page.
-            rows = [
+            failed = [
                 row for row in store.outbound_in_states((OutboundState.FAILED,)) if not row.is_page
             ]
+            gone = dismissed_ids(config, failed)
+            rows = [row for row in failed if row.id not in gone]
         else:
             rows = []
             for row_id in row_ids:
@@ -124,7 +152,8 @@ def retry_failed(
             quarantined = files_by_route[row.route].get(row.id)
             if quarantined is None or not os.path.lexists(quarantined):
                 problems.append(
-                    f"#{row.id} {row.source_name}: file not found in {route.failed_dir}"
+                    f"#{row.id} {row.source_name}: {DISMISSED}: its file was removed from "
+                    f"{route.failed_dir}"
                 )
                 continue
             target = _return_to_outbox(store, row.id, quarantined, route.outbox)

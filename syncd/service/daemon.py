@@ -14,9 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd.config import Config
-from syncd.errors import FolderChangedError, StateCorruptError, StateError
+from syncd.errors import ConfigError, FolderChangedError, StateCorruptError, StateError
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.inbox.receiver import RouteReceiver
@@ -29,10 +30,15 @@ from syncd.outbox.sender import RouteSender
 from syncd.outbox.watcher import PathSeen
 from syncd.service.notify import Notifier, watchdog_interval_seconds
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
+from syncd.service.route_errors import RouteErrorCollector
+from syncd.service.route_folders import route_folder_problems
 from syncd.service.status import status_line, waiting_files
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
+
+if TYPE_CHECKING:
+    from syncd.service.metrics import MetricsServer
 
 log = logging.getLogger("syncd.daemon")
 
@@ -45,6 +51,9 @@ STATUS_INTERVAL_SECONDS = 1.0
 STEP_ERROR_DELAY_SECONDS = 5.0
 # A route stopped by a swapped folder records its error again this often (status shows it).
 ROUTE_STOPPED_RECHECK_SECONDS = 60.0
+# How long a stop waits for the route threads to finish their step: systemd and operators
+# expect a daemon to be gone within about 2 s, even while LivePerson does not answer.
+STOP_GRACE_SECONDS = 1.2
 
 
 class Daemon:
@@ -76,6 +85,9 @@ class Daemon:
         # `syncd status` can show it; written only when it changes.
         self._recorded_connection_states: dict[str, str] = {}
         self._outages = OutageReporter(lambda route: waiting_files(self.store, route))
+        # The newest logged problem of each route, written to the state for `syncd status`.
+        self._route_errors = RouteErrorCollector()
+        self._metrics: MetricsServer | None = None
 
     @property
     def store(self) -> StateStore:
@@ -87,18 +99,24 @@ class Daemon:
     def start(self) -> None:
         """Open the state, reconcile folders, start watchers and route threads; then READY=1.
 
-        Raises AlreadyRunningError when another syncd holds the state, StateCorruptError
-        when SQLite finds it damaged, StateError when the database cannot be opened,
-        FolderChangedError when a configured outbox or inbox is a symbolic link or a file,
-        and OSError when a route's folders cannot be created.
+        Raises ConfigError when a route's outbox or inbox is missing (without
+        ``create_folders``) or unusable, AlreadyRunningError when another syncd holds the
+        state, StateCorruptError when SQLite finds it damaged, StateError when the database
+        cannot be opened, FolderChangedError when a configured outbox or inbox is a symbolic
+        link or a file, and OSError when a route's folders cannot be created.
         """
+        problems = route_folder_problems(self.config)
+        if problems:
+            raise ConfigError(problems)
         self._store = StateStore.open(self.config.state.database, exclusive=True)
+        logging.getLogger().addHandler(self._route_errors)
         problems = self._store.integrity_problems()
         if problems:
             raise StateCorruptError(
                 f"state database {self.config.state.database} is damaged (SQLite quick_check: "
                 f"{'; '.join(problems[:3])}); stop syncd, move it aside and restore a backup"
             )
+        self._start_metrics()
         routes = {route.name: route for route in self.config.routes}
         for route in self.config.routes:
             self._folders[route.name] = RouteFolders(route.name, route.outbox, route.inbox)
@@ -234,6 +252,7 @@ class Daemon:
         self._record_connection_states(connection_states, now)
         for name, state in self._routes.items():
             self._outages.observe(name, state.client.link, now)
+        self._record_route_errors()
         if now >= self._next_status_at:
             self._next_status_at = now + STATUS_INTERVAL_SECONDS
             self._notifier.status(status_line(self.store, connection_states))
@@ -261,6 +280,42 @@ class Daemon:
             except StateError as error:
                 log.warning("route=%s: cannot record the connection state: %s", route, error)
 
+    def _start_metrics(self) -> None:
+        """Serve Prometheus metrics when ``[metrics] listen`` is set (ConfigError if it
+        cannot be bound)."""
+        settings = self.config.metrics
+        if settings.host is None or settings.port is None:
+            return
+        # Imported only when enabled: prometheus_client is not needed otherwise.
+        from syncd.service.metrics import MetricsServer, StateCollector
+
+        collector = StateCollector(
+            self.store,
+            [route.name for route in self.config.routes],
+            self._routes_connection_states,
+            self._clock,
+        )
+        self._metrics = MetricsServer(collector, settings.host, settings.port)
+        log.info("metrics on http://%s:%d/metrics", settings.host, self._metrics.port)
+
+    def _close_clients(self) -> None:
+        """Close every route's LivePerson client, then the shared HTTP pool."""
+        for state in self._routes.values():
+            state.client.close()
+        if self._services is not None:
+            self._services.close()
+
+    def _record_route_errors(self) -> None:
+        """Write the problems logged about each route since the last pass to the state."""
+        for route, (message, logged_at) in self._route_errors.drain().items():
+            if route not in self._routes:
+                continue
+            try:
+                self.store.note_error(route, message, logged_at)
+            except StateError as error:
+                # Worded without "route=", so this line is not collected in turn.
+                log.warning("cannot record the last error of route %s: %s", route, error)
+
     def run_until_stopped(self) -> None:
         """Loop ``step`` until a stop is requested, then stop gracefully."""
         try:
@@ -277,28 +332,55 @@ class Daemon:
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Stop watchers, let in-flight work finish, close connections and the state."""
+        """Stop watchers, give in-flight work ``STOP_GRACE_SECONDS``, close connections and
+        the state.
+
+        A route thread still busy after the grace (an upload or a LivePerson request
+        hanging in an outage) is abandoned, not waited for: each step it takes is a
+        committed transition in the state, so the next start resumes it. The state
+        connection and the folder descriptors are then left for the process exit to close.
+        """
+        # Logged here, not in the signal handler: logging takes locks a handler must not.
+        log.info("stopping")
         self._notifier.stopping()
         self._stop.set()
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
         for state in self._routes.values():
             state.stop_watcher()
             state.sender.wake()
             state.receiver.wake()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
         for state in self._routes.values():
             for thread in state.threads:
-                thread.join(timeout=30)
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        busy = [t.name for state in self._routes.values() for t in state.threads if t.is_alive()]
+        if busy:
+            log.warning(
+                "not waiting for %s (busy with LivePerson); the next start resumes their work",
+                ", ".join(busy),
+            )
         if self._preparer is not None:
             self._preparer.shutdown()
-        for state in self._routes.values():
-            state.client.close()
-        if self._services is not None:
-            self._services.close()
+        # Closing a client joins its connection supervisor, which may itself be stuck in a
+        # request to an unanswering LivePerson: close them on a helper thread, within the
+        # same grace.
+        closer = threading.Thread(target=self._close_clients, name="close-clients", daemon=True)
+        closer.start()
+        closer.join(timeout=max(0.2, deadline - time.monotonic()))
+        busy += [closer.name] if closer.is_alive() else []
         if self._store is not None:
-            self._store.close()
+            self._record_route_errors()
+            if not busy:
+                self._store.close()
             self._store = None
-        for folders in self._folders.values():
+        # An abandoned thread may still use its route's folder descriptors: closing them
+        # under it could hand the numbers to other files. The process exit closes them.
+        for folders in self._folders.values() if not busy else ():
             folders.close()
         self._folders.clear()
+        logging.getLogger().removeHandler(self._route_errors)
         log.info("syncd stopped")
 
 

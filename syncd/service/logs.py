@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from syncd.errors import ConfigError
 from syncd.rules.text import printable
+from syncd.service.log_repeats import RepeatSummaryFilter
 
 REDACTED = "[REDACTED]"
 
@@ -225,6 +226,7 @@ def configure_logging(
     handler = _SyncdStreamHandler(target)
     handler.setFormatter(OneLineFormatter(journald=is_journal_stream(target, env)))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(RepeatSummaryFilter())
     handler.addFilter(demote_watchdog_stop_race)
     root = logging.getLogger()
     for previous in [each for each in root.handlers if isinstance(each, _SyncdStreamHandler)]:

@@ -32,6 +32,11 @@ class OutboundState(StrEnum):
     FAILED = "failed"
 
 
+# Not a stored state: how commands show a failed row whose file an operator removed from
+# failed/ (dealt with by a person, so neither failed forever nor retried by --all-failed).
+DISMISSED = "dismissed"
+
+
 class InboundState(StrEnum):
     """Where one file an agent sent stands on its way into the inbox."""
 

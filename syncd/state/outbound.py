@@ -334,6 +334,17 @@ class OutboundRecords(RecordsBase):
         """How many outbound rows are in each state (every state listed, zeros included)."""
         return self._count_states("outbound", OutboundState, route)
 
+    def sent_byte_totals(self, route: str) -> tuple[int, int]:
+        """Bytes of the originals, and bytes uploaded, of every file of ``route`` sent so far."""
+        with self._reading(f"sum the bytes sent by route {route}") as transaction:
+            records = transaction.rows(
+                "SELECT coalesce(sum(size_bytes), 0) AS original,"
+                " coalesce(sum(upload_bytes), 0) AS uploaded"
+                " FROM outbound WHERE route = ? AND state = ?",
+                [route, OutboundState.DONE],
+            )
+        return int(records[0]["original"]), int(records[0]["uploaded"])
+
     def oldest_pending_created_at(self, route: str) -> float | None:
         """When the oldest unfinished outbound file of ``route`` was journaled, or None."""
         pending = sorted(model.PENDING_OUTBOUND_STATES)

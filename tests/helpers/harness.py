@@ -55,7 +55,8 @@ def write_config(
 
     Each route mapping needs ``name``; ``outbox`` and ``inbox`` default to
     ``folder/NAME/outbox`` and ``folder/NAME/inbox``; other keys are written as given.
-    Settle times default to 0.3 s so tests stay quick.
+    Settle times default to 0.3 s so tests stay quick; ``create_folders`` defaults to true
+    (the outbox is made here, the inbox by the daemon).
     """
     routes = routes or [{"name": "scans"}]
     lines = [
@@ -72,6 +73,8 @@ def write_config(
             "inbox": folder / route["name"] / "inbox",
             "settle_seconds": 0.3,
             "rescan_seconds": 5,
+            # The daemon makes the inbox; tests of missing folders pass False.
+            "create_folders": True,
             **route,
         }
         lines += ["", "[[route]]"] + [

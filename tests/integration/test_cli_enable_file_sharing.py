@@ -159,3 +159,32 @@ def test_without_any_password_or_terminal_it_says_where_to_put_one(
     assert result.returncode == EX_CONFIG
     assert "lp-admin-password" in result.stderr and "SYNCD_ADMIN_PASSWORD" in result.stderr
     assert not _sharing_enabled(sharing_off)
+
+
+def test_the_admin_username_comes_from_the_config_when_not_given(
+    tmp_path: Path, sharing_off: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, sharing_off.base_url, sharing_off.account)
+    with config.open("a", encoding="utf-8") as file:
+        file.write(f'\n[admin]\nusername = "{ADMIN}"\n')
+
+    result = run_syncd(
+        "enable-file-sharing", "--config", str(config), env={"SYNCD_ADMIN_PASSWORD": PASSWORD}
+    )
+
+    assert result.returncode == EX_OK, result.stderr
+    assert _sharing_enabled(sharing_off)
+
+
+def test_without_any_admin_username_the_missing_key_is_named(
+    tmp_path: Path, sharing_off: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, sharing_off.base_url, sharing_off.account)
+
+    result = run_syncd(
+        "enable-file-sharing", "--config", str(config), env={"SYNCD_ADMIN_PASSWORD": PASSWORD}
+    )
+
+    assert result.returncode == EX_CONFIG
+    assert "admin.username" in result.stderr
+    assert not _sharing_enabled(sharing_off)

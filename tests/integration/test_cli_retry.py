@@ -6,6 +6,7 @@ fixed is then sent, once; row ids that cannot be retried are errors with a non-z
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -191,8 +192,9 @@ def test_unknown_and_unfailed_ids_are_errors_with_a_non_zero_exit(
     assert unknown.stdout == ""
     assert not_failed.returncode == EX_DATAERR
     assert f"#{done.id} good.jpg: not failed (done), left alone" in not_failed.stderr
-    assert nothing_named.returncode != EX_OK
-    assert "--all-failed" in nothing_named.stderr
+    # With no ids, retry lists what it could retry (issue 16): here, nothing.
+    assert nothing_named.returncode == EX_OK
+    assert nothing_named.stdout == "no failed files to retry\n"
     assert "Traceback" not in unknown.stderr + not_failed.stderr + nothing_named.stderr
 
 
@@ -202,6 +204,35 @@ def test_retry_before_the_daemon_ever_ran_says_so(tmp_path: Path) -> None:
     assert result.returncode != EX_OK
     assert "does not exist; syncd has not run yet" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_without_ids_retry_lists_the_failed_files_and_a_removed_one_is_dismissed(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    config = write_config(tmp_path, emulator.base_url, emulator.account)
+    with running_daemon(config) as running:
+        route = running.config.routes[0]
+        _drop(route.outbox, "notes.jpg", b"just some text, not an image\n")
+        _drop(route.outbox, "memo.png", b"also text\n" * 50)
+        wait_until(lambda: _states(running) == Counter(failed=2), BIG_TIMEOUT, "2 failed")
+        notes, memo = _row_named(running, "notes.jpg"), _row_named(running, "memo.png")
+
+        listed = run_syncd("retry", "--config", str(config))
+        # The operator deals with one file by removing it from failed/.
+        (route.failed_dir / "memo.png").unlink()
+        named = run_syncd("retry", "--config", str(config), str(memo.id))
+        listed_after = run_syncd("retry", "--config", str(config))
+        status = run_syncd("status", "--json", "--config", str(config))
+
+    assert listed.returncode == EX_OK, listed.stderr
+    assert f"  #{notes.id} scans/notes.jpg: " in listed.stdout
+    assert f"  #{memo.id} scans/memo.png: " in listed.stdout
+    assert named.returncode == EX_DATAERR
+    assert f"#{memo.id} memo.png: dismissed: its file was removed from" in named.stderr
+    assert f"#{notes.id} " in listed_after.stdout
+    assert f"#{memo.id} " not in listed_after.stdout
+    counts = json.loads(status.stdout)["routes"][0]["outbound"]
+    assert (counts["failed"], counts["dismissed"]) == (1, 1)
 
 
 def test_a_failed_file_put_back_by_hand_is_taken_up_again_after_a_restart(

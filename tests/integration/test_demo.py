@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,17 @@ def test_the_demo_completes_and_status_reports_what_happened(tmp_path: Path) -> 
     assert "published scan_0001_invoice_colour.jpg" in demo.stdout
     assert "failed    scan_0004_broken.jpg" in demo.stdout
     assert "received" in demo.stdout
+    # The hint is a command that works exactly as printed (no bare `syncd` off PATH).
+    (hint,) = [line for line in demo.stdout.splitlines() if line.strip().startswith("try:")]
+    hinted = subprocess.run(
+        shlex.split(hint.split("try:", 1)[1]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert hinted.returncode == 0, hinted.stderr
+    assert "daemon: not running" in hinted.stdout
     status = subprocess.run(
         [
             sys.executable,
@@ -67,3 +79,17 @@ def test_the_demo_completes_and_status_reports_what_happened(tmp_path: Path) -> 
         "scan_0002_form.png",
         "scan_0003_phone_photo.jpg",
     ]
+
+
+def test_the_hint_names_a_syncd_script_by_its_path_when_path_does_not_find_it(
+    tmp_path: Path,
+) -> None:
+    from syncd.demo.runner import syncd_invocation
+
+    script = tmp_path / "venv" / "bin" / "syncd"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n", encoding="utf-8")
+    script.chmod(0o755)
+
+    assert syncd_invocation(str(script)) == [str(script)]
+    assert syncd_invocation("/nowhere/__main__.py") == [sys.executable, "-m", "syncd"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from syncd.config import RouteConfig
+from syncd.config import RouteConfig, load_config
 from syncd.errors import (
     ImageTooLargeError,
     PermanentFileError,
@@ -30,6 +30,7 @@ from syncd.outbox.documents import (
     finish_document,
     prepare_document,
 )
+from syncd.outbox.retry import dismissed_ids
 from syncd.rules import render_caption
 from syncd.rules.captions import validate_caption_template
 from syncd.rules.filecheck import TAIL_BYTES, looks_complete
@@ -37,6 +38,7 @@ from syncd.state.model import OutboundState
 from syncd.state.pages import PreparedPage
 from syncd.state.store import StateStore
 from tests.helpers import documents
+from tests.helpers.harness import write_config
 
 NOW = 1_700_000_000.0
 
@@ -537,3 +539,25 @@ def test_damaged_documents_give_pages_or_a_reason_never_a_dead_renderer() -> Non
             assert "renderer stopped" not in error.reason, error.reason
             outcomes.append(error.reason)
     assert len(outcomes) == 24
+
+
+def test_failed_pages_are_dismissed_with_their_document_not_on_their_own(
+    tmp_path: Path, route_folders: Callable[[RouteConfig], RouteFolders]
+) -> None:
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", "12345678"))
+    route = config.routes[0]
+    folders = route_folders(route)
+    original = route.work_dir / "00000001__doc.pdf"
+    original.write_bytes(documents.pdf_document(2))
+    with StateStore.open(config.state.database) as store:
+        document = store.journal_detected(route.name, route.outbox / "doc.pdf", 10, 1, 2, "s", NOW)
+        store.mark_claimed(document, original, NOW)
+        first, second = store.mark_document_prepared(document, [_page(1), _page(2)], NOW)
+        store.mark_failed(first, "LivePerson refused it: 400", NOW)
+        fail_page_after_a_failed_one(store, route, folders, store.get_outbound(second), NOW)
+        finish_document(store, route, folders, store.get_outbound(document), NOW)
+        failed = store.outbound_in_states((OutboundState.FAILED,))
+    assert {row.id for row in failed} == {document, first, second}
+    assert dismissed_ids(config, failed) == set()  # the document's file is in failed/
+    (route.failed_dir / "doc.pdf").unlink()
+    assert dismissed_ids(config, failed) == {document, first, second}

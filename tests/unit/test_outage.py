@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from syncd import rules
-from syncd.errors import ConnectionLostError, LinkDownError, RequestRejectedError
+from syncd.errors import (
+    AuthenticationError,
+    ConnectionLostError,
+    LinkDownError,
+    RequestRejectedError,
+)
 from syncd.liveperson.link_health import LINK_DOWN_RECHECK_SECONDS, LinkHealth, LinkWaiter
 from syncd.liveperson.retrying import ReconnectBackoff, is_link_failure, is_retryable
 from syncd.rules import OutageChange, OutageWatch
@@ -106,3 +111,11 @@ def test_a_route_thread_waits_for_the_link_until_it_connects_again() -> None:
     waiter.succeeded()
     assert not waiter.waiting
     assert waiter.seconds_left(132.0) == 0.0
+
+
+def test_a_refusal_a_person_must_fix_is_retried_on_the_durable_schedule() -> None:
+    rejected = AuthenticationError("the connector does not hold this key")
+    waits = [ReconnectBackoff().wait_seconds(attempt, rejected) for attempt in (1, 2, 3, 4)]
+    # The schedule's waits (jitter only lengthens them), never the link's 10 s ceiling.
+    for wait, scheduled in zip(waits, (5.0, 10.0, 15.0, 120.0), strict=True):
+        assert scheduled <= wait <= scheduled * 1.25

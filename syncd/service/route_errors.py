@@ -1,0 +1,55 @@
+"""The latest problem of each route, as the journal showed it, for ``syncd status``.
+
+Every warning or error syncd logs about a route carries ``route=NAME``. Rather than have each
+part of the daemon (intake, preparer, sender, receiver, LivePerson link) also write its
+problems to the state database, a logging handler collects the newest one per route and the
+daemon's main loop writes them (``drain``). So ``status`` shows every kind of problem, in the
+journal's own words, with its time, and the journal and ``status`` never disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+from syncd.service.logs import one_line, redact
+
+# "route=NAME" as the daemon writes it; a route name is at most 64 of these characters.
+_ROUTE = re.compile(r"\broute=([A-Za-z0-9_.-]{1,64})\b")
+# A status line stays readable; the journal keeps the whole text.
+MAX_MESSAGE_CHARACTERS = 300
+
+
+class RouteErrorCollector(logging.Handler):
+    """Keeps the newest WARNING-or-worse message of each route until ``drain`` takes them.
+
+    Thread-safe; never touches the database itself (a logging call may come from any thread,
+    including one holding a database lock), and never raises into the code that logged.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self._latest: dict[str, tuple[str, float]] = {}
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Remember ``record`` when its message names a route."""
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError):
+            return
+        found = _ROUTE.search(message)
+        if found is None:
+            return
+        text = one_line(redact(message))
+        if len(text) > MAX_MESSAGE_CHARACTERS:
+            text = text[: MAX_MESSAGE_CHARACTERS - 1] + "…"
+        with self._guard:
+            self._latest[found.group(1)] = (text, record.created)
+
+    def drain(self) -> dict[str, tuple[str, float]]:
+        """Return and forget the collected ``{route: (message, unix time)}``."""
+        with self._guard:
+            latest, self._latest = self._latest, {}
+        return latest
