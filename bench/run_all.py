@@ -17,7 +17,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import idle, image_step, large_scans, latency, report, scale, seed_method, throughput
+from bench import (
+    documents,
+    idle,
+    image_step,
+    large_scans,
+    latency,
+    report,
+    scale,
+    seed_method,
+    throughput,
+)
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -33,6 +43,7 @@ def plan(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
             "idle": lambda: idle.run(seconds=30),
             "scale": lambda: scale.run(rows=100_000, queued=1_000, rounds=2),
             "large_scans": large_scans.run,
+            "documents": lambda: documents.run(rounds=2),
         }
     return {
         "image_step": lambda: image_step.run(rounds=7),
@@ -41,6 +52,7 @@ def plan(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
         "seed_method": lambda: seed_method.run(files_count=100, rounds=2),
         "idle": lambda: idle.run(seconds=60),
         "scale": lambda: scale.run(rows=100_000, queued=10_000, rounds=5),
+        "documents": lambda: documents.run(rounds=5),
     }
 
 

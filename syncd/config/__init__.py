@@ -12,7 +12,9 @@ from syncd.config.identity import identity_warnings
 from syncd.config.model import (
     AFTER_SEND_CHOICES,
     DEFAULT_CAPTION,
+    DEFAULT_DOCUMENT_CAPTION,
     DEFAULT_DOMAIN_API,
+    DEFAULT_MAX_PAGES,
     IDENTITY_CHOICES,
     KNOWN_KEYS,
     LOG_LEVEL_CHOICES,
@@ -35,7 +37,9 @@ from syncd.config.parse import parse_config
 __all__ = [
     "AFTER_SEND_CHOICES",
     "DEFAULT_CAPTION",
+    "DEFAULT_DOCUMENT_CAPTION",
     "DEFAULT_DOMAIN_API",
+    "DEFAULT_MAX_PAGES",
     "IDENTITY_CHOICES",
     "KNOWN_KEYS",
     "LOG_LEVEL_CHOICES",

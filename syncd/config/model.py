@@ -24,6 +24,9 @@ IDENTITY_CHOICES: tuple[IdentityMode, ...] = ("authenticated", "unauthenticated"
 
 DEFAULT_DOMAIN_API = "https://api.liveperson.net"
 DEFAULT_CAPTION = "{filename}"
+# The caption of each page of a document of more than one page (PDF, multi-page TIFF).
+DEFAULT_DOCUMENT_CAPTION = "{filename} ({page}/{pages})"
+DEFAULT_MAX_PAGES = 100
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class RouteConfig:
     consumer_id: str | None = None
     display_name: str | None = None
     create_folders: bool = False
+    document_caption: str = DEFAULT_DOCUMENT_CAPTION
+    max_pages: int = DEFAULT_MAX_PAGES
 
     @property
     def work_dir(self) -> Path:
@@ -173,6 +178,8 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "consumer_id",
         "display_name",
         "create_folders",
+        "document_caption",
+        "max_pages",
     ),
 }
 

@@ -19,7 +19,9 @@ from syncd.config.identity import parse_flow_keys, parse_identity, parse_route_i
 from syncd.config.model import (
     AFTER_SEND_CHOICES,
     DEFAULT_CAPTION,
+    DEFAULT_DOCUMENT_CAPTION,
     DEFAULT_DOMAIN_API,
+    DEFAULT_MAX_PAGES,
     LOG_LEVEL_CHOICES,
     SECTION_KEYS,
     WATCH_CHOICES,
@@ -263,6 +265,14 @@ def _parse_route(table: TableReader, base_dir: Path, identity: IdentityMode) -> 
     caption_problem = validate_caption_template(caption)
     if caption_problem:
         table.problem("caption", caption_problem)
+    document_caption = (
+        table.string("document_caption", default=DEFAULT_DOCUMENT_CAPTION)
+        or DEFAULT_DOCUMENT_CAPTION
+    )
+    document_caption_problem = validate_caption_template(document_caption)
+    if document_caption_problem:
+        table.problem("document_caption", document_caption_problem)
+    max_pages = table.integer("max_pages", DEFAULT_MAX_PAGES, 1, 10_000)
     skill_id = table.digits("skill_id")
     after_send = table.choice("after_send", AFTER_SEND_CHOICES, "archive")
     watch = table.choice("watch", WATCH_CHOICES, "auto")
@@ -291,4 +301,6 @@ def _parse_route(table: TableReader, base_dir: Path, identity: IdentityMode) -> 
         consumer_id,
         display_name,
         create_folders,
+        document_caption=document_caption,
+        max_pages=max_pages,
     )

@@ -3,6 +3,7 @@
 Pure standard-library code used by the image step before (and instead of) decoding:
 
 * ``sniff_image_format`` decides JPEG / PNG / GIF by magic bytes, never by file name;
+* ``sniff_document_format`` names the formats made into pages (PDF, TIFF, BMP, PNM, ...);
 * ``describe_non_image`` names anything else in words an operator understands;
 * ``ImageStructure`` and ``TruncatedImageError`` are what the JPEG, PNG and GIF walks return and
   raise; ``exif_orientation`` and ``icc_colour_space`` read the two embedded blocks they need.
@@ -21,19 +22,10 @@ _IMAGE_SIGNATURES = (JPEG_SIGNATURE, PNG_SIGNATURE, *GIF_SIGNATURES)
 _SENT_FORMATS = "only JPEG, PNG and GIF are sent"
 _ORIENTATION_TAG = 0x0112
 _TIFF_SHORT, _TIFF_LONG = 3, 4
-# (signature, offset, description): checked in order, first match wins.
+# (signature, offset, description): checked in order, first match wins. The formats syncd
+# turns into pages are named by ``sniff_document_format``; these are what it still refuses.
 _KNOWN_CONTENT: tuple[tuple[bytes, int, str], ...] = (
-    (b"%PDF-", 0, "PDF document, not an image"),
-    (b"BM", 0, f"BMP image; {_SENT_FORMATS}"),
-    (b"II*\x00", 0, f"TIFF image; {_SENT_FORMATS}"),
-    (b"MM\x00*", 0, f"TIFF image; {_SENT_FORMATS}"),
-    (b"WEBP", 8, f"WebP image; {_SENT_FORMATS}"),
     (b"ftypavif", 4, f"AVIF image; {_SENT_FORMATS}"),
-    (b"ftypheic", 4, f"HEIC image; {_SENT_FORMATS}"),
-    (b"ftypheix", 4, f"HEIC image; {_SENT_FORMATS}"),
-    (b"ftypmif1", 4, f"HEIF image; {_SENT_FORMATS}"),
-    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", 0, f"JPEG 2000 image; {_SENT_FORMATS}"),
-    (b"\xff\x4f\xff\x51", 0, f"JPEG 2000 image; {_SENT_FORMATS}"),
     (b"\x00\x00\x01\x00", 0, f"Windows icon; {_SENT_FORMATS}"),
     (b"8BPS", 0, f"Photoshop document; {_SENT_FORMATS}"),
     (b"%!PS", 0, "PostScript document, not an image"),
@@ -46,6 +38,57 @@ _KNOWN_CONTENT: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xd8", 0, "damaged JPEG (no marker after its start bytes)"),
     (b"GIF8", 0, "GIF of an unknown version"),
 )
+# (signature, offset, format name): the documents and images made into pages. The names are
+# what reasons say ("BigTIFF image", "PNM image"); ``DOCUMENT_PILLOW_FORMATS`` maps them to
+# the Pillow decoders allowed to open them.
+_DOCUMENT_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"II*\x00", 0, "TIFF"),
+    (b"MM\x00*", 0, "TIFF"),
+    (b"II+\x00", 0, "BigTIFF"),
+    (b"MM\x00+", 0, "BigTIFF"),
+    (b"BM", 0, "BMP"),
+    (b"WEBP", 8, "WebP"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", 0, "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", 0, "JPEG 2000"),
+    (b"\xb1\x68\xde\x3a", 0, "DCX"),
+)
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+DOCUMENT_PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
+    "TIFF": ("TIFF",),
+    "BigTIFF": ("TIFF",),
+    "BMP": ("BMP",),
+    "PNM": ("PPM",),
+    "WebP": ("WEBP",),
+    "JPEG 2000": ("JPEG2000",),
+    "PCX": ("PCX",),
+    "DCX": ("DCX",),
+    "HEIC": ("HEIF",),
+    "HEIF": ("HEIF",),
+}
+
+
+def sniff_document_format(head: bytes) -> str | None:
+    """Name the page-making format ``head`` (a file's first bytes) starts like, or None.
+
+    "PDF", "TIFF", "BigTIFF", "BMP", "PNM", "WebP", "JPEG 2000", "PCX", "DCX", "HEIC" or
+    "HEIF".
+    A PDF may have up to 1 KiB of junk before ``%PDF-``, as readers allow; a JPEG, PNG or GIF
+    is never a document, whatever its first kilobyte contains (EXIF can hold any text).
+    """
+    if sniff_image_format(head) is not None:
+        return None
+    if b"%PDF-" in head[:1024]:
+        return "PDF"
+    for signature, offset, name in _DOCUMENT_SIGNATURES:
+        if head[offset : offset + len(signature)] == signature:
+            return name
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIC" if head[8:12] in (b"heic", b"heix") else "HEIF"
+    if len(head) >= 3 and head[0:1] == b"P" and head[1:2] in b"1234567" and head[2:3].isspace():
+        return "PNM"
+    if len(head) >= 4 and head[0] == 0x0A and head[1] in (0, 2, 3, 4, 5) and head[2] == 1:
+        return "PCX"
+    return None
 
 
 def sniff_image_format(head: bytes) -> str | None:
@@ -75,6 +118,13 @@ def describe_non_image(head: bytes) -> str:
     """
     if not head:
         return "empty file"
+    document = sniff_document_format(head)
+    if document == "PDF":
+        return "PDF document, not an image"
+    if document is not None:
+        # The outbox makes these into pages (imaging.pages); the image step and the inbox,
+        # which sees what agents send, still take only the three formats LivePerson shows.
+        return f"{document} image; {_SENT_FORMATS}"
     for signature, offset, description in _KNOWN_CONTENT:
         if head[offset : offset + len(signature)] == signature:
             return description

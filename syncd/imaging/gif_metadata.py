@@ -46,7 +46,7 @@ def _skip_sub_blocks(data: bytes, position: int) -> int:
             return position
 
 
-def _gif_blocks(data: bytes) -> Iterator[_GifBlock]:
+def gif_blocks(data: bytes) -> Iterator[_GifBlock]:
     """Yield the header, every extension and image block, and the trailer.
 
     Raises TruncatedImageError when the data stops inside a block or before the first image,
@@ -102,7 +102,7 @@ def strip_gif_metadata(data: bytes) -> bytes:
     Keeps graphic control (delays, transparency), plain text, looping and ICC extensions; drops
     anything after the trailer. Raises TruncatedImageError or ValueError.
     """
-    return b"".join(data[block.start : block.end] for block in _gif_blocks(data) if block.keep)
+    return b"".join(data[block.start : block.end] for block in gif_blocks(data) if block.keep)
 
 
 def inspect_gif(data: bytes) -> ImageStructure:
@@ -115,7 +115,7 @@ def inspect_gif(data: bytes) -> ImageStructure:
     width = int.from_bytes(data[6:8], "little")
     height = int.from_bytes(data[8:10], "little")
     frame_count = 0
-    for block in _gif_blocks(data):
+    for block in gif_blocks(data):
         if block.introducer == _GIF_IMAGE:
             frame_count += 1
             width = max(width, block.frame_right)

@@ -25,14 +25,19 @@ from syncd.imaging.formats import (
     TruncatedImageError,
     exif_orientation,
     icc_colour_space,
+    sniff_image_format,
 )
-from syncd.imaging.gif_metadata import inspect_gif, strip_gif_metadata
+from syncd.imaging.gif_metadata import gif_blocks, inspect_gif, strip_gif_metadata
+from syncd.rules.filecheck import PDF_END_OF_FILE, PDF_END_WINDOW_BYTES
 
 __all__ = [
     "ImageStructure",
     "TruncatedImageError",
+    "apng_frame_count_problem",
     "exif_orientation",
+    "has_end_structure",
     "icc_colour_space",
+    "image_end_offset",
     "inspect_gif",
     "inspect_image",
     "inspect_jpeg",
@@ -73,12 +78,13 @@ class _JpegSegment:
     end: int  # offset just past the segment, or past the entropy-coded data that follows an SOS
 
 
-def _jpeg_segments(data: bytes) -> Iterator[_JpegSegment]:
+def _jpeg_segments(data: bytes, *, resync: bool = False) -> Iterator[_JpegSegment]:
     """Yield every segment from the one after SOI up to and including EOI.
 
     Work is lazy: the entropy-coded data after an SOS is only scanned when the caller asks for
     the segment after it. Raises TruncatedImageError when the data ends before EOI and
-    ValueError when something other than a marker stands where a marker must be.
+    ValueError when something other than a marker stands where a marker must be, unless
+    ``resync``: then junk between segments is skipped up to the next 0xFF, as decoders do.
     """
     if not data.startswith(_JPEG_START):
         raise ValueError("not a JPEG: it does not start with an SOI marker")
@@ -88,13 +94,22 @@ def _jpeg_segments(data: bytes) -> Iterator[_JpegSegment]:
         if position >= size:
             raise TruncatedImageError("JPEG data ends before its EOI marker")
         if data[position] != 0xFF:
-            raise ValueError(f"JPEG: expected a marker at byte {position}")
+            if not resync:
+                raise ValueError(f"JPEG: expected a marker at byte {position}")
+            resync_at = data.find(b"\xff", position)
+            if resync_at < 0:
+                raise TruncatedImageError("JPEG data ends before its EOI marker")
+            position = resync_at
+            continue
         while position + 1 < size and data[position + 1] == 0xFF:
             position += 1
         if position + 1 >= size:
             raise TruncatedImageError("JPEG data ends inside a marker")
         marker = data[position + 1]
         if marker == 0x00:
+            if resync:
+                position += 2
+                continue
             raise ValueError(f"JPEG: stuffed byte outside entropy-coded data at byte {position}")
         if marker == _END_OF_IMAGE or marker in _STANDALONE_MARKERS:
             yield _JpegSegment(marker, position, position + 2, position + 2, position + 2)
@@ -300,6 +315,27 @@ def png_orientation(data: bytes) -> int:
     return 1
 
 
+def apng_frame_count_problem(data: bytes) -> str | None:
+    """Say what is wrong with an APNG's declared frame count, or None when it agrees.
+
+    ``data`` is a PNG; the acTL chunk declares how many frames follow and each frame has one
+    fcTL chunk. Raises nothing: an unwalkable PNG has no problem this function can name.
+    """
+    declared: int | None = None
+    frames = 0
+    try:
+        for chunk in _png_chunks(data):
+            if chunk.kind == b"acTL" and chunk.payload_end - chunk.payload_start >= 4:
+                declared = int.from_bytes(data[chunk.payload_start : chunk.payload_start + 4])
+            elif chunk.kind == b"fcTL":
+                frames += 1
+    except ValueError:
+        return None
+    if declared is None or declared == frames:
+        return None
+    return f"APNG with an invalid frame count (it declares {declared}, it holds {frames})"
+
+
 # --- any of the three ---------------------------------------------------------------------------
 
 
@@ -312,6 +348,49 @@ def inspect_image(data: bytes, image_format: str) -> ImageStructure:
     if image_format not in inspectors:
         raise ValueError(f"no structure walk for format {image_format!r}")
     return inspectors[image_format](data)
+
+
+def image_end_offset(data: bytes, image_format: str) -> int:
+    """Offset just past the format's end structure: JPEG EOI, PNG IEND, GIF trailer.
+
+    Bytes from there on are a trailer (a Samsung SEFT block, a Pixel Motion Photo's video,
+    padding) that is never sent. The JPEG walk skips junk between segments as decoders do.
+    Raises TruncatedImageError when the end structure is missing, ValueError when the data
+    cannot be walked or ``image_format`` is not "JPEG", "PNG" or "GIF".
+    """
+    if image_format == "JPEG":
+        end = 0
+        for segment in _jpeg_segments(data, resync=True):
+            end = segment.end
+        return end
+    if image_format == "PNG":
+        return max(chunk.end for chunk in _png_chunks(data))
+    if image_format == "GIF":
+        return max(block.end for block in gif_blocks(data))
+    raise ValueError(f"no structure walk for format {image_format!r}")
+
+
+def has_end_structure(data: bytes) -> bool:
+    """True unless ``data`` is a JPEG, PNG or GIF whose end structure is missing.
+
+    What "complete" means for the intake: the end marker is present, followed by anything
+    (for a PDF: its last %%EOF, within the last kilobyte).
+    Content that cannot be walked counts as complete (damaged, not growing: the image step
+    gives the reason), and so does any other format. Raises nothing.
+    """
+    if data.startswith(b"%PDF-"):
+        # Not anywhere in the file: a linearised PDF has an early %%EOF after its first page.
+        return PDF_END_OF_FILE in data[-PDF_END_WINDOW_BYTES:]
+    image_format = sniff_image_format(data[:16])
+    if image_format is None:
+        return True
+    try:
+        image_end_offset(data, image_format)
+    except TruncatedImageError:
+        return False
+    except ValueError:
+        return True
+    return True
 
 
 def strip_metadata(data: bytes, image_format: str) -> bytes:

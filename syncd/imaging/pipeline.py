@@ -14,9 +14,7 @@ from the header, before any pixel is decoded. Safe to call from several threads 
 
 from __future__ import annotations
 
-import base64
 import io
-import math
 import threading
 import warnings
 from collections.abc import Iterator
@@ -27,11 +25,18 @@ from PIL import Image, UnidentifiedImageError
 
 from syncd.errors import ImageTooLargeError, StillWritingError, UnsupportedImageError
 from syncd.imaging import metadata as image_metadata
+from syncd.imaging.encoding import (
+    TRANSPOSITIONS,
+    encode_page,
+    flatten_onto_white,
+    normalise_mode,
+    preview_data_uri,
+    shrink_to,
+)
 from syncd.imaging.formats import (
     ImageStructure,
     TruncatedImageError,
     describe_non_image,
-    icc_colour_space,
     is_partial_image_signature,
     sniff_image_format,
 )
@@ -58,22 +63,6 @@ __all__ = [
 
 
 _FILE_TYPES = {"JPEG": "JPG", "PNG": "PNG", "GIF": "GIF"}
-_EXIF_ORIENTATION = 0x0112
-_PREVIEW_PREFIX = "data:image/jpeg;base64,"
-_PREVIEW_QUALITIES = (70, 50, 30)
-# Over the limit at q85 and the size cap means content close to pure noise: step down a few
-# qualities, then shrink. Bounded, so a pathological file costs at most ~8 encodes.
-_UPLOAD_FALLBACK_QUALITIES = (70, 50, 35)
-_MAX_UPLOAD_SHRINKS = 4
-_TRANSPOSITIONS = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 # Pillow keeps its pixel limit in a module global (Image.MAX_IMAGE_PIXELS) and reports the band
 # between that limit and twice it only as a DecompressionBombWarning. Both are process-wide, and
 # warnings.catch_warnings() swaps the process-wide filter list, so two threads doing it at once
@@ -81,6 +70,7 @@ _TRANSPOSITIONS = {
 # both for one Image.open (a header read) and put them back; decoding runs outside it, in parallel.
 _PILLOW_GLOBALS_LOCK = threading.Lock()
 _HEAD_BYTES = 512
+_ORIENTATION_TAG = 0x0112
 
 
 def prepare(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> PreparedImage:
@@ -101,15 +91,22 @@ def prepare(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> PreparedImage:
         raise UnsupportedImageError(describe_non_image(data[:_HEAD_BYTES]))
     structure, truncation = _inspect(data, source_format)
     if structure is not None:
-        _refuse_too_many_pixels(structure.width, structure.height, limits)
-    with _open_within_limits(data, source_format, limits, truncation) as image:
+        refuse_too_many_pixels(structure.width, structure.height, limits)
+    if structure is not None and source_format == "PNG":
+        # A complete APNG whose acTL count disagrees with its frames is damaged for good
+        # (browsers disagree on what to show), not a file still being written.
+        problem = image_metadata.apng_frame_count_problem(data)
+        if problem is not None:
+            raise UnsupportedImageError(problem)
+    with open_within_limits(data, source_format, limits, truncation) as image:
         if truncation is not None:
             raise StillWritingError(f"{truncation} (still being written?)") from truncation
         if structure is not None and structure.orientation == 1:
             passed = _try_pass_through(data, source_format, structure, image, limits)
             if passed is not None:
                 return passed
-        orientation = structure.orientation if structure is not None else 1
+        # When the strict walk failed, ask Pillow, which reads EXIF as decoders do.
+        orientation = _pillow_orientation(image) if structure is None else structure.orientation
         return _reencode(image, source_format, len(data), orientation, limits)
 
 
@@ -129,12 +126,21 @@ def prepare_stream(
     source_format = sniff_image_format(head)
     if source_format is None:
         raise UnsupportedImageError(describe_non_image(head))
-    with _open_within_limits(handle, source_format, limits, None) as image:
-        try:
-            orientation = int(image.getexif().get(_EXIF_ORIENTATION, 1))
-        except (OSError, ValueError, SyntaxError):
-            orientation = 1  # unreadable EXIF: shown as stored, like any viewer does
-        return _reencode(image, source_format, size_bytes, orientation, limits)
+    with open_within_limits(handle, source_format, limits, None) as image:
+        return _reencode(image, source_format, size_bytes, _pillow_orientation(image), limits)
+
+
+def _pillow_orientation(image: Image.Image) -> int:
+    """The EXIF orientation Pillow reads, for files the strict walk could not follow.
+
+    A JPEG with junk bytes after its APP1 segment still carries a readable EXIF block; a
+    decoder (and so an agent's browser) honours it, so the upload must be turned too.
+    """
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except (OSError, ValueError, SyntaxError, EOFError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _inspect(
@@ -151,7 +157,7 @@ def _inspect(
         return None, None
 
 
-def _refuse_too_many_pixels(width: int, height: int, limits: ImageLimits) -> None:
+def refuse_too_many_pixels(width: int, height: int, limits: ImageLimits) -> None:
     if width * height > limits.max_pixels:
         raise ImageTooLargeError(
             f"{width}x{height} is {width * height:,} pixels, over the limit of "
@@ -160,14 +166,17 @@ def _refuse_too_many_pixels(width: int, height: int, limits: ImageLimits) -> Non
 
 
 @contextmanager
-def _open_within_limits(
+def open_within_limits(
     data: bytes | BinaryIO,
     source_format: str,
     limits: ImageLimits,
     truncation: TruncatedImageError | None,
+    pillow_formats: tuple[str, ...] | None = None,
 ) -> Iterator[Image.Image]:
     """Open ``data`` (bytes, or a file read as needed) lazily (header only, no pixels) as
     ``source_format``, within the pixel limit.
+
+    ``pillow_formats`` names the Pillow decoders allowed (default: ``source_format`` alone).
 
     Raises ImageTooLargeError over ``limits.max_pixels``; StillWritingError when Pillow cannot
     read the header of data already known to be truncated; UnsupportedImageError when it
@@ -181,7 +190,7 @@ def _open_within_limits(
             Image.MAX_IMAGE_PIXELS = limits.max_pixels
             try:
                 source = io.BytesIO(data) if isinstance(data, bytes) else data
-                image = Image.open(source, formats=(source_format,))
+                image = Image.open(source, formats=pillow_formats or (source_format,))
             finally:
                 Image.MAX_IMAGE_PIXELS = pillow_limit
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -195,7 +204,7 @@ def _open_within_limits(
             f"damaged {source_format} header that no decoder accepts{detail}"
         ) from error
     with image:
-        _refuse_too_many_pixels(image.width, image.height, limits)
+        refuse_too_many_pixels(image.width, image.height, limits)
         # Feed the decoder the whole file in one call instead of 64 KiB at a time: each call
         # gives up the GIL and must win it back, and with busy Python threads beside it (the
         # senders) every win-back can wait a switch interval (5 ms); 56 of them for a 3.5 MB
@@ -206,7 +215,7 @@ def _open_within_limits(
         yield image
 
 
-def _load(image: Image.Image, draft_size: tuple[int, int] | None) -> Image.Image:
+def load_picture(image: Image.Image, draft_size: tuple[int, int] | None) -> Image.Image:
     """Decode ``image`` (JPEG at the DCT scale ``draft_size`` asks for) into an L/LA/RGB/RGBA image.
 
     Raises StillWritingError when the decoder hits the end of data or a broken stream.
@@ -219,7 +228,7 @@ def _load(image: Image.Image, draft_size: tuple[int, int] | None) -> Image.Image
         raise StillWritingError(
             f"{image.format} data is incomplete or damaged ({error}); still being written?"
         ) from error
-    return _normalise_mode(image)
+    return normalise_mode(image)
 
 
 def _try_pass_through(
@@ -245,11 +254,11 @@ def _try_pass_through(
     # The preview needs far fewer pixels: let a JPEG decode at 1/2-1/8 scale, down to twice
     # the preview size, so the final resize still has pixels to average.
     preview_width, preview_height = fit_within(image.size, limits.preview_long_side_pixels)
-    picture = _load(image, (2 * preview_width, 2 * preview_height))
+    picture = load_picture(image, (2 * preview_width, 2 * preview_height))
     return PreparedImage(
         data=upload,
         file_type=_FILE_TYPES[source_format],
-        preview_data_uri=_preview_data_uri(_flatten_onto_white(picture), limits),
+        preview_data_uri=preview_data_uri(flatten_onto_white(picture), limits),
         width=width,
         height=height,
         source_format=source_format,
@@ -266,147 +275,20 @@ def _reencode(
         *image.size, limits.max_long_side_pixels, dct_scaling=image.format == "JPEG"
     )
     icc_profile = image.info.get("icc_profile")
-    picture = _load(image, plan.draft_size)
-    picture = _flatten_onto_white(_shrink_to(picture, plan))
-    if orientation in _TRANSPOSITIONS:
+    picture = load_picture(image, plan.draft_size)
+    picture = flatten_onto_white(shrink_to(picture, plan))
+    if orientation in TRANSPOSITIONS:
         # Late: rotating the small picture is cheap; rotating the full scan is not.
-        picture = picture.transpose(_TRANSPOSITIONS[orientation])
-    upload, picture = _encode_upload(picture, limits, icc_profile)
+        picture = picture.transpose(TRANSPOSITIONS[orientation])
+    upload, picture, file_type = encode_page(picture, limits, icc_profile)
     width, height = picture.size
     return PreparedImage(
         data=upload,
-        file_type="JPG",
-        preview_data_uri=_preview_data_uri(picture, limits),
+        file_type=file_type,
+        preview_data_uri=preview_data_uri(picture, limits),
         width=width,
         height=height,
         source_format=source_format,
         source_bytes=source_bytes,
         reencoded=True,
     )
-
-
-# --- pixels -------------------------------------------------------------------------------------
-
-
-def _sixteen_to_eight_bits(value: Image.ImagePointTransform) -> Image.ImagePointTransform:
-    return value / 256
-
-
-def _normalise_mode(image: Image.Image) -> Image.Image:
-    """Return the picture as L, LA, RGB or RGBA: the modes reduce, resize and flatten handle."""
-    mode = image.mode
-    if mode in ("L", "LA", "RGB", "RGBA"):
-        return image
-    if mode == "1":
-        return image.convert("L")
-    if mode in ("P", "PA"):
-        transparent = mode == "PA" or "transparency" in image.info
-        return image.convert("RGBA" if transparent else "RGB")
-    if mode.startswith("I"):
-        # 16-bit grey: convert("L") would clip every value above 255 to white; scale instead.
-        return image.convert("I").point(_sixteen_to_eight_bits).convert("L")
-    if mode in ("La", "RGBa"):
-        return image.convert(mode.upper())
-    # CMYK (Pillow has already undone Adobe's inverted storage), YCbCr and the like.
-    return image.convert("RGB")
-
-
-def _flatten_onto_white(picture: Image.Image) -> Image.Image:
-    """Composite LA / RGBA onto a white page (JPEG has no alpha; black would hide dark ink)."""
-    if picture.mode == "RGBA":
-        white = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, picture).convert("RGB")
-    if picture.mode == "LA":
-        page = Image.new("L", picture.size, 255)
-        page.paste(picture.getchannel("L"), None, picture.getchannel("A"))
-        return page
-    return picture
-
-
-def _shrink_to(picture: Image.Image, plan: DownscalePlan) -> Image.Image:
-    """Bring a decoded picture to ``plan.target_size``, by exact reduction when that gets there."""
-    target = plan.target_size
-    if picture.size == target:
-        return picture
-    reduced_size = tuple(math.ceil(side / plan.reduction) for side in picture.size)
-    if plan.reduction > 1 and reduced_size == target:
-        return picture.reduce(plan.reduction)
-    return picture.resize(target, Image.Resampling.BICUBIC, reducing_gap=3.0)
-
-
-# --- encoding -----------------------------------------------------------------------------------
-
-
-def _encode_jpeg(picture: Image.Image, quality: int, icc_profile: bytes | None) -> bytes:
-    """Baseline JPEG bytes with no metadata but ``icc_profile``; Pillow writes nothing else."""
-    buffer = io.BytesIO()
-    # comment=b"": without it Pillow copies a source JPEG's COM segment from picture.info.
-    # EXIF and XMP are only written when passed, and they are not.
-    picture.save(
-        buffer,
-        "JPEG",
-        quality=quality,
-        optimize=False,
-        progressive=False,
-        comment=b"",
-        icc_profile=icc_profile,
-    )
-    return buffer.getvalue()
-
-
-def _matching_icc_profile(profile: object, mode: str) -> bytes | None:
-    """``profile`` when it describes ``mode``'s colour space (a CMYK profile on RGB is wrong)."""
-    wanted = {"RGB": "RGB", "L": "GRAY"}.get(mode)
-    if isinstance(profile, bytes) and icc_colour_space(profile) == wanted:
-        return profile
-    return None
-
-
-def _encode_upload(
-    picture: Image.Image, limits: ImageLimits, icc_profile: object
-) -> tuple[bytes, Image.Image]:
-    """Encode once at ``limits.jpeg_quality``; only if over the byte limit, fall back (bounded).
-
-    Returns the bytes and the picture they encode (smaller than given after a shrink).
-    Raises ImageTooLargeError if even the bounded fallback cannot get under the limit.
-    """
-    icc = _matching_icc_profile(icc_profile, picture.mode)
-    encoded = _encode_jpeg(picture, limits.jpeg_quality, icc)
-    if len(encoded) <= limits.max_upload_bytes:
-        return encoded, picture
-    for quality in _UPLOAD_FALLBACK_QUALITIES:
-        if quality < limits.jpeg_quality:
-            encoded = _encode_jpeg(picture, quality, icc)
-            if len(encoded) <= limits.max_upload_bytes:
-                return encoded, picture
-    lowest_quality = min(limits.jpeg_quality, _UPLOAD_FALLBACK_QUALITIES[-1])
-    for _ in range(_MAX_UPLOAD_SHRINKS):
-        # JPEG size grows about linearly with the pixel count: aim 10 % under the limit.
-        factor = math.sqrt(0.9 * limits.max_upload_bytes / len(encoded))
-        size = (max(1, int(picture.width * factor)), max(1, int(picture.height * factor)))
-        picture = picture.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-        encoded = _encode_jpeg(picture, lowest_quality, icc)
-        if len(encoded) <= limits.max_upload_bytes:
-            return encoded, picture
-    raise ImageTooLargeError(f"cannot compress the image below {limits.max_upload_bytes:,} bytes")
-
-
-def _preview_data_uri(picture: Image.Image, limits: ImageLimits) -> str:
-    """A JPEG data URI of ``picture`` within the preview box and character budget.
-
-    Lowers the quality, then halves the size, until it fits (a 1x1 JPEG always does under the
-    floors ImageLimits enforces). Raises ImageTooLargeError only if even that fails.
-    """
-    preview_size = fit_within(picture.size, limits.preview_long_side_pixels)
-    preview = picture
-    if preview_size != picture.size:
-        preview = picture.resize(preview_size, Image.Resampling.BICUBIC, reducing_gap=2.0)
-    while True:
-        for quality in _PREVIEW_QUALITIES:
-            encoded = base64.b64encode(_encode_jpeg(preview, quality, None)).decode("ascii")
-            if len(_PREVIEW_PREFIX) + len(encoded) <= limits.max_preview_chars:
-                return _PREVIEW_PREFIX + encoded
-        if preview.size == (1, 1):
-            raise ImageTooLargeError(f"cannot fit a preview in {limits.max_preview_chars} chars")
-        half = (max(1, preview.width // 2), max(1, preview.height // 2))
-        preview = preview.resize(half, Image.Resampling.BICUBIC)

@@ -14,7 +14,7 @@ from syncd.folders import move_without_clobber, remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.outbox.copy_claim import original_left_in_outbox
 from syncd.outbox.preparer import work_entry_name
-from syncd.outbox.uploads import upload_name
+from syncd.outbox.uploads import upload_name_of
 from syncd.state.model import OutboundRow
 
 log = logging.getLogger("syncd.sender")
@@ -57,7 +57,7 @@ def archive_original(
                 f"to move); {kept}. Remove the original from the outbox by hand"
             )
     try:
-        remove_entry(folders.work, upload_name(row.id))
+        remove_entry(folders.work, upload_name_of(row))
     except OSError as error:
         log.warning("route=%s: cannot remove the upload of #%d: %s", route.name, row.id, error)
     return final_path, problem

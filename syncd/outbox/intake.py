@@ -19,9 +19,10 @@ from syncd import rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import PermanentFileError
-from syncd.folders import FileRead, read_entry
+from syncd.folders import FileRead, read_entry, read_own_file
 from syncd.folders.handles import rename_noreplace
 from syncd.folders.route import RouteFolders
+from syncd.imaging.metadata import has_end_structure
 from syncd.outbox.candidates import (
     MAX_CLAIMS_PER_STEP,
     MAX_SOURCE_BYTES,
@@ -36,6 +37,10 @@ from syncd.rules.filecheck import looks_complete, same_file_version, unsafe_entr
 from syncd.state.store import StateStore
 
 log = logging.getLogger("syncd.intake")
+
+# The largest file whose structure the intake walks (in memory) to find its end marker
+# when its last bytes are a trailer; the preparer reads files up to this size in memory too.
+TRAILER_WALK_MAX_BYTES = 64 * 1024 * 1024
 
 
 class Intake(IntakeFaults):
@@ -184,16 +189,19 @@ class Intake(IntakeFaults):
         if not same_file_version(entry, after) or read.inode != after.st_ino:
             candidate.stable = None  # changed while being read: settle again
             return None
-        if read.size_bytes == 0 or looks_complete(read.head, read.tail) is False:
+        if read.size_bytes == 0 or not self._complete(name, read):
             candidate.incomplete_checks += 1
             if rules.is_still_writing_exhausted(
                 candidate.incomplete_checks, candidate.first_seen_at, now
             ):
                 what = "empty file" if read.size_bytes == 0 else "image is incomplete"
+                marker = "end-of-image marker"
+                if read.head.startswith(b"%PDF-"):
+                    what, marker = "PDF document is incomplete", "%%EOF end marker"
                 self._fail_unclaimed(
                     candidate,
                     f"{what}: it did not change for {now - candidate.first_seen_at:.0f} s "
-                    "and never got its end-of-image marker (truncated or still being written)",
+                    f"and never got its {marker} (truncated or still being written)",
                     read.size_bytes,
                     now,
                 )
@@ -207,6 +215,25 @@ class Intake(IntakeFaults):
 
     def _lstat(self, name: str) -> os.stat_result:
         return os.stat(name, dir_fd=self._folders.outbox.fd, follow_symlinks=False)
+
+    def _complete(self, name: str, read: FileRead) -> bool:
+        """True when the file's end structure is present, whatever follows it.
+
+        The tail check is enough for most files; only when it fails (a trailer such as a
+        Samsung SEFT block or a Motion Photo's video follows the image) is the file read
+        again and its structure walked to its end marker. Files over
+        ``TRAILER_WALK_MAX_BYTES`` are not read into memory for that walk: for them the
+        tail check decides.
+        """
+        if looks_complete(read.head, read.tail) is not False:
+            return True
+        if read.size_bytes > TRAILER_WALK_MAX_BYTES:
+            return False
+        try:
+            data = read_own_file(self._folders.outbox, name, TRAILER_WALK_MAX_BYTES)
+        except (FileNotFoundError, PermanentFileError):
+            return False
+        return has_end_structure(data)
 
     def _claim_all(self, ready: list[tuple[Candidate, FileRead]], now: float) -> int:
         """Journal, rename into the work folder and mark claimed every file of ``ready``.

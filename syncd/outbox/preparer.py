@@ -24,8 +24,9 @@ from syncd.errors import FolderChangedError, PermanentFileError, StateError, Sti
 from syncd.folders import open_entry, remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
+from syncd.imaging.formats import sniff_document_format
 from syncd.outbox.quarantine import quarantine
-from syncd.outbox.uploads import upload_name, write_upload
+from syncd.outbox.uploads import upload_name_of, write_upload
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
 
@@ -36,6 +37,8 @@ MAX_SOURCE_BYTES = 512 * 1024 * 1024
 # Scans up to this size are read into memory (fastest); larger ones are streamed from the
 # file, one at a time, so memory follows the pixels, not the file size.
 IN_MEMORY_SOURCE_BYTES = 64 * 1024 * 1024
+# Bytes of a claimed file's start that tell a document from an image.
+DOCUMENT_SNIFF_BYTES = 1024
 # How long a row whose prepared file could not be stored waits before it is prepared again.
 STORE_RETRY_SECONDS = 15.0
 
@@ -86,9 +89,18 @@ def fail_row(
     store.mark_failed(row.id, reason, now)
     crash_point("failed")
     try:
-        remove_entry(folders.work, upload_name(row.id))
+        remove_entry(folders.work, upload_name_of(row))
     except OSError as error:
         log.warning("route=%s: cannot remove the upload of #%d: %s", route.name, row.id, error)
+
+
+def document_format(head: bytes) -> str | None:
+    """The page-making format of a claimed file ("PDF", "TIFF", ...) from its first bytes,
+    or None for an image.
+
+    From the format sniffer, not imaging.pages: the daemon itself never loads PDFium.
+    """
+    return sniff_document_format(head[:DOCUMENT_SNIFF_BYTES])
 
 
 class Preparer:
@@ -177,6 +189,17 @@ class Preparer:
         finally:
             self._on_finished(row.route)
 
+    @staticmethod
+    def _is_document(folders: RouteFolders, name: str) -> bool:
+        """True when work-folder entry ``name`` is a document (PDF, TIFF, ...) to make
+        pages of. Raises what ``open_entry`` raises."""
+        descriptor = open_entry(folders.work, name)
+        try:
+            head = os.pread(descriptor, DOCUMENT_SNIFF_BYTES, 0)
+        finally:
+            os.close(descriptor)
+        return document_format(head) is not None
+
     def _prepare_entry(self, folders: RouteFolders, name: str) -> imaging.PreparedImage:
         """Prepare work-folder entry ``name``: in memory when small, streamed when large.
 
@@ -215,6 +238,13 @@ class Preparer:
             self._store.note_error(route.name, f"{row.source_name}: {reason}", now)
             return False
         try:
+            if self._is_document(folders, name):
+                # Imported here: the document step builds on this module's helpers.
+                from syncd.outbox.documents import prepare_document
+
+                return prepare_document(
+                    self._store, route, folders, row, name, self._limits, self._clock
+                )
             prepared = self._prepare_entry(folders, name)
         except FileNotFoundError:
             self._store.mark_failed(

@@ -18,7 +18,7 @@ from syncd.folders import TEMP_PREFIX, move_without_clobber, remove_entry
 from syncd.folders.handles import entry_exists, rename_noreplace
 from syncd.folders.route import RouteFolders
 from syncd.outbox.candidates import row_id_from_work_name, work_name
-from syncd.outbox.uploads import row_id_from_upload_name
+from syncd.outbox.uploads import page_from_upload_name, row_id_from_upload_name
 from syncd.rules import printable_name
 from syncd.state.model import OutboundState, UnknownRowError
 from syncd.state.store import StateStore
@@ -37,9 +37,11 @@ def reconcile_route(
       (or is already there under its work name) and the row becomes ``claimed``; a file that
       is gone makes the row ``failed`` with that reason.
     * ``claimed``/``prepared`` rows whose original vanished from the work folder (or whose
-      recorded work path is not inside it) fail.
+      recorded work path is not inside it) fail; a document's page rows have no original
+      of their own and are skipped.
     * files in the work folder that no row owns go back to the outbox, to be detected again;
-      prepared uploads whose row no longer needs them are deleted. An entry that cannot be
+      prepared uploads (a row's or a document page's) whose row no longer needs them are
+      deleted. An entry that cannot be
       handled is logged and left; it never stops the start.
     """
     for row in store.outbound_in_states((OutboundState.DETECTED,), route=route.name):
@@ -52,6 +54,8 @@ def reconcile_route(
             store.mark_failed(row.id, reason, now)
             log.error("route=%s file=%s: %s", route.name, row.source_name, reason)
     for row in store.outbound_in_states(_NEEDS_ORIGINAL, route=route.name):
+        if row.is_page:
+            continue  # a page row has no original of its own; its document row has
         path = row.work_path
         if path is None or path.parent != route.work_dir:
             reason = f"the recorded work path {path} is not inside {route.work_dir}"
@@ -117,8 +121,7 @@ def _adopt_or_return_stray(
         remove_entry(folders.work, name)  # a temp file from an interrupted write
         return
     if name.endswith(".upload"):
-        upload_row_id = row_id_from_upload_name(name)
-        if upload_row_id is None or not _row_needs_upload(store, upload_row_id):
+        if not _upload_is_needed(store, name):
             remove_entry(folders.work, name)
         return
     row_id = row_id_from_work_name(name)
@@ -132,6 +135,16 @@ def _adopt_or_return_stray(
         printable_name(name),
         printable_name(target),
     )
+
+
+def _upload_is_needed(store: StateStore, name: str) -> bool:
+    """True when a row still has to upload the prepared file called ``name``."""
+    page = page_from_upload_name(name)
+    if page is not None:
+        row = store.find_page_row(*page)
+        return row is not None and row.state == OutboundState.PREPARED
+    upload_row_id = row_id_from_upload_name(name)
+    return upload_row_id is not None and _row_needs_upload(store, upload_row_id)
 
 
 def _row_needs_upload(store: StateStore, row_id: int) -> bool:

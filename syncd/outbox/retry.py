@@ -72,7 +72,8 @@ def dismissed_ids(config: Config, rows: Iterable[OutboundRow]) -> set[int]:
                 present[row.route] = quarantined_files(route)
             except OSError:
                 present[row.route] = {}
-        quarantined = present[row.route].get(row.id)
+        # A document's page rows have no file of their own: they follow their document's.
+        quarantined = present[row.route].get(row.document_id or row.id)
         if quarantined is None or not os.path.lexists(quarantined):
             dismissed.add(row.id)
     return dismissed
@@ -127,7 +128,10 @@ def retry_failed(
     routes = {route.name: route for route in config.routes}
     with StateStore.open(config.state.database, exclusive=False) as store:
         if all_failed:
-            failed = store.outbound_in_states((OutboundState.FAILED,))
+            # A page row has no file of its own: retrying its document sends every page.
+            failed = [
+                row for row in store.outbound_in_states((OutboundState.FAILED,)) if not row.is_page
+            ]
             gone = dismissed_ids(config, failed)
             rows = [row for row in failed if row.id not in gone]
         else:

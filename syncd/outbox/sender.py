@@ -43,8 +43,9 @@ from syncd.liveperson.http import HttpStatusError
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import SwiftStorage
 from syncd.outbox.archive import archive_original
+from syncd.outbox.documents import fail_page_after_a_failed_one, finish_document
 from syncd.outbox.preparer import Preparer, fail_row
-from syncd.outbox.uploads import read_upload, upload_name
+from syncd.outbox.uploads import read_named_upload, upload_name_of
 from syncd.rules import printable_name
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
@@ -124,9 +125,8 @@ class RouteSender:
         except FolderChangedError as error:
             self._store.note_error(self.route.name, str(error), now)
             return 60.0
-        rows = self._store.outbound_in_states(
-            ACTIVE_STATES, route=self.route.name, limit=PREPARE_AHEAD_ROWS
-        )
+        # Send order: FIFO, with a document's pages in page order in its place.
+        rows = self._store.send_queue(self.route.name, ACTIVE_STATES, PREPARE_AHEAD_ROWS)
         if not rows:
             return 60.0
         for row in rows:
@@ -190,8 +190,13 @@ class RouteSender:
         return wait_seconds
 
     def _advance(self, row: OutboundRow) -> None:
-        if row.state == OutboundState.PREPARED:
-            self._upload(row)
+        if row.state == OutboundState.PREPARED and row.has_pages:
+            finish_document(self._store, self.route, self._folders, row, self._clock())
+        elif row.state == OutboundState.PREPARED:
+            if not fail_page_after_a_failed_one(
+                self._store, self.route, self._folders, row, self._clock()
+            ):
+                self._upload(row)
         elif row.state == OutboundState.UPLOADED:
             self._publish(row)
         elif row.state == OutboundState.PUBLISHING:
@@ -202,19 +207,30 @@ class RouteSender:
     def _upload(self, row: OutboundRow) -> None:
         try:
             # Read and checked against its hash here, right before the PUT.
-            data = read_upload(self._folders.work, row.id)
+            data = read_named_upload(self._folders.work, upload_name_of(row))
         except FileNotFoundError:
+            if row.is_page:
+                # Pages are written durably before their rows exist: only outside hands
+                # remove one. The document then fails as a whole when its turn comes.
+                reason = f"the prepared page {row.page} of {row.source_name} disappeared"
+                fail_row(self._store, self.route, self._folders, row, reason, self._clock())
+                return
             # Lost in a crash (written without fsync on purpose): prepare it again.
             self._preparer.prepare_now(row, self.route)
             return
         except PermanentFileError as error:
+            if row.is_page:
+                # A page cannot be prepared alone: it fails, and with it the document.
+                reason = f"the prepared page {row.page} of {row.source_name} is unusable: {error}"
+                fail_row(self._store, self.route, self._folders, row, reason, self._clock())
+                return
             log.error(
                 "route=%s file=%s: prepared upload refused (%s); preparing it again",
                 self.route.name,
                 row.source_name,
                 error,
             )
-            remove_entry(self._folders.work, upload_name(row.id))
+            remove_entry(self._folders.work, upload_name_of(row))
             self._preparer.prepare_now(row, self.route)
             return
         for _attempt in range(UPLOAD_URL_ATTEMPTS):

@@ -1,7 +1,7 @@
 """Caption templates: validated when the configuration loads, rendered for each scan.
 
 A template is parsed with ``string.Formatter().parse`` but never given to ``str.format``: only
-four named fields are filled in by hand, so no template can reach into Python objects.
+six named fields are filled in by hand, so no template can reach into Python objects.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import unicodedata
 from datetime import datetime
 from pathlib import PurePosixPath
 
-CAPTION_FIELDS = ("filename", "stem", "route", "modified")
+CAPTION_FIELDS = ("filename", "stem", "route", "modified", "page", "pages")
 MAX_CAPTION_CHARS = 1000
-_FIELD_LIST = "{filename}, {stem}, {route} or {modified}"
+_FIELD_LIST = "{filename}, {stem}, {route}, {modified}, {page} or {pages}"
 _TEMPLATE_SAMPLE_TIME = datetime(2000, 1, 2, 3, 4, 5)  # any instant will do for validation
 
 # Bidirectional and invisible formatting characters that could make a caption read
@@ -24,9 +24,10 @@ _INVISIBLE_FORMAT_CATEGORIES = frozenset({"Cf"})
 def validate_caption_template(template: str) -> str | None:
     """Check a caption template; return None when it is usable, else one sentence saying why.
 
-    Allowed fields are ``{filename}``, ``{stem}``, ``{route}`` and ``{modified}`` with an
-    optional strftime format (``{modified:%Y-%m-%d}``). Attribute access, indexing,
-    conversions (``!r``), other format specs, positional fields and control characters are
+    Allowed fields are ``{filename}``, ``{stem}``, ``{route}``, ``{page}``, ``{pages}`` and
+    ``{modified}`` with an optional strftime format (``{modified:%Y-%m-%d}``). Attribute
+    access, indexing, conversions (``!r``), other format specs, positional fields and control
+    characters are
     refused, so a template can never reach into Python objects. Where the platform's strftime
     rejects a date format, that is reported too. Raises nothing.
     """
@@ -59,11 +60,20 @@ def validate_caption_template(template: str) -> str | None:
     return None
 
 
-def render_caption(template: str, filename: str, route: str, modified: datetime) -> str:
-    """Fill a caption template with facts about one local file.
+def render_caption(
+    template: str,
+    filename: str,
+    route: str,
+    modified: datetime,
+    *,
+    page: int = 1,
+    pages: int = 1,
+) -> str:
+    """Fill a caption template with facts about one local file (or one page of a document).
 
     ``filename`` is the scan's name, ``route`` the route's name and ``modified`` its
-    modification time (the caller picks the time zone). ``{modified}`` without a format gives
+    modification time (the caller picks the time zone); ``page`` (from 1) and ``pages`` number
+    a document's pages, and are 1 and 1 for a single image. ``{modified}`` without a format gives
     ISO 8601 to the minute. Control characters become spaces, invisible formatting characters
     are dropped, and the result is stripped and cut to ``MAX_CAPTION_CHARS``. Raises
     ValueError when the template is not valid (see ``validate_caption_template``).
@@ -71,7 +81,13 @@ def render_caption(template: str, filename: str, route: str, modified: datetime)
     problem = validate_caption_template(template)
     if problem is not None:
         raise ValueError(problem)
-    values = {"filename": filename, "stem": PurePosixPath(filename).stem, "route": route}
+    values = {
+        "filename": filename,
+        "stem": PurePosixPath(filename).stem,
+        "route": route,
+        "page": str(page),
+        "pages": str(pages),
+    }
     pieces: list[str] = []
     for literal, field_name, format_spec, _conversion in string.Formatter().parse(template):
         pieces.append(literal)

@@ -13,6 +13,10 @@ import stat
 _JPEG_END_OF_IMAGE = b"\xff\xd9"
 _PNG_IEND_CHUNK = b"IEND\xaeB`\x82"
 _GIF_TRAILER = b"\x3b"
+# A PDF ends with %%EOF (its last trailer); writers may add a line end or a little padding.
+PDF_END_OF_FILE = b"%%EOF"
+# How far from the end a PDF's %%EOF may be and still count (scanners pad to blocks).
+PDF_END_WINDOW_BYTES = 1024
 
 # Bytes of tail to hand to ``looks_complete``: enough for the PNG IEND chunk and for the
 # few padding bytes some scanners append after a JPEG's EOI marker.
@@ -52,10 +56,14 @@ def looks_complete(head: bytes, tail: bytes) -> bool | None:
     """Say whether an image file's last bytes show that it was written to the end.
 
     ``head`` is the start of the file (at least 8 bytes), ``tail`` its last ``TAIL_BYTES``.
-    Returns True or False for JPEG, PNG and GIF, and None for anything else (the image step
-    decides what to do with content it does not recognise). This check is cheap, which is why
-    it runs before the claim: a half-written scan must stay in the outbox.
+    Returns True or False for JPEG, PNG, GIF and PDF, and None for anything else (the image
+    step decides what to do with content it does not recognise). False only says the end
+    marker is not among the last bytes: the intake then walks the whole file, since a
+    complete photo may carry a trailer after it. This check is cheap, which is why it runs
+    before the claim: a half-written scan must stay in the outbox.
     """
+    if head.startswith(b"%PDF-"):
+        return PDF_END_OF_FILE in tail
     if head.startswith(b"\xff\xd8\xff"):
         # Some devices pad after EOI with zeros or newlines; accept EOI among the last bytes.
         return _JPEG_END_OF_IMAGE in tail.rstrip(b"\x00\r\n ")[-4:] or tail.endswith(

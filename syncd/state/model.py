@@ -106,6 +106,8 @@ BEGIN_PUBLISH = Transition("begin publishing", frozenset({_S.UPLOADED}), _S.PUBL
 CONFIRM_PUBLISH = Transition("confirm", frozenset({_S.PUBLISHING}), _S.PUBLISHED)
 REVERT_PUBLISH = Transition("revert publishing", frozenset({_S.PUBLISHING}), _S.UPLOADED)
 FINISH = Transition("finish", frozenset({_S.PUBLISHED}), _S.DONE)
+# A document's original is done when its last page is: it is never uploaded itself.
+FINISH_DOCUMENT = Transition("finish the document of", frozenset({_S.PREPARED}), _S.DONE)
 FAIL = Transition("fail", frozenset(PENDING_OUTBOUND_STATES), _S.FAILED)
 SCHEDULE_RETRY = Transition("schedule a retry of", frozenset(PENDING_OUTBOUND_STATES), None)
 RESET_FOR_RETRY = Transition("reset", frozenset({_S.FAILED}), _S.DETECTED)
@@ -208,6 +210,21 @@ class OutboundRow:
     claimed_at: float | None
     published_at: float | None
     done_at: float | None
+    # A page row: the original's row id and its page number (from 1). An original whose
+    # pages are out has ``pages`` set and no ``document_id``; a single image has neither.
+    document_id: int | None = None
+    page: int | None = None
+    pages: int | None = None
+
+    @property
+    def is_page(self) -> bool:
+        """True for the row of one page of a document (it has no file of its own)."""
+        return self.document_id is not None
+
+    @property
+    def has_pages(self) -> bool:
+        """True for a document's original whose page rows carry its pages."""
+        return self.document_id is None and self.pages is not None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ _LEARNT_AFTER_DETECTION = (
     "claimed_at",
     "published_at",
     "done_at",
+    "pages",
 )
 
 

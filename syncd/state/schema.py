@@ -163,10 +163,28 @@ _IDENTITY_FLOWS = Migration(
     ),
 )
 
+# A document (a PDF, a multi-page TIFF) is one row for the original plus one row per page.
+# A page row has ``document_id`` (the original's row), ``page`` (from 1) and ``pages``; it
+# goes prepared → … → done like any file but has no file of its own in the outbox. The
+# original's row records ``pages`` and becomes done only when every page row is. The sender
+# orders rows by ``coalesce(document_id, id)``, then pages before their document, then page.
+_DOCUMENT_PAGES = Migration(
+    version=6,
+    summary="document pages: page rows of a multi-page original",
+    statements=(
+        "ALTER TABLE outbound ADD COLUMN document_id INTEGER REFERENCES outbound (id)",
+        "ALTER TABLE outbound ADD COLUMN page INTEGER CHECK (page >= 1)",
+        "ALTER TABLE outbound ADD COLUMN pages INTEGER CHECK (pages >= 1)",
+        """CREATE UNIQUE INDEX outbound_pages_of_document ON outbound (document_id, page)
+            WHERE document_id IS NOT NULL""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _CONVERSATIONS,
     _OUTBOUND,
     _INBOUND,
     _CONNECTION_STATE,
     _IDENTITY_FLOWS,
+    _DOCUMENT_PAGES,
 )

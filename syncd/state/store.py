@@ -32,6 +32,7 @@ from syncd.state.files import create_private_file, take_lock
 from syncd.state.inbound import InboundRecords
 from syncd.state.model import DatabaseMissingError, RouteSummary, UnknownRowError
 from syncd.state.outbound import OutboundRecords
+from syncd.state.pages import PageRecords
 from syncd.state.routes import RouteRecords
 from syncd.state.schema import APPLICATION_ID, MIGRATIONS, Migration
 
@@ -126,7 +127,7 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class StateStore(RouteRecords, OutboundRecords, InboundRecords):
+class StateStore(RouteRecords, OutboundRecords, PageRecords, InboundRecords):
     """A handle on the state database, safe to share between the daemon's threads.
 
     Build it with ``StateStore.open``; use it as a context manager or call ``close()``.

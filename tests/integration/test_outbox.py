@@ -156,7 +156,8 @@ def test_every_failure_class_lands_in_failed_with_a_reason(
     with running_daemon(config) as running:
         route = running.config.routes[0]
         drop(route.outbox, "notes.jpg", b"just some text, not an image\n")
-        drop(route.outbox, "old.bmp", bmp.getvalue())
+        # BMP is made into a page now; one whose pixel data stops early still fails.
+        drop(route.outbox, "old.bmp", bmp.getvalue()[:200])
         drop(route.outbox, "bomb.png", bomb.getvalue())
         os.symlink(outside, route.outbox / "link.jpg")
         os.mkfifo(route.outbox / "pipe.jpg")

@@ -154,8 +154,14 @@ def regular_inputs() -> list[HostileInput]:
     inputs = [
         HostileInput("empty.jpg", b"", "failed", "zero bytes", ("empty file",)),
         HostileInput("notes.jpg", text_named_jpg(), "failed", "text named .jpg", ("not an image",)),
+        # Judged by content, not name. (A PDF named .png is now made into its page, which
+        # tests/integration/test_documents.py covers; PostScript is still refused.)
         HostileInput(
-            "document.png", pdf_bytes(), "failed", "a PDF named .png", ("pdf", "not an image")
+            "document.png",
+            b"%!PS-Adobe-3.0\n%%Pages: 1\nshowpage\n",
+            "failed",
+            "PostScript named .png",
+            ("postscript", "not an image"),
         ),
         HostileInput(
             "truncated.jpg",

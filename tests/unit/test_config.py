@@ -160,7 +160,8 @@ def test_every_key_can_be_set_and_ids_given_as_integers_become_strings(tmp_path:
         'inbox = "claims/inbox"',
         'inbox = "claims/inbox"\nskill_id = 3587214101\ncaption = "{route}: {stem}"\n'
         'after_send = "delete"\nwatch = "POLL"\nsettle_seconds = 0.1\npoll_seconds = 0.5\n'
-        "rescan_seconds = 60\nmax_download_bytes = 1_000\nsend_accept_receipts = false",
+        "rescan_seconds = 60\nmax_download_bytes = 1_000\nsend_accept_receipts = false\n"
+        'document_caption = "{stem} page {page} of {pages}"\nmax_pages = 20',
     )
     text += '\n[daemon]\nprepare_workers = 4\nlog_level = "debug"\n[admin]\nusername = "admin"\n'
     config = load_config(write_config(tmp_path, text))
@@ -184,6 +185,7 @@ def test_every_key_can_be_set_and_ids_given_as_integers_become_strings(tmp_path:
     )
     assert (claims.settle_seconds, claims.poll_seconds, claims.rescan_seconds) == (0.1, 0.5, 60.0)
     assert (claims.max_download_bytes, claims.send_accept_receipts) == (1000, False)
+    assert (claims.document_caption, claims.max_pages) == ("{stem} page {page} of {pages}", 20)
 
 
 def test_config_is_frozen_and_routes_are_looked_up_by_name(tmp_path: Path) -> None:
@@ -275,6 +277,13 @@ PROBLEM_CASES = [
         1.5e6,
         "route[1].max_download_bytes: expected a whole number, got 1500000.0",
     ),
+    ("route[1].max_pages", 0, "route[1].max_pages: must be within 1..10000, got 0"),
+    (
+        "route[1].document_caption",
+        "{page}/{pages} {size}",
+        "route[1].document_caption: unknown field {size}; use {filename}, {stem}, {route},"
+        " {modified}, {page} or {pages}",
+    ),
     (
         "route[1].send_accept_receipts",
         "yes",
@@ -339,8 +348,9 @@ PROBLEM_CASES = [
     ),
     (
         "route[0].caption",
-        "{pages} pages",
-        "route[0].caption: unknown field {pages}; use {filename}, {stem}, {route} or {modified}",
+        "{copies} copies",
+        "route[0].caption: unknown field {copies}; use {filename}, {stem}, {route}, {modified},"
+        " {page} or {pages}",
     ),
     (
         "route[0].caption",

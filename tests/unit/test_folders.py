@@ -18,7 +18,15 @@ from syncd.folders.operations import (
     read_entry,
     write_file,
 )
-from syncd.outbox.uploads import UploadDamagedError, read_upload, upload_name, write_upload
+from syncd.outbox.uploads import (
+    UploadDamagedError,
+    page_upload_name,
+    read_named_upload,
+    read_upload,
+    upload_name,
+    write_named_upload,
+    write_upload,
+)
 from syncd.rules import fitting_name, is_decodable_name, printable_name
 
 
@@ -130,6 +138,24 @@ def test_a_prepared_upload_is_private_and_checked_against_its_hash(folder: Folde
     path.write_bytes(bytes(content))
     with pytest.raises(UploadDamagedError, match="changed"):
         read_upload(folder, 7)
+
+
+def test_a_document_page_upload_is_written_durably_private_and_hash_checked(
+    folder: Folder,
+) -> None:
+    name = page_upload_name(7, 2)
+    write_named_upload(folder, name, b"page two", durable=True)
+    path = folder.path / name
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_named_upload(folder, name) == b"page two"
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(UploadDamagedError):
+        read_named_upload(folder, name)
+    (folder.path / "elsewhere").write_bytes(b"not ours")
+    path.unlink()
+    path.symlink_to(folder.path / "elsewhere")
+    with pytest.raises(UnsafeFileError):
+        read_named_upload(folder, name)
 
 
 def test_names_are_fitted_and_made_printable() -> None:

@@ -607,6 +607,8 @@ def test_a_bmp_is_unsupported_with_a_reason_naming_the_accepted_formats():
     ("head", "described"),
     [
         (b"II*\x00\x08\x00\x00\x00", "TIFF image"),
+        (b"II+\x00\x08\x00\x00\x00", "BigTIFF image"),
+        (b"P1\n# scanimage\n8 8\n", "PNM image"),
         (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "WebP image"),
         (b"\x00\x00\x00\x18ftypheic\x00\x00", "HEIC image"),
         (b"PK\x03\x04\x14\x00", "ZIP archive"),

@@ -129,8 +129,9 @@ def test_migration_4_adds_the_columns_to_a_database_with_rows(database: Path) ->
         versions = [row[0] for row in plain.execute("SELECT version FROM schema_version")]
     plain.close()
     assert columns[-2:] == ["connection_state", "connection_changed_at"]
-    # Migration 5 (identity flows) follows it.
-    assert versions == [1, 2, 3, 4, 5]
+    # Migration 5 (identity flows) and 6 (document pages) follow it, in order.
+    assert versions == [1, 2, 3, 4, 5, 6]
+    assert versions == [migration.version for migration in MIGRATIONS]
 
 
 def test_migration_5_keeps_a_signup_identity_and_records_the_flow_and_a_replacement(
