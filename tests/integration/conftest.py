@@ -11,6 +11,7 @@ import pytest
 from syncd.emulator.server import RunningEmulator
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
+from tests.helpers.identity import BrandKeys, make_brand_keys
 from tests.helpers.waiting import wait_until
 
 
@@ -35,3 +36,9 @@ def http() -> Iterator[HttpClient]:
 @pytest.fixture
 def resolver(http: HttpClient, emulator: RunningEmulator) -> DomainResolver:
     return DomainResolver(http, emulator.base_url, emulator.account)
+
+
+@pytest.fixture(scope="module")
+def brand_keys(tmp_path_factory: pytest.TempPathFactory) -> BrandKeys:
+    """A brand key pair (PEM files) for the authenticated flow, one per test module."""
+    return make_brand_keys(tmp_path_factory.mktemp("keys"))

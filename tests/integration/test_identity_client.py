@@ -26,7 +26,6 @@ from tests.helpers.identity import (
     BrandKeys,
     identity_settings,
     idp_calls,
-    make_brand_keys,
 )
 from tests.helpers.waiting import wait_until
 
@@ -36,11 +35,6 @@ SETTINGS = ConsumerSettings(
     retry_policy=RetryPolicy(max_attempts=3).without_waits(),
     reconnect_policy=RetryPolicy(first_wait_seconds=0.05, max_wait_seconds=0.2, jitter_seconds=0),
 )
-
-
-@pytest.fixture(scope="module")
-def brand_keys(tmp_path_factory: pytest.TempPathFactory) -> BrandKeys:
-    return make_brand_keys(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture

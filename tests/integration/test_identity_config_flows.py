@@ -38,11 +38,6 @@ ROUTE = "scans"
 EX_CONFIG = 78
 
 
-@pytest.fixture(scope="module")
-def brand_keys(tmp_path_factory: pytest.TempPathFactory) -> BrandKeys:
-    return make_brand_keys(tmp_path_factory.mktemp("keys"))
-
-
 @pytest.fixture
 def emulator_settings(brand_keys: BrandKeys) -> EmulatorSettings:
     return identity_settings(brand_keys, signup_disabled=True, token_lifetime_seconds=4)

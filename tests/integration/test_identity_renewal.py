@@ -26,18 +26,12 @@ from tests.helpers.identity import (
     drop_scan,
     identity_settings,
     idp_calls,
-    make_brand_keys,
 )
 from tests.helpers.lookups import hosted_file_events
 from tests.helpers.waiting import wait_until
 
 ROUTE = "scans"
 MIN_RENEWALS = 6
-
-
-@pytest.fixture(scope="module")
-def brand_keys(tmp_path_factory: pytest.TempPathFactory) -> BrandKeys:
-    return make_brand_keys(tmp_path_factory.mktemp("keys"))
 
 
 def _done(folder: Path) -> int:
