@@ -75,8 +75,10 @@ class RouteConfig:
     settle_seconds: float = 2.0
     poll_seconds: float = 5.0
     rescan_seconds: float = 300.0
-    max_download_bytes: int = 25_000_000
+    max_download_bytes: int = 5_242_880
     send_accept_receipts: bool = True
+    save_agent_text: bool = True
+    close_after_idle_minutes: float | None = None
 
     @property
     def work_dir(self) -> Path:
@@ -139,6 +141,8 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "rescan_seconds",
         "max_download_bytes",
         "send_accept_receipts",
+        "save_agent_text",
+        "close_after_idle_minutes",
     ),
 }
 

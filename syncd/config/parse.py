@@ -200,8 +200,14 @@ def _parse_route(table: TableReader, base_dir: Path) -> RouteConfig | None:
     settle_seconds = table.number("settle_seconds", 2.0, 0.1, above_minimum=False)
     poll_seconds = table.number("poll_seconds", 5.0, 0.0, above_minimum=True)
     rescan_seconds = table.number("rescan_seconds", 300.0, 0.0, above_minimum=True)
-    max_download_bytes = table.integer("max_download_bytes", 25_000_000, 1, 2**40)
+    max_download_bytes = table.integer("max_download_bytes", 5_242_880, 1, 2**40)
     send_accept_receipts = table.boolean("send_accept_receipts", True)
+    save_agent_text = table.boolean("save_agent_text", True)
+    close_after_idle_minutes: float | None = None
+    if "close_after_idle_minutes" in table.table:
+        close_after_idle_minutes = table.number(
+            "close_after_idle_minutes", 0.0, 0.0, above_minimum=True
+        )
     if name is None or outbox is None or inbox is None:
         return None
     return RouteConfig(
@@ -217,4 +223,6 @@ def _parse_route(table: TableReader, base_dir: Path) -> RouteConfig | None:
         rescan_seconds,
         max_download_bytes,
         send_accept_receipts,
+        save_agent_text,
+        close_after_idle_minutes or None,
     )

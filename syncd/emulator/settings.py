@@ -21,6 +21,9 @@ MAX_PREVIEW_CHARACTERS = 30_000
 # files); a bigger body gets 413 like Swift's own size limit.
 MAX_OBJECT_BYTES = 5 * 1024 * 1024
 
+AGENT_ACCEPT_CHOICES = ("auto", "manual")
+PARTICIPANT_ID_CHOICES = ("same", "distinct")
+
 # Every service name the emulator's Domain API knows; each resolves to the emulator itself.
 SERVICE_NAMES = (
     "idp",
@@ -48,6 +51,13 @@ class EmulatorSettings:
     ``InitConnection`` within ``init_connection_timeout_seconds`` is closed with 4401.
     ``control_token``, when set, is required by the control API and the console
     (``guard.py``); without it they answer only to a loopback ``Host``.
+
+    ``agent_accept`` is ``auto`` (the agent accepts each conversation as it is requested) or
+    ``manual`` (it waits for Accept on the console or the control API). ``auto_close_seconds``
+    closes conversations whose consumer was inactive that long (None: never).
+    ``participant_ids`` ``distinct`` makes the consumer's ``originatorId`` differ from its
+    JWT ``sub`` (as for authenticated consumers); ``same`` keeps them equal.
+    ``history_delay_ms`` is the start-up value of that fault knob.
     """
 
     host: str = "127.0.0.1"
@@ -62,6 +72,10 @@ class EmulatorSettings:
     idle_timeout_seconds: float = 60.0
     init_connection_timeout_seconds: float = 5.0
     control_token: str | None = field(default=None, repr=False)
+    agent_accept: str = "auto"
+    auto_close_seconds: float | None = None
+    participant_ids: str = "same"
+    history_delay_ms: float = 0.0
 
     @property
     def uses_tls(self) -> bool:

@@ -4,7 +4,8 @@
 use the stored consumer identity (or sign up when there is none or LivePerson refused it),
 open the WebSocket, subscribe the tracked conversations' messaging events from the
 daemon's stored sequence, then subscribe to the consumer's OPEN conversations and wait for
-the first (snapshot) notification, so the OPEN conversation is known before any request.
+the first (snapshot) notification, so the OPEN conversations are known before any request.
+Connecting never opens a conversation (a request rings an agent).
 
 After a lost connection a supervisor thread reconnects with backoff until it succeeds or
 ``close()`` is called. A socket closed with 4401/4407 ("a fresh token is required") is
@@ -325,9 +326,9 @@ class ConsumerLink:
         connection.request(protocol.SUBSCRIBE_EX_CONVERSATIONS, body, timeout)
         if not self._tracker.wait_for_snapshot(seen, timeout):
             raise RequestTimeoutError("no OPEN conversations snapshot after subscribing")
-        open_id = self._tracker.open_conversation_id
+        open_ids = set(self._tracker.open_conversation_ids())
         for conversation_id in self._tracker.tracked():
-            if conversation_id != open_id:
+            if conversation_id not in open_ids:
                 # Closed while we were away; its missed events were just re-subscribed.
                 self._tracker.untrack(conversation_id)
 

@@ -79,6 +79,55 @@ class RouteRecords(RecordsBase):
                 },
             )
 
+    def note_conversation_open(
+        self, route: str, conversation_id: str, skill_id: str | None, now: float
+    ) -> None:
+        """Records that LivePerson reports ``conversation_id`` OPEN for ``route``.
+
+        Unlike ``record_conversation`` other open conversations stay open (an agent may
+        resume a closed one next to syncd's own). A known closed conversation becomes open
+        again (resumed); an unknown one is inserted. Raises ``StateError`` when the
+        conversation is known under another route.
+        """
+        with self._transaction(f"note open conversation {conversation_id}") as transaction:
+            known = transaction.rows(
+                "SELECT route, state FROM conversations WHERE conversation_id = ?",
+                [conversation_id],
+            )
+            if known and known[0]["route"] != route:
+                raise StateError(
+                    f"conversation {conversation_id} belongs to route {known[0]['route']!r}, "
+                    f"not to {route!r}"
+                )
+            if known:
+                transaction.run(
+                    "UPDATE conversations SET state = ?, closed_at = NULL"
+                    " WHERE conversation_id = ? AND state = ?",
+                    [ConversationState.OPEN, conversation_id, ConversationState.CLOSE],
+                )
+                return
+            transaction.insert(
+                "conversations",
+                {
+                    "conversation_id": conversation_id,
+                    "route": route,
+                    "skill_id": skill_id,
+                    "state": ConversationState.OPEN,
+                    "opened_at": now,
+                    "last_seen_sequence": -1,
+                },
+            )
+
+    def open_conversations(self, route: str) -> list[str]:
+        """The ids of every conversation of ``route`` recorded as open, oldest first."""
+        with self._reading(f"list the open conversations of route {route}") as transaction:
+            records = transaction.rows(
+                "SELECT conversation_id FROM conversations WHERE route = ? AND state = ?"
+                " ORDER BY opened_at, rowid",
+                [route, ConversationState.OPEN],
+            )
+        return [str(record["conversation_id"]) for record in records]
+
     def mark_conversation_closed(self, conversation_id: str, now: float) -> None:
         """Marks a conversation closed at ``now``; closing it again changes nothing.
 
