@@ -24,6 +24,7 @@ Choices where LivePerson is silent (protocol.md §12), made here:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,6 +38,8 @@ from syncd.emulator.subscriptions import ConversationSubscription
 from syncd.emulator.tokens import ConsumerClaims, TokenError
 from syncd.liveperson import protocol
 from syncd.liveperson.protocol import Request, as_list, build_response
+
+logger = logging.getLogger("syncd.emulator")
 
 REPLAY_BATCH_SIZE = 20
 STRING_RESPONSE = "StringResponse"
@@ -117,6 +120,9 @@ def _request_conversation(core: EmulatorCore, connection: Connection, request: R
     consumer_id = _consumer_id(connection)
     conversation = core.book.open_conversation(
         consumer_id, str(skill_id), core.now_ms(), core.participant_id(consumer_id)
+    )
+    logger.info(
+        "conversation %s requested by consumer %s", conversation.conversation_id, consumer_id
     )
     if core.settings.agent_accept == "auto":
         core.book.assign_agent(conversation, core.agent_id, core.now_ms())

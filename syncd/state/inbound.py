@@ -100,6 +100,16 @@ class InboundRecords(RecordsBase):
             )
         return [model.inbound_from_record(record) for record in records]
 
+    def failed_inbound(self, route: str, limit: int = 5) -> list[InboundRow]:
+        """The last ``limit`` refused inbound rows of ``route`` (with their reasons), newest
+        first: what ``syncd status`` shows."""
+        with self._reading(f"list refused inbound rows of route {route}") as transaction:
+            records = transaction.rows(
+                "SELECT * FROM inbound WHERE route = ? AND state = ? ORDER BY id DESC LIMIT ?",
+                [route, InboundState.FAILED, limit],
+            )
+        return [model.inbound_from_record(record) for record in records]
+
     def inbound_counts_by_state(self, route: str | None = None) -> dict[str, int]:
         """How many inbound rows are in each state (every state listed, zeros included)."""
         return self._count_states("inbound", InboundState, route)
