@@ -67,7 +67,10 @@ class ConversationKeeper:
 
     def conversation_closed(self, conversation_id: str) -> None:
         """LivePerson reports ``conversation_id`` closed (reader thread): record it; a
-        conversation this route never recorded is ignored."""
+        conversation this route never recorded, or recorded closed, is left alone (the
+        metadata probes of exactly-once report old closed conversations again)."""
+        if conversation_id not in self._store.open_conversations(self.route.name):
+            return
         try:
             self._store.mark_conversation_closed(conversation_id, self._clock())
         except UnknownRowError:

@@ -137,7 +137,7 @@ class RouteReceiver:
             # the conversation notification) is recorded so its cursor and files have a
             # parent row.
             self._store.record_conversation(
-                self.route.name, event.dialog_id, self.route.skill_id, now
+                self.route.name, event.dialog_id, self.route.skill_id, now, close_others=False
             )
             row_id = None
             if file is not None:

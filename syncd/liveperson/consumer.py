@@ -299,8 +299,7 @@ class ConsumerClient:
         body = protocol.close_conversation_body(conversation_id)
         self._call(protocol.UPDATE_CONVERSATION_FIELD, body)
         self._tracker.untrack(conversation_id)
-        if self._tracker.open_conversation_id == conversation_id:
-            self._tracker.forget_open()
+        self._tracker.forget(conversation_id)
 
     def close(self) -> None:
         """Stop reconnecting, close the connection and join every thread of this client."""

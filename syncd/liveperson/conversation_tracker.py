@@ -90,6 +90,11 @@ class ConversationTracker:
         with self._condition:
             self._open[conversation_id] = max(self._open.values(), default=0) + 1
 
+    def forget(self, conversation_id: str) -> None:
+        """Forget that ``conversation_id`` is OPEN (this session just closed it)."""
+        with self._condition:
+            self._open.pop(conversation_id, None)
+
     def forget_open(self) -> None:
         """Forget the OPEN conversations until a snapshot reports them again (reconnecting)."""
         with self._condition:

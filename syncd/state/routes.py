@@ -43,14 +43,21 @@ class RouteRecords(RecordsBase):
             transaction.upsert("identities", record, "route")
 
     def record_conversation(
-        self, route: str, conversation_id: str, skill_id: str | None, now: float
+        self,
+        route: str,
+        conversation_id: str,
+        skill_id: str | None,
+        now: float,
+        *,
+        close_others: bool = True,
     ) -> None:
         """Records ``conversation_id`` as the open conversation of ``route``.
 
-        A consumer holds one open conversation at a time, so any other conversation still
-        open for the route is marked closed at ``now``: its close happened while syncd was
-        not listening. Recording a known conversation again changes nothing. Raises
-        ``StateError`` when the conversation is already known under another route.
+        With ``close_others`` any other conversation still open for the route is marked
+        closed at ``now`` (a consumer requests one at a time; the others closed while syncd
+        was not listening); without it they are left as they are (an agent may have resumed
+        one). Recording a known conversation again changes nothing. Raises ``StateError``
+        when the conversation is already known under another route.
         """
         with self._transaction(f"record conversation {conversation_id}") as transaction:
             known = transaction.rows(
@@ -63,10 +70,12 @@ class RouteRecords(RecordsBase):
                 )
             if known:
                 return
-            transaction.run(
-                "UPDATE conversations SET state = ?, closed_at = ? WHERE route = ? AND state = ?",
-                [ConversationState.CLOSE, now, route, ConversationState.OPEN],
-            )
+            if close_others:
+                transaction.run(
+                    "UPDATE conversations SET state = ?, closed_at = ?"
+                    " WHERE route = ? AND state = ?",
+                    [ConversationState.CLOSE, now, route, ConversationState.OPEN],
+                )
             transaction.insert(
                 "conversations",
                 {
