@@ -47,6 +47,7 @@ from syncd.inbox.agent_text import (
 )
 from syncd.inbox.content import agent_file_extension
 from syncd.inbox.conversations import ConversationKeeper
+from syncd.inbox.cursor import GaplessCursor
 from syncd.inbox.writer import remove_stale_temp_files, write_into_inbox
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
@@ -89,6 +90,8 @@ class RouteReceiver:
         self._clock = clock
         self._wake = threading.Event()
         self._keeper = ConversationKeeper(route, store, client, clock, has_pending_files)
+        # The stored cursor never passes a sequence that has not arrived (no order promised).
+        self._cursor = GaplessCursor(store.resume_sequence)
         # Conversation → first sequence that could not be recorded, to be replayed later
         # (the cursor may move past it meanwhile, with later events that were recorded).
         self._unrecorded: dict[str, int] = {}
@@ -130,6 +133,7 @@ class RouteReceiver:
         ours = self._client.is_own_event(event)
         file = event.hosted_file if not ours else None
         text = event.text if not ours and self.route.save_agent_text else None
+        through = self._cursor.through_if_seen(event.dialog_id, event.sequence)
         # One transaction per event (every page we publish comes back as an event): the
         # conversation, the inbound row and the cursor are committed together.
         with self._store.batch(f"record event {event.sequence} of {event.dialog_id}"):
@@ -150,6 +154,7 @@ class RouteReceiver:
                     file.caption,
                     event.originator_id,
                     now,
+                    seen_through=through,
                 )
             elif text is not None:
                 # The text rides in the caption column: it has no storage path.
@@ -162,9 +167,11 @@ class RouteReceiver:
                     cap_text(text),
                     event.originator_id,
                     now,
+                    seen_through=through,
                 )
-            else:
-                self._store.note_sequence_seen(event.dialog_id, event.sequence)
+            elif through is not None:
+                self._store.note_sequence_seen(event.dialog_id, through)
+        self._cursor.mark_seen(event.dialog_id, event.sequence)
         if row_id is not None:
             crash_point("inbound-recorded")
             log.info(

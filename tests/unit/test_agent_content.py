@@ -10,6 +10,7 @@ import pytest
 from syncd.errors import PermanentFileError
 from syncd.inbox.agent_text import MAX_TEXT_BYTES, cap_text, render_agent_text, strip_controls
 from syncd.inbox.content import agent_file_extension, content_kind
+from syncd.inbox.cursor import GaplessCursor
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 from tests.helpers.images import jpeg_bytes, png_bytes
@@ -139,3 +140,15 @@ def test_a_replay_is_complete_only_when_every_sequence_up_to_the_last_arrived() 
     tracker.offer_events([_event(2), _event(0)])
     assert tracker.wait_for_replay(replay, 3, 0.05)
     assert [e.sequence for e in tracker.finish_replay(replay)] == [1, 2, 3]
+
+
+def test_the_cursor_never_passes_a_sequence_that_has_not_arrived() -> None:
+    cursor = GaplessCursor(lambda conversation_id: 5)
+    assert cursor.through_if_seen("c", 7) is None  # live event 7 overtook history 5 and 6
+    cursor.mark_seen("c", 7)
+    assert cursor.through_if_seen("c", 6) is None
+    cursor.mark_seen("c", 6)
+    assert cursor.through_if_seen("c", 5) == 7  # the gap closes: 5, 6 and 7 all seen
+    cursor.mark_seen("c", 5)
+    cursor.mark_seen("c", 3)  # below where the subscription started: ignored
+    assert cursor.through_if_seen("c", 8) == 8
