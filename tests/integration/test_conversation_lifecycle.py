@@ -167,3 +167,24 @@ def test_a_file_sent_into_a_conversation_the_agent_resumed_arrives(
         assert store.open_conversation("scans") == conversation
     assert [p.read_bytes() for p in files] == [data]
     assert len(emulator.state()["conversations"]) == 1
+
+
+def test_a_route_closes_its_idle_conversation_and_opens_none_until_the_next_file(
+    tmp_path: Path, emulator: RunningEmulator, emulator_log: pytest.LogCaptureFixture
+) -> None:
+    config = write_config(
+        tmp_path,
+        emulator.base_url,
+        emulator.account,
+        routes=[{"name": "scans", "close_after_idle_minutes": 0.05}],
+    )
+    with running_daemon(config) as running:
+        store = running.daemon.store
+        first = running.conversation("scans")
+        wait_until(lambda: store.open_conversation("scans") is None, TIMEOUT, "the idle close")
+        closed = next(c for c in emulator.state()["conversations"] if c["id"] == first)
+        assert closed["closeReason"] == "CONSUMER"  # syncd closed it, not the agent
+        assert _requests_logged(emulator_log) == 1
+        second = running.conversation("scans")
+    assert second != first
+    assert _requests_logged(emulator_log) == 2
