@@ -167,11 +167,17 @@ class ConsumerClient:
         """Subscribe to the messaging events of ``conversation_id`` from ``from_sequence``.
 
         The conversation stays tracked (re-subscribed from ``resume_sequence`` after each
-        reconnect) until it is reported closed.
+        reconnect) until it is reported closed. When the request fails it is not tracked,
+        so ``follow_open_conversations`` subscribes it again later. Raises the errors of
+        ``_call``.
         """
         self._tracker.track(conversation_id)
         body = protocol.subscribe_messaging_events_body(conversation_id, from_sequence)
-        self._call(protocol.SUBSCRIBE_MESSAGING_EVENTS, body)
+        try:
+            self._call(protocol.SUBSCRIBE_MESSAGING_EVENTS, body)
+        except SyncdError:
+            self._tracker.untrack(conversation_id)
+            raise
 
     def request_upload_url(self, size_bytes: int, file_type: str) -> protocol.TempUrl:
         """Ask for a Swift upload URL (valid about 60 s) for ``size_bytes`` of ``file_type``."""
