@@ -87,10 +87,6 @@ def accept(core: EmulatorCore, conversation_id: str) -> Conversation:
     return conversation
 
 
-# Kept for callers of the earlier name.
-join = accept
-
-
 def _ready_to_send(core: EmulatorCore, conversation_id: str) -> Conversation:
     """Resume a closed conversation, or check an open one was accepted; return it."""
     conversation = _conversation(core, conversation_id)

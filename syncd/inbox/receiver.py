@@ -144,27 +144,18 @@ class RouteReceiver:
                 self.route.name, event.dialog_id, self.route.skill_id, now, close_others=False
             )
             row_id = None
+            saved: tuple[str, str, str] | None = None  # relative path, file type, caption
             if file is not None:
-                row_id = self._store.record_inbound(
-                    self.route.name,
-                    event.dialog_id,
-                    event.sequence,
-                    file.relative_path,
-                    file.file_type,
-                    file.caption,
-                    event.originator_id,
-                    now,
-                    seen_through=through,
-                )
+                saved = (file.relative_path, file.file_type, file.caption)
             elif text is not None:
                 # The text rides in the caption column: it has no storage path.
+                saved = ("", AGENT_TEXT_TYPE, cap_text(text))
+            if saved is not None:
                 row_id = self._store.record_inbound(
                     self.route.name,
                     event.dialog_id,
                     event.sequence,
-                    "",
-                    AGENT_TEXT_TYPE,
-                    cap_text(text),
+                    *saved,
                     event.originator_id,
                     now,
                     seen_through=through,
