@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +63,18 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
+def _click(browser: Any, selector: str) -> bool:
+    """Click the element ``selector`` names; False when the page replaced it meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        browser.find_element(By.CSS_SELECTOR, selector).click()
+    except StaleElementReferenceException:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("emulator_settings", [EmulatorSettings(agent_accept="manual")])
 def test_an_agent_accepts_sees_the_scan_and_sends_a_pdf_that_lands_in_the_inbox(
     tmp_path: Path, emulator: RunningEmulator, browser: object
@@ -87,28 +100,34 @@ def test_an_agent_accepts_sees_the_scan_and_sends_a_pdf_that_lands_in_the_inbox(
         )
         section_id = f"conversation-{conversation}"
 
-        def badge() -> str:
-            found = browser.find_elements(By.CSS_SELECTOR, f"#{section_id} .badge")
-            return str(found[0].get_attribute("data-state")) if found else ""
+        def query(selector: str, script: str) -> Any:
+            # One script reads the element: the page may swap it for a fresh copy any time.
+            return browser.execute_script(
+                f"const e = document.querySelector(arguments[0]); return e && ({script});",
+                selector,
+            )
 
-        wait_until(lambda: badge() == "waiting", TIMEOUT, "a waiting conversation on the page")
-        browser.find_element(By.CSS_SELECTOR, f"#{section_id} button.accept").click()
-        wait_until(lambda: badge() == "active", TIMEOUT, "the conversation to be active")
-        thumbnail = wait_until(
-            lambda: browser.find_elements(
-                By.CSS_SELECTOR, f"#{section_id} figure.from-consumer img.thumbnail"
-            ),
-            TIMEOUT,
-            "the scan's thumbnail",
-        )[0]
-        assert str(thumbnail.get_attribute("src")).startswith("data:image/")
+        badge = f"#{section_id} .badge"
         wait_until(
-            lambda: browser.execute_script("return arguments[0].naturalWidth", thumbnail) > 0,
+            lambda: query(badge, "e.dataset.state") == "waiting",
             TIMEOUT,
-            "the thumbnail to render",
+            "a waiting conversation on the page",
         )
-        caption = browser.find_element(By.CSS_SELECTOR, f"#{section_id} figure .caption").text
-        assert "scan_0001.jpg" in caption
+        accept = f"#{section_id} button.accept"
+        wait_until(lambda: _click(browser, accept), TIMEOUT, "a click on Accept")
+        wait_until(
+            lambda: query(badge, "e.dataset.state") == "active",
+            TIMEOUT,
+            "the conversation to be active",
+        )
+        thumbnail = f"#{section_id} figure.from-consumer img.thumbnail"
+        wait_until(
+            lambda: query(thumbnail, "e.complete && e.naturalWidth > 0"),
+            TIMEOUT,
+            "the scan's thumbnail, rendered",
+        )
+        assert str(query(thumbnail, "e.getAttribute('src')")).startswith("data:image/")
+        assert "scan_0001.jpg" in query(f"#{section_id} figure .caption", "e.textContent")
         form = browser.find_element(By.CSS_SELECTOR, f"#{section_id} form.send-file")
         form.find_element(By.NAME, "file").send_keys(str(pdf_path))
         form.find_element(By.NAME, "caption").send_keys("signed contract")
