@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.protocol import CONSUMER_ROLE, ConversationChange, MessagingEvent
 
 # How many conversations that stopped being tracked are remembered (their late events are
 # then ignored quietly, not reported as a peer's anomaly).
@@ -156,9 +156,10 @@ class ConversationTracker:
         """Apply one ExConversation notification's changes; return those about conversations
         this session knows (the others are left out, and changed nothing here).
 
-        An open conversation joins the OPEN ones (its start time ranks it): the consumer's
-        subscription reports only its own conversations, and every open one is the route's
-        (an agent may resume one). A closed or deleted one (DELETE means "no longer matches
+        An open conversation joins the OPEN ones (its start time ranks it) when it is ours:
+        already known, or with a CONSUMER among its participants (the consumer's
+        subscription reports its own conversations, and an agent may resume one; a change
+        naming no consumer at all is no conversation of ours). A closed or deleted one (DELETE means "no longer matches
         the OPEN filter") is known when it was OPEN or tracked here; it is then forgotten
         and untracked. While a probe runs, every change is also kept under
         ``subscription_id``.
@@ -169,6 +170,8 @@ class ConversationTracker:
             for change in changes:
                 conversation_id = change.conversation_id
                 if change.is_open:
+                    if not self._is_ours(change):
+                        continue
                     if change.start_ms is not None:
                         self._open[conversation_id] = change.start_ms
                     elif conversation_id not in self._open:
@@ -185,6 +188,11 @@ class ConversationTracker:
             self._snapshot_count += 1
             self._condition.notify_all()
         return known
+
+    def _is_ours(self, change: ConversationChange) -> bool:
+        if change.conversation_id in self._open or change.conversation_id in self._tracked:
+            return True
+        return CONSUMER_ROLE in change.participants.values()
 
     def start_probe(self) -> None:
         """Keep ExConversation changes by subscription id until ``finish_probe``."""

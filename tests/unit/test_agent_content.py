@@ -101,7 +101,10 @@ def test_agent_text_is_capped_on_a_character_boundary() -> None:
 def _change(
     conversation_id: str, *, start_ms: int | None, state: str = "OPEN"
 ) -> ConversationChange:
-    return ConversationChange("UPSERT", conversation_id, state, state, None, {}, start_ms, None)
+    participants = {"consumer-1": "CONSUMER", "agent-1": "ASSIGNED_AGENT"}
+    return ConversationChange(
+        "UPSERT", conversation_id, state, state, None, participants, start_ms, None
+    )
 
 
 def test_the_tracker_follows_every_open_conversation_and_names_the_newest() -> None:
@@ -114,6 +117,9 @@ def test_the_tracker_follows_every_open_conversation_and_names_the_newest() -> N
     tracker.set_open("created")
     assert tracker.open_conversation_id == "created"
     tracker.forget("created")
+    assert tracker.open_conversation_ids() == ["old"]
+    stranger = ConversationChange("UPSERT", "stranger", "OPEN", "OPEN", None, {}, 999, None)
+    assert tracker.apply_conversation_changes([stranger]) == []  # names no consumer: not ours
     assert tracker.open_conversation_ids() == ["old"]
 
 
