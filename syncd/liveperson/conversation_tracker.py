@@ -159,10 +159,10 @@ class ConversationTracker:
         An open conversation joins the OPEN ones (its start time ranks it) when it is ours:
         already known, or with a CONSUMER among its participants (the consumer's
         subscription reports its own conversations, and an agent may resume one; a change
-        naming no consumer at all is no conversation of ours). A closed or deleted one (DELETE means "no longer matches
-        the OPEN filter") is known when it was OPEN or tracked here; it is then forgotten
-        and untracked. While a probe runs, every change is also kept under
-        ``subscription_id``.
+        naming no consumer at all is no conversation of ours). A closed or deleted one
+        (DELETE means "no longer matches the OPEN filter") is known when it was OPEN or
+        tracked here; it is then forgotten and untracked. While a probe runs, every change
+        is also kept under ``subscription_id``.
         """
         changes = list(changes)
         known: list[ConversationChange] = []

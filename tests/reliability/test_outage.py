@@ -92,9 +92,10 @@ def _outage_then_recovery(
     outage_seconds: float,
     context: str,
 ) -> None:
-    conversation = workload.conversation()
+    # The first scan opens the conversation (syncd opens none before a file is ready).
     workload.drop_good(1, "before")
     workload.wait_settled(context, SETUP_TIMEOUT_SECONDS)
+    conversation = workload.conversation()
     # Storage goes first: the agent's file is recorded but its download cannot happen.
     emulator.set_faults(swift_error_rate=1.0, swift_error_code=503)
     workload.agent_sends("form during the outage", seed=1, conversation_id=conversation)
