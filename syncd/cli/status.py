@@ -60,6 +60,15 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                     "files_waiting": waiting_files(store, route.name),
                 }
             identity = store.get_identity(route.name)
+            refused = [
+                {
+                    "conversation": row.conversation_id,
+                    "sequence": row.sequence,
+                    "reason": row.last_error,
+                    "at": row.updated_at,
+                }
+                for row in store.failed_inbound(route.name)
+            ]
             summaries.append(
                 {
                     "route": route.name,
@@ -93,6 +102,7 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
                         "replaced_reason": identity.replaced_reason,
                         "replaced_at": identity.replaced_at,
                     },
+                    "refused_from_agents": refused,
                 }
             )
     return summaries
@@ -100,8 +110,9 @@ def _summaries(config: Config, running: bool | None) -> list[dict[str, Any]]:
 
 def run(config: Config, args: argparse.Namespace) -> int:
     """Print, per route connection, counts, conversation, oldest pending, last
-    results and the newest files with a reason (failed, or sent but not archived);
-    ``daemon not running`` instead of a connection when no daemon holds the state.
+    results, the newest files with a reason (failed, or sent but not archived) and the
+    agent files refused lately, with their reasons; ``daemon not running`` instead of a
+    connection when no daemon holds the state.
     """
     from syncd.service.status import daemon_running
 
@@ -157,6 +168,11 @@ def run(config: Config, args: argparse.Namespace) -> int:
         say(f"  last error: {'-' if error is None else f'{error} ({when})'}")
         for problem in summary["problems"]:
             say(f"  #{problem['id']} {problem['file']} ({problem['state']}): {problem['reason']}")
+        for refusal in summary["refused_from_agents"]:
+            say(
+                f"  refused from agent: conversation {refusal['conversation'][:8]} "
+                f"sequence {refusal['sequence']} ({_when(refusal['at'])}): {refusal['reason']}"
+            )
     return EX_OK
 
 

@@ -100,11 +100,13 @@ class RouteConfig:
     settle_seconds: float = 2.0
     poll_seconds: float = 5.0
     rescan_seconds: float = 300.0
-    max_download_bytes: int = 25_000_000
+    max_download_bytes: int = 5_242_880
     send_accept_receipts: bool = True
     consumer_id: str | None = None
     display_name: str | None = None
     create_folders: bool = False
+    save_agent_text: bool = True
+    close_after_idle_minutes: float | None = None
     document_caption: str = DEFAULT_DOCUMENT_CAPTION
     max_pages: int = DEFAULT_MAX_PAGES
 
@@ -178,6 +180,8 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "consumer_id",
         "display_name",
         "create_folders",
+        "save_agent_text",
+        "close_after_idle_minutes",
         "document_caption",
         "max_pages",
     ),

@@ -279,10 +279,16 @@ def _parse_route(table: TableReader, base_dir: Path, identity: IdentityMode) -> 
     settle_seconds = table.number("settle_seconds", 2.0, 0.1, above_minimum=False)
     poll_seconds = table.number("poll_seconds", 5.0, 0.0, above_minimum=True)
     rescan_seconds = table.number("rescan_seconds", 300.0, 0.0, above_minimum=True)
-    max_download_bytes = table.integer("max_download_bytes", 25_000_000, 1, 2**40)
+    max_download_bytes = table.integer("max_download_bytes", 5_242_880, 1, 2**40)
     send_accept_receipts = table.boolean("send_accept_receipts", True)
     consumer_id, display_name = parse_route_identity(table, identity)
     create_folders = table.boolean("create_folders", False)
+    save_agent_text = table.boolean("save_agent_text", True)
+    close_after_idle_minutes: float | None = None
+    if "close_after_idle_minutes" in table.table:
+        close_after_idle_minutes = table.number(
+            "close_after_idle_minutes", 0.0, 0.0, above_minimum=True
+        )
     if name is None or outbox is None or inbox is None:
         return None
     return RouteConfig(
@@ -301,6 +307,8 @@ def _parse_route(table: TableReader, base_dir: Path, identity: IdentityMode) -> 
         consumer_id,
         display_name,
         create_folders,
+        save_agent_text,
+        close_after_idle_minutes or None,
         document_caption=document_caption,
         max_pages=max_pages,
     )

@@ -10,9 +10,9 @@ Modules: ``settings`` (settings, limits), ``tokens`` (JWT), ``tempurl`` (Swift s
 (publish validation), ``objects`` (object store), ``site_settings`` (logins, properties),
 ``faults`` (seeded fault knobs), ``hub`` (fan-out of changes), ``core`` (shared state and
 URL signing), ``agent`` (the emulated agent), ``consumer_requests`` (request handlers),
-``consumer_ws`` (socket lifecycle and ordering contract), ``domain_routes``, ``admin_routes``,
-``swift_routes``, ``control_routes``, ``console``, ``server`` (app wiring, thread runner) and
-``command`` (CLI).
+``consumer_ws`` (socket lifecycle; no ordering promise), ``domain_routes``, ``admin_routes``,
+``swift_routes``, ``control_routes``, ``console`` and ``console_assets`` (the agent console
+page), ``server`` (app wiring, thread runner, auto-close) and ``command`` (CLI).
 
 Choices made where LivePerson is undocumented (protocol.md §12); each is repeated in the
 module that implements it:
@@ -33,7 +33,14 @@ module that implements it:
 6. Idle sockets are dropped without a close frame (clients see 1006); binary frames close with
    1003 and frames that are not JSON requests with 1008.
 7. ``ExConversationChangeNotification`` DELETE changes carry only ``result.convId``.
-8. Replays are sent in notifications of up to 20 changes.
+8. Replays are sent in notifications of up to 20 changes, right behind the response, unless
+   the ``history_delay_ms`` knob sends them late, split, shuffled and partly repeated.
 9. Site settings: ``If-Match`` absent → unconditional; boolean properties have ``type`` 1.
 10. The IdP signs HS256 (LivePerson: RS256) with a per-emulator secret.
+11. The agent accepts each conversation as it is requested (``agent_accept = "auto"``) or
+    on the console (``manual``); it resumes a closed conversation by sending into it, and
+    ``auto_close_seconds`` closes conversations (closeReason SYSTEM) after consumer
+    inactivity. The ExConversation UPSERT carries ``lastContentEventNotification``.
+12. ``participant_ids = "distinct"`` gives the consumer an ``originatorId`` unlike its JWT
+    ``sub``.
 """

@@ -22,7 +22,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from syncd.emulator.settings import EmulatorSettings
+from syncd.emulator.settings import (
+    AGENT_ACCEPT_CHOICES,
+    PARTICIPANT_ID_CHOICES,
+    EmulatorSettings,
+)
 
 DEFAULT_PORT = 8780
 CONTROL_TOKEN_VARIABLE = "SYNCD_EMULATOR_CONTROL_TOKEN"  # noqa: S105 - a variable name
@@ -135,6 +139,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse /signup, as production accounts do",
     )
+    parser.add_argument(
+        "--agent-accept",
+        choices=AGENT_ACCEPT_CHOICES,
+        default=defaults.agent_accept,
+        help="auto: the agent accepts each new conversation at once; manual: it waits for "
+        "Accept on the console",
+    )
+    parser.add_argument(
+        "--auto-close-seconds",
+        type=float,
+        default=None,
+        help="close conversations after this long without consumer activity (default: never)",
+    )
+    parser.add_argument(
+        "--participant-ids",
+        choices=PARTICIPANT_ID_CHOICES,
+        default=defaults.participant_ids,
+        help="distinct: the consumer's originatorId differs from its token's sub",
+    )
+    parser.add_argument(
+        "--history-delay-ms",
+        type=float,
+        default=defaults.history_delay_ms,
+        help="send subscription history this late, split, shuffled and partly repeated",
+    )
 
 
 def is_loopback_bind(host: str) -> bool:
@@ -174,6 +203,10 @@ def settings_from(
                 f"--host {args.host} is not loopback: set --admin-password-file (or "
                 f"${ADMIN_PASSWORD_VARIABLE}) instead of the documented default password"
             )
+    if args.auto_close_seconds is not None and args.auto_close_seconds <= 0:
+        raise ValueError("--auto-close-seconds must be above 0")
+    if args.history_delay_ms < 0:
+        raise ValueError("--history-delay-ms must be 0 or more")
     return EmulatorSettings(
         host=args.host,
         port=args.port,
@@ -194,6 +227,10 @@ def settings_from(
         external_token_lifetime_seconds=args.external_token_lifetime_seconds,
         signup_disabled=args.signup_disabled,
         unauth_refresh_only_expired=args.unauth_refresh_only_expired,
+        agent_accept=args.agent_accept,
+        auto_close_seconds=args.auto_close_seconds,
+        participant_ids=args.participant_ids,
+        history_delay_ms=args.history_delay_ms,
     )
 
 

@@ -14,7 +14,9 @@ Choices where LivePerson is silent (protocol.md §12), made here:
   closed with 4401.
 * A consumer may only subscribe to, publish in and close its own conversations; other or
   unknown dialog ids get 400. Publishing in a closed dialog gets 400.
-* Replayed events go out in notifications of up to ``REPLAY_BATCH_SIZE`` changes each.
+* Replayed events go out in notifications of up to ``REPLAY_BATCH_SIZE`` changes each, right
+  behind the response — unless the ``history_delay_ms`` knob sends them later, split,
+  shuffled and partly repeated (LivePerson promises no order here).
 * Response types: ``GetClockResponse``, ``KeepAliveResponse``, ``cm.RequestConversationResponse``,
   ``cqm.SubscribeExConversationsResponse``, ``GenericSubscribeResponse``,
   ``ms.PublishEventResponse``, ``ms.GenerateURLResponse`` and ``StringResponse``.
@@ -22,6 +24,7 @@ Choices where LivePerson is silent (protocol.md §12), made here:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +38,8 @@ from syncd.emulator.subscriptions import ConversationSubscription
 from syncd.emulator.tokens import ConsumerClaims, TokenError
 from syncd.liveperson import protocol
 from syncd.liveperson.protocol import Request, as_list, build_response
+
+logger = logging.getLogger("syncd.emulator")
 
 REPLAY_BATCH_SIZE = 20
 STRING_RESPONSE = "StringResponse"
@@ -56,6 +61,9 @@ class Reply:
     response_type: str
     body: Any
     follow_ups: list[str] = field(default_factory=list)
+    # Frames sent ``delay_seconds`` later, behind whatever comes meanwhile.
+    delayed: list[str] = field(default_factory=list)
+    delay_seconds: float = 0.0
 
 
 @dataclass
@@ -65,6 +73,8 @@ class Outcome:
     response: str
     follow_ups: list[str] = field(default_factory=list)
     close_code: int | None = None
+    delayed: list[str] = field(default_factory=list)
+    delay_seconds: float = 0.0
 
 
 def error_response(request_id: str, rejection: Rejection) -> str:
@@ -107,9 +117,15 @@ def _request_conversation(core: EmulatorCore, connection: Connection, request: R
     skill_id = body.get("skillId", "-1")
     if not isinstance(skill_id, str | int) or isinstance(skill_id, bool) or skill_id == "":
         raise Rejection(400, "'skillId' must be a string or a number")
+    consumer_id = _consumer_id(connection)
     conversation = core.book.open_conversation(
-        _consumer_id(connection), str(skill_id), core.now_ms()
+        consumer_id, str(skill_id), core.now_ms(), core.participant_id(consumer_id)
     )
+    logger.info(
+        "conversation %s requested by consumer %s", conversation.conversation_id, consumer_id
+    )
+    if core.settings.agent_accept == "auto":
+        core.book.assign_agent(conversation, core.agent_id, core.now_ms())
     return Reply("cm.RequestConversationResponse", {"conversationId": conversation.conversation_id})
 
 
@@ -145,6 +161,11 @@ def _subscribe_messaging_events(
         raise Rejection(400, "'fromSeq' must be an integer >= 0")
     connection.dialog_ids.add(conversation.conversation_id)
     events = conversation.events_from(from_sequence)
+    delay_seconds = core.faults.history_delay_seconds
+    if delay_seconds > 0 and events:
+        # The history_delay_ms knob: late, split, shuffled and partly repeated.
+        frames = [messaging_event_frame(batch) for batch in core.faults.scramble_history(events)]
+        return Reply("GenericSubscribeResponse", {}, [], frames, delay_seconds)
     replay = [
         messaging_event_frame(events[start : start + REPLAY_BATCH_SIZE])
         for start in range(0, len(events), REPLAY_BATCH_SIZE)
@@ -158,7 +179,7 @@ def _publish_event(core: EmulatorCore, connection: Connection, request: Request)
     checked = check_event(body.get("event"), core.objects.exists)
     stored = core.book.publish(
         conversation,
-        _consumer_id(connection),
+        core.participant_id(_consumer_id(connection)),
         CONSUMER,
         checked.event,
         checked.numbered,
@@ -257,4 +278,6 @@ def handle_request(core: EmulatorCore, connection: Connection, request: Request)
     except Rejection as rejection:
         return Outcome(error_response(request.request_id, rejection))
     response = build_response(request.request_id, 200, reply.response_type, reply.body)
-    return Outcome(response, reply.follow_ups)
+    return Outcome(
+        response, reply.follow_ups, delayed=reply.delayed, delay_seconds=reply.delay_seconds
+    )

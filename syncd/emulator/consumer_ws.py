@@ -10,12 +10,13 @@ Idleness. A socket that sends no frame and no ping for ``idle_timeout_seconds`` 
 without a close frame (clients see 1006, as reported against LivePerson); pings and pongs count
 as activity. Binary frames are closed with 1003; text that is not a request frame with 1008.
 
-Ordering contract (the client relies on it): the frames of one socket are handled strictly in
-order, one at a time, and every frame a request produces — its response, then for
-``ms.SubscribeMessagingEvents`` ALL replayed events, then the notifications the request caused
-— is queued before the next frame of that socket is read. One writer task sends the queue in
-order, so a ``GetClock`` sent after a subscribe is a barrier: its response arrives after the
-whole replay. Live notifications caused by others may interleave anywhere.
+Ordering. LivePerson documents no order between a subscription's history and later
+responses or notifications, and clients must not rely on one. By default the emulator happens
+to queue a request's response, then its replayed history, then the notifications it caused,
+before reading the socket's next frame (raw-frame tests use that to observe one request at a
+time); this is a property of the emulator, not a promise. The ``history_delay_ms`` fault knob
+removes it: history then arrives after later responses and live events, split, shuffled and
+partly repeated.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ async def _handle_text(core: EmulatorCore, socket: ConsumerSocket, text: str) ->
     """Handle one text frame: latency, faults, then the request; queue everything it yields.
 
     The response, its follow-ups and the notifications it caused are queued before this
-    returns, which is what makes the per-socket ordering contract hold.
+    returns; delayed frames (the ``history_delay_ms`` knob) are queued later by a timer.
     """
     if core.faults.latency_seconds > 0:
         await asyncio.sleep(core.faults.latency_seconds)
@@ -186,6 +187,10 @@ async def _handle_text(core: EmulatorCore, socket: ConsumerSocket, text: str) ->
             socket.send(outcome.response)
         for follow_up in outcome.follow_ups:
             socket.send(follow_up)
+    if outcome.delayed:
+        loop = asyncio.get_running_loop()
+        for delayed_frame in outcome.delayed:
+            loop.call_later(outcome.delay_seconds, socket.send, delayed_frame)
     if outcome.close_code is not None:
         socket.close(outcome.close_code)
 

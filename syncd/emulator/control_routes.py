@@ -1,8 +1,11 @@
 """The ``/_emulator/`` control API: JSON endpoints for tests, the demo and people.
 
 * ``GET /_emulator/state`` → ``{"conversations": [...], "objects": [...]}``.
-* ``POST /_emulator/conversations/{id}/agent-file?caption=...`` — raw image bytes as the body
-  (or a multipart form with ``file`` and ``caption``) → ``{"sequence", "relativePath"}``.
+* ``POST /_emulator/conversations/{id}/accept`` — accept as the agent → ``{"id", "state"}``.
+* ``POST /_emulator/conversations/{id}/agent-file?caption=...[&file_type=PDF]`` — raw file bytes
+  as the body (or a multipart form with ``file`` and ``caption``): JPG, PNG, GIF, PDF, DOCX,
+  XLSX or PPTX, found from the content unless ``file_type`` declares one →
+  ``{"sequence", "relativePath", "fileType"}``. Sending into a closed conversation resumes it.
 * ``POST /_emulator/conversations/{id}/agent-message`` — ``{"text": ...}`` or a text/plain
   body (or a form field ``text``) → ``{"sequence"}``.
 * ``POST /_emulator/conversations/{id}/close`` — close as the agent → ``{"id", "state"}``.
@@ -11,7 +14,8 @@
   a consumer token of any lifetime (negative: already expired), for 4401 tests.
 * ``POST /_emulator/sockets/close?code=N`` → ``{"closed": n}``: close every consumer socket
   with that code (1006 drops them without a close frame).
-* ``GET /_emulator/`` — the agent console page.
+* ``GET /_emulator/object?path=/v1/...`` — download a stored object (the console's links).
+* ``GET /_emulator/`` — the agent console page; ``GET /_emulator/console.json`` what it shows.
 
 Errors are JSON ``{"error": "<reason>"}``: 400 bad input, 404 unknown conversation, 409 closed
 conversation. Requests sent by the console's HTML forms are answered with a redirect back to it.
@@ -68,6 +72,7 @@ async def state(request: web.Request) -> dict[str, Any]:
 async def agent_file(request: web.Request) -> dict[str, Any]:
     """Send the request's image as the agent."""
     caption = request.query.get("caption", "")
+    declared_type = request.query.get("file_type") or None
     if request.content_type == "multipart/form-data":
         form = await request.post()
         upload = form.get("file")
@@ -77,7 +82,9 @@ async def agent_file(request: web.Request) -> dict[str, Any]:
         caption = str(form.get("caption", caption))
     else:
         data = await request.read()
-    return agent.send_file(request.app[CORE], request.match_info["conversation_id"], data, caption)
+    return agent.send_file(
+        request.app[CORE], request.match_info["conversation_id"], data, caption, declared_type
+    )
 
 
 async def agent_message(request: web.Request) -> dict[str, Any]:
@@ -95,6 +102,29 @@ async def agent_message(request: web.Request) -> dict[str, Any]:
     if not isinstance(text, str):
         raise Rejection(400, "'text' must be a string")
     return agent.send_text(request.app[CORE], request.match_info["conversation_id"], text)
+
+
+async def accept_conversation(request: web.Request) -> dict[str, Any]:
+    """Accept a conversation as the agent."""
+    conversation = agent.accept(request.app[CORE], request.match_info["conversation_id"])
+    return {"id": conversation.conversation_id, "state": conversation.agent_state}
+
+
+async def download_object(request: web.Request) -> web.Response:
+    """Serve a stored object as an attachment (the console's download links)."""
+    stored = request.app[CORE].objects.get(request.query.get("path", ""))
+    if stored is None:
+        return web.json_response({"error": "No such object"}, status=404)
+    return web.Response(
+        body=stored.data,
+        content_type=stored.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{stored.name}"'},
+    )
+
+
+async def console_state(request: web.Request) -> dict[str, Any]:
+    """What the console page shows, for its refresh."""
+    return console.view(request.app[CORE])
 
 
 async def close_conversation(request: web.Request) -> dict[str, Any]:
@@ -155,6 +185,9 @@ def add_routes(app: web.Application) -> None:
     router.add_post(conversation + "/agent-file", _json_endpoint(agent_file))
     router.add_post(conversation + "/agent-message", _json_endpoint(agent_message))
     router.add_post(conversation + "/close", _json_endpoint(close_conversation))
+    router.add_post(conversation + "/accept", _json_endpoint(accept_conversation))
+    router.add_get("/_emulator/object", download_object)
+    router.add_get("/_emulator/console.json", _json_endpoint(console_state))
     router.add_get("/_emulator/faults", _json_endpoint(get_faults))
     router.add_put("/_emulator/faults", _json_endpoint(put_faults))
     router.add_delete("/_emulator/faults", _json_endpoint(delete_faults))

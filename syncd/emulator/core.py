@@ -19,6 +19,7 @@ Choices where LivePerson is silent (protocol.md §12), made here:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 import time
 import uuid
@@ -27,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncd.emulator import tempurl
-from syncd.emulator.faults import Faults
+from syncd.emulator.faults import FaultKnobs, Faults
 from syncd.emulator.hub import Hub
 from syncd.emulator.identities import ConsumerRecord, IdentityService, load_public_key
 from syncd.emulator.model import ConversationBook
@@ -63,7 +64,7 @@ class EmulatorCore:
         self.objects = ObjectStore()
         self.site_settings = SiteSettings(settings.file_sharing_enabled)
         self.admin = AdminLogins(settings.admin_user, settings.admin_password)
-        self.faults = Faults()
+        self.faults = Faults(FaultKnobs(history_delay_ms=settings.history_delay_ms))
         self.tokens = TokenSigner(secrets.token_bytes(32), settings.account)
         public_key = load_public_key(settings.auth_public_key) if settings.auth_public_key else None
         self.identities = IdentityService(settings, public_key)
@@ -85,6 +86,29 @@ class EmulatorCore:
         return int(self._clock() * 1000)
 
     # --- identity -------------------------------------------------------------------------
+
+    def participant_id(self, consumer_id: str) -> str:
+        """The ``originatorId`` the consumer's events carry: its JWT ``sub``, or with
+        ``participant_ids = "distinct"`` a stable hash of it (as authenticated consumers get)."""
+        if self.settings.participant_ids != "distinct":
+            return consumer_id
+        digest = hashlib.sha256(f"{self.account}:{consumer_id}".encode()).hexdigest()
+        return digest
+
+    def close_inactive(self) -> int:
+        """Close (reason SYSTEM) every open conversation whose consumer was inactive for
+        ``auto_close_seconds``; return how many were closed."""
+        limit_seconds = self.settings.auto_close_seconds
+        if limit_seconds is None:
+            return 0
+        now_ms = self.now_ms()
+        closed = 0
+        for conversation in self.book.all():
+            idle_ms = now_ms - conversation.last_consumer_activity_ms
+            if conversation.is_open and idle_ms >= limit_seconds * 1000:
+                self.book.close(conversation, "SYSTEM", now_ms)
+                closed += 1
+        return closed
 
     def issue_token(
         self, issuer: str, lifetime_seconds: int | None = None, consumer_id: str | None = None
@@ -192,6 +216,7 @@ class EmulatorCore:
                 "id": c.conversation_id,
                 "consumerId": c.consumer_id,
                 "state": c.state,
+                "agentState": c.agent_state,
                 "stage": c.stage,
                 "skillId": c.skill_id,
                 "closeReason": c.close_reason,

@@ -22,6 +22,12 @@ Knobs (``PUT /_emulator/faults`` merges the given ones; ``DELETE`` resets all):
   ``GenerateURLForUploadFile`` answers starts with this origin (``http://host:port`` or the
   scheme-relative ``//host:port``), as a compromised or misconfigured front end might; None
   (the default) gives LivePerson's plain ``/v1/...`` paths;
+* ``history_delay_ms`` — send the history of ``ms.SubscribeMessagingEvents`` this long after
+  the response (so later responses and live events overtake it), split into notifications
+  of one to three events, in shuffled order, with some of them sent twice: LivePerson
+  promises no order between a subscription's history and later frames;
+* ``agent_file_max_bytes`` — the largest file the emulated agent may send (None: LivePerson's
+  5 MB), raised by tests to check the daemon's own limit;
 * ``seed`` — re-seeds the random generator (setting it always re-seeds, even to the same value).
 
 Every draw comes from one ``random.Random(seed)``, and a knob draws only when its rate is
@@ -35,9 +41,11 @@ import dataclasses
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from syncd.emulator.rejection import Rejection
+
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class FaultKnobs:
     drop_responses_rate: float = 0.0
     signup_token_ttl_seconds: int | None = None
     upload_url_origin: str | None = None
+    history_delay_ms: float = 0.0
+    agent_file_max_bytes: int | None = None
     seed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,7 +84,7 @@ _RATES = (
     "drop_responses_rate",
 )
 _HTTP_CODES = ("request_error_code", "swift_error_code", "ws_connect_error_code")
-_OPTIONAL_INTEGERS = ("upload_url_ttl_seconds", "signup_token_ttl_seconds")
+_OPTIONAL_INTEGERS = ("upload_url_ttl_seconds", "signup_token_ttl_seconds", "agent_file_max_bytes")
 _KNOB_NAMES = frozenset(field.name for field in dataclasses.fields(FaultKnobs))
 
 
@@ -102,8 +112,8 @@ def _problem(name: str, value: Any) -> str | None:
     if name == "retry_after_seconds":
         ok = value is None or (_is_number(value) and value >= 0)
         return None if ok else "retry_after_seconds must be a number >= 0"
-    if name == "latency_ms":
-        return None if _is_number(value) and value >= 0 else "latency_ms must be >= 0"
+    if name in ("latency_ms", "history_delay_ms"):
+        return None if _is_number(value) and value >= 0 else f"{name} must be >= 0"
     if name == "upload_url_origin":
         ok = value is None or (
             isinstance(value, str) and value.startswith(("http://", "https://", "//"))
@@ -123,8 +133,9 @@ def _problem(name: str, value: Any) -> str | None:
 class Faults:
     """The knobs plus the seeded generator that decides each fault."""
 
-    def __init__(self) -> None:
-        self.knobs = FaultKnobs()
+    def __init__(self, defaults: FaultKnobs | None = None) -> None:
+        self._defaults = defaults or FaultKnobs()
+        self.knobs = self._defaults
         self._random = random.Random(self.knobs.seed)
 
     def update(self, changes: Mapping[str, Any]) -> FaultKnobs:
@@ -144,8 +155,8 @@ class Faults:
         return self.knobs
 
     def reset(self) -> FaultKnobs:
-        """Restore every default (and the default seed) and return the knobs."""
-        self.knobs = FaultKnobs()
+        """Restore every default (the emulator's start-up values) and return the knobs."""
+        self.knobs = self._defaults
         self._random = random.Random(self.knobs.seed)
         return self.knobs
 
@@ -182,6 +193,25 @@ class Faults:
     def swift_error(self) -> int | None:
         """Return the HTTP status to answer a storage request with, or None to serve it."""
         return self.knobs.swift_error_code if self._roll(self.knobs.swift_error_rate) else None
+
+    def scramble_history(self, events: list[_Item]) -> list[list[_Item]]:
+        """Split ``events`` into batches of one to three, repeat about one batch in four,
+        and shuffle the batches (the ``history_delay_ms`` knob)."""
+        batches: list[list[_Item]] = []
+        start = 0
+        while start < len(events):
+            size = self._random.randint(1, 3)
+            batches.append(events[start : start + size])
+            start += size
+        repeats = [batch for batch in batches if self._random.random() < 0.25]
+        batches += repeats
+        self._random.shuffle(batches)
+        return batches
+
+    @property
+    def history_delay_seconds(self) -> float:
+        """How long history waits behind later frames (0: sent with the response)."""
+        return self.knobs.history_delay_ms / 1000
 
     @property
     def latency_seconds(self) -> float:

@@ -2,7 +2,11 @@
 
 Choices where LivePerson is silent (protocol.md §12), made here:
 
-* A consumer has at most one OPEN conversation; asking for another is refused with 400.
+* A consumer has at most one OPEN conversation it requested; asking for another is refused
+  with 400. An agent may resume a closed one by sending into it, so a consumer can have two.
+* An OPEN conversation is *waiting* until an agent accepts it (joins as ASSIGNED_AGENT), then
+  *active*. ``last_consumer_activity_ms`` (creation or the consumer's last event) drives the
+  emulator's auto-close.
 * Every conversation has one MAIN dialog whose ``dialogId`` equals the ``conversationId``.
 * Sequences: one counter per dialog starting at 0, consumed by every ContentEvent and
   AcceptStatusEvent; ChatStateEvents are distributed but neither stored nor numbered.
@@ -28,7 +32,11 @@ OPEN = "OPEN"
 CLOSE = "CLOSE"
 DEFAULT_SKILL_ID = "-1"
 
-_CLOSED_CAUSES = {CONSUMER: "Closed by consumer", "AGENT": "Closed by agent"}
+_CLOSED_CAUSES = {
+    CONSUMER: "Closed by consumer",
+    "AGENT": "Closed by agent",
+    "SYSTEM": "Auto closed after consumer inactivity",
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,21 @@ class Conversation:
     participants: list[tuple[str, str]] = field(default_factory=list)
     events: list[StoredEvent] = field(default_factory=list)
     next_sequence: int = 0
+    last_consumer_activity_ms: int = 0
+
+    @property
+    def agent_state(self) -> str:
+        """``waiting`` (open, no agent yet), ``active`` (open, accepted) or ``closed``."""
+        if not self.is_open:
+            return "closed"
+        return "active" if self.has_role(ASSIGNED_AGENT) else "waiting"
+
+    def last_content_event(self) -> StoredEvent | None:
+        """The last stored ContentEvent, None when there is none."""
+        for event in reversed(self.events):
+            if event.event.get("type") == "ContentEvent":
+                return event
+        return None
 
     @property
     def is_open(self) -> bool:
@@ -156,8 +179,11 @@ class ConversationBook:
         """Return the conversations ``consumer_id`` started, in creation order."""
         return [c for c in self._conversations.values() if c.consumer_id == consumer_id]
 
-    def open_conversation(self, consumer_id: str, skill_id: str, now_ms: int) -> Conversation:
-        """Start a conversation for ``consumer_id`` targeting ``skill_id``.
+    def open_conversation(
+        self, consumer_id: str, skill_id: str, now_ms: int, participant_id: str | None = None
+    ) -> Conversation:
+        """Start a conversation for ``consumer_id`` targeting ``skill_id``; the consumer takes
+        part as ``participant_id`` (default: the consumer id itself).
 
         Raises Rejection(400) when the consumer already has an OPEN conversation.
         """
@@ -170,7 +196,8 @@ class ConversationBook:
             skill_id=skill_id,
             start_ms=now_ms,
             metadata_updated_ms=now_ms,
-            participants=[(consumer_id, CONSUMER)],
+            participants=[(participant_id or consumer_id, CONSUMER)],
+            last_consumer_activity_ms=now_ms,
         )
         self._conversations[conversation.conversation_id] = conversation
         self._listener.conversation_changed(conversation)
@@ -201,6 +228,8 @@ class ConversationBook:
         """
         if not conversation.is_open:
             raise Rejection(400, "The dialog is closed")
+        if role == CONSUMER:
+            conversation.last_consumer_activity_ms = now_ms
         if numbered:
             stored = StoredEvent(
                 conversation.conversation_id,
@@ -218,6 +247,19 @@ class ConversationBook:
             )
         self._listener.event_published(conversation, stored)
         return stored
+
+    def reopen(self, conversation: Conversation, now_ms: int) -> None:
+        """Make a closed conversation OPEN again (an agent resumed it); raises Rejection(400)
+        when it is open."""
+        if conversation.is_open:
+            raise Rejection(400, "The conversation is open")
+        conversation.state = OPEN
+        conversation.stage = OPEN
+        conversation.end_ms = None
+        conversation.close_reason = None
+        conversation.metadata_updated_ms = now_ms
+        conversation.last_consumer_activity_ms = now_ms
+        self._listener.conversation_changed(conversation)
 
     def close(self, conversation: Conversation, closed_by: str, now_ms: int) -> None:
         """Close the conversation (state and stage CLOSE) on behalf of ``closed_by``.

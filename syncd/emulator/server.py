@@ -46,6 +46,7 @@ logger = logging.getLogger("syncd.emulator")
 _T = TypeVar("_T")
 _START_TIMEOUT_SECONDS = 10.0
 _SHUTDOWN_TIMEOUT_SECONDS = 2.0
+AUTO_CLOSE_CHECK_SECONDS = 0.5
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # noqa: S104 - recognising, not binding
 
 
@@ -110,6 +111,7 @@ class RunningEmulator:
         self.core = core
         self.port = settings.port
         self._runner: web.AppRunner | None = None
+        self._auto_close: asyncio.Task[None] | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=_run_loop, args=(self._loop,), name="syncd-emulator", daemon=True
@@ -169,6 +171,8 @@ class RunningEmulator:
             await runner.cleanup()
             raise
         self._runner = runner
+        if self.settings.auto_close_seconds is not None and self._auto_close is None:
+            self._auto_close = asyncio.get_running_loop().create_task(self._close_inactive())
         self.port = int(runner.addresses[0][1])
         host = self.settings.host
         host = "localhost" if host in _WILDCARD_HOSTS else host
@@ -177,6 +181,15 @@ class RunningEmulator:
         scheme = "https" if self.settings.uses_tls else "http"
         self.core.base_url = f"{scheme}://{self.core.host_port}"
         logger.info("emulator listening on %s", self.core.base_url)
+
+    async def _close_inactive(self) -> None:
+        """Close conversations whose consumer was inactive too long (``auto_close_seconds``),
+        checking every half second for as long as the emulator runs."""
+        while True:
+            closed = self.core.close_inactive()
+            if closed:
+                logger.info("auto-closed %d conversation(s) after consumer inactivity", closed)
+            await asyncio.sleep(AUTO_CLOSE_CHECK_SECONDS)
 
     async def _stop_listening(self) -> None:
         # Drop the consumer sockets first: their handlers would otherwise hold the shutdown.
@@ -245,9 +258,22 @@ class RunningEmulator:
             lambda: self.core.issue_token(self.base_url, lifetime_seconds, consumer_id)
         )
 
-    def send_agent_file(self, conversation_id: str, data: bytes, caption: str = "") -> Any:
-        """Send image bytes as the agent; returns ``{"sequence", "relativePath"}``."""
-        return self._call(lambda: agent.send_file(self.core, conversation_id, data, caption))
+    def send_agent_file(
+        self,
+        conversation_id: str,
+        data: bytes,
+        caption: str = "",
+        declared_type: str | None = None,
+    ) -> Any:
+        """Send a file as the agent (its type found in the content unless ``declared_type``
+        is given); returns ``{"sequence", "relativePath", "fileType"}``."""
+        return self._call(
+            lambda: agent.send_file(self.core, conversation_id, data, caption, declared_type)
+        )
+
+    def accept_conversation(self, conversation_id: str) -> None:
+        """Accept a conversation as the agent."""
+        self._call(lambda: agent.accept(self.core, conversation_id))
 
     def send_agent_message(self, conversation_id: str, text: str) -> Any:
         """Send text as the agent; returns ``{"sequence"}``."""

@@ -21,6 +21,9 @@ MAX_PREVIEW_CHARACTERS = 30_000
 # files); a bigger body gets 413 like Swift's own size limit.
 MAX_OBJECT_BYTES = 5 * 1024 * 1024
 
+AGENT_ACCEPT_CHOICES = ("auto", "manual")
+PARTICIPANT_ID_CHOICES = ("same", "distinct")
+
 # Every service name the emulator's Domain API knows; each resolves to the emulator itself.
 SERVICE_NAMES = (
     "idp",
@@ -58,6 +61,12 @@ class EmulatorSettings:
     ``signup_disabled`` refuses ``/signup`` as production accounts do.
     ``unauth_refresh_only_expired`` refuses to refresh an anonymous token that has not
     expired yet (the strictest reading of LivePerson's "once the external token is expired").
+    ``agent_accept`` is ``auto`` (the agent accepts each conversation as it is requested) or
+    ``manual`` (it waits for Accept on the console or the control API). ``auto_close_seconds``
+    closes conversations whose consumer was inactive that long (None: never).
+    ``participant_ids`` ``distinct`` makes the consumer's ``originatorId`` differ from its
+    JWT ``sub`` (as for authenticated consumers); ``same`` keeps them equal.
+    ``history_delay_ms`` is the start-up value of that fault knob.
     """
 
     host: str = "127.0.0.1"
@@ -80,6 +89,10 @@ class EmulatorSettings:
     external_token_lifetime_seconds: int = 600
     signup_disabled: bool = False
     unauth_refresh_only_expired: bool = False
+    agent_accept: str = "auto"
+    auto_close_seconds: float | None = None
+    participant_ids: str = "same"
+    history_delay_ms: float = 0.0
 
     @property
     def uses_tls(self) -> bool:

@@ -33,15 +33,17 @@ def _state_filter(value: Any, name: str) -> frozenset[str] | None:
 
 
 def upsert_change(conversation: Conversation) -> dict[str, Any]:
-    """Return the UPSERT change describing ``conversation`` as it is now."""
-    return {
-        "type": "UPSERT",
-        "result": {
-            "convId": conversation.conversation_id,
-            "effectiveTTR": -1,
-            "conversationDetails": conversation.details(),
-        },
+    """Return the UPSERT change describing ``conversation`` as it is now, with
+    ``lastContentEventNotification`` (the last content event) once there is one."""
+    result: dict[str, Any] = {
+        "convId": conversation.conversation_id,
+        "effectiveTTR": -1,
+        "conversationDetails": conversation.details(),
     }
+    last = conversation.last_content_event()
+    if last is not None:
+        result["lastContentEventNotification"] = last.as_change()
+    return {"type": "UPSERT", "result": result}
 
 
 def delete_change(conversation: Conversation) -> dict[str, Any]:

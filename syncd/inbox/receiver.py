@@ -1,10 +1,14 @@
-"""The receiver: files agents send into a route's conversation land in its inbox, once.
+"""The receiver: what agents send into a route's conversations lands in its inbox, once.
 
 Events arrive from the route's LivePerson session (replayed from the stored cursor after
-every connect). A ``hosted/file`` from anyone but us becomes an ``inbound`` row, unique per
-conversation and sequence, so replays never download twice. The receiver thread downloads
-due rows, writes them atomically into the inbox under a name made from local facts, marks
-them done, and sends LivePerson's receipt (an AcceptStatusEvent ACCEPT).
+every connect) for every OPEN conversation the ``ConversationKeeper`` follows. A
+``hosted/file`` from anyone but us, and (with ``save_agent_text``) an agent's text, becomes
+an ``inbound`` row, unique per conversation and sequence, so replays never save twice. The
+receiver thread downloads due files, checks their content (``content.py``: the types agents
+may send), writes files and texts atomically into the inbox under names made from local
+facts, marks them done, and sends LivePerson's receipt (an AcceptStatusEvent ACCEPT). A
+file refused for its content or size keeps its reason on the row, which ``syncd status``
+shows. The receiver never opens a conversation.
 
 A download that fails for the link's reason (``retrying.is_link_failure``) does not climb
 the row's retry schedule: the round stops and the receiver waits for the link, which wakes
@@ -35,7 +39,15 @@ from syncd.errors import (
     UploadUrlExpiredError,
 )
 from syncd.folders.route import RouteFolders
-from syncd.imaging import pipeline as imaging
+from syncd.inbox.agent_text import (
+    AGENT_TEXT_CAPTION,
+    AGENT_TEXT_TYPE,
+    cap_text,
+    render_agent_text,
+)
+from syncd.inbox.content import agent_file_extension
+from syncd.inbox.conversations import ConversationKeeper
+from syncd.inbox.cursor import GaplessCursor
 from syncd.inbox.writer import remove_stale_temp_files, write_into_inbox
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.protocol import ConversationChange, MessagingEvent
@@ -47,7 +59,6 @@ from syncd.worker_loop import run_woken_loop
 
 log = logging.getLogger("syncd.receiver")
 
-_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif"}
 DOWNLOAD_URL_ATTEMPTS = 3
 # How often a conversation whose events could not be recorded (disk full) is replayed.
 REPLAY_RETRY_SECONDS = 5.0
@@ -69,6 +80,7 @@ class RouteReceiver:
         client: ConsumerClient,
         storage: Callable[[], SwiftStorage],
         clock: Callable[[], float],
+        has_pending_files: Callable[[], bool] = lambda: False,
     ) -> None:
         self.route = route
         self._store = store
@@ -77,7 +89,9 @@ class RouteReceiver:
         self._storage = storage
         self._clock = clock
         self._wake = threading.Event()
-        self._conversation_closed = threading.Event()
+        self._keeper = ConversationKeeper(route, store, client, clock, has_pending_files)
+        # The stored cursor never passes a sequence that has not arrived (no order promised).
+        self._cursor = GaplessCursor(store.resume_sequence)
         # Conversation → first sequence that could not be recorded, to be replayed later
         # (the cursor may move past it meanwhile, with later events that were recorded).
         self._unrecorded: dict[str, int] = {}
@@ -115,8 +129,11 @@ class RouteReceiver:
         if event.sequence is None:
             return  # chat states ("agent is typing") carry no sequence and no content
         now = self._clock()
+        self._keeper.note_activity(event.dialog_id)
         ours = event.is_from_consumer(self._client.consumer_id)
         file = event.hosted_file if not ours else None
+        text = event.text if not ours and self.route.save_agent_text else None
+        through = self._cursor.through_if_seen(event.dialog_id, event.sequence)
         # One transaction per event (every page we publish comes back as an event): the
         # conversation, the inbound row and the cursor are committed together.
         with self._store.batch(f"record event {event.sequence} of {event.dialog_id}"):
@@ -124,27 +141,34 @@ class RouteReceiver:
             # the conversation notification) is recorded so its cursor and files have a
             # parent row.
             self._store.record_conversation(
-                self.route.name, event.dialog_id, self.route.skill_id, now
+                self.route.name, event.dialog_id, self.route.skill_id, now, close_others=False
             )
             row_id = None
+            saved: tuple[str, str, str] | None = None  # relative path, file type, caption
             if file is not None:
+                saved = (file.relative_path, file.file_type, file.caption)
+            elif text is not None:
+                # The text rides in the caption column: it has no storage path.
+                saved = ("", AGENT_TEXT_TYPE, cap_text(text))
+            if saved is not None:
                 row_id = self._store.record_inbound(
                     self.route.name,
                     event.dialog_id,
                     event.sequence,
-                    file.relative_path,
-                    file.file_type,
-                    file.caption,
+                    *saved,
                     event.originator_id,
                     now,
+                    seen_through=through,
                 )
-            else:
-                self._store.note_sequence_seen(event.dialog_id, event.sequence)
+            elif through is not None:
+                self._store.note_sequence_seen(event.dialog_id, through)
+        self._cursor.mark_seen(event.dialog_id, event.sequence)
         if row_id is not None:
             crash_point("inbound-recorded")
             log.info(
-                "route=%s: agent sent a file (conversation %s, sequence %d)",
+                "route=%s: agent sent %s (conversation %s, sequence %d)",
                 self.route.name,
+                "a file" if file is not None else "a message",
                 event.dialog_id,
                 event.sequence,
             )
@@ -161,26 +185,19 @@ class RouteReceiver:
 
     def handle_conversation_change(self, change: ConversationChange) -> None:
         """Keep the conversations table current (called on the session's reader thread)."""
-        now = self._clock()
         if change.is_open:
-            self._store.record_conversation(
-                self.route.name, change.conversation_id, change.skill_id, now
-            )
+            self._keeper.conversation_opened(change.conversation_id, change.skill_id)
+            self._wake.set()  # a new or resumed conversation is followed by the next round
         else:
-            self._store.mark_conversation_closed(change.conversation_id, now)
-            log.info(
-                "route=%s: conversation %s was closed", self.route.name, change.conversation_id
-            )
-            self._conversation_closed.set()
-            self._wake.set()
+            # No new conversation is requested here: the next file to send opens one.
+            self._keeper.conversation_closed(change.conversation_id)
 
     def run(self, stop: threading.Event) -> None:
-        """Thread body: keep an open, subscribed conversation; download due files."""
+        """Thread body: follow the OPEN conversations; save what is due."""
         try:
             remove_stale_temp_files(self._folders.inbox)
         except OSError as error:
             log.warning("route=%s: cannot tidy the inbox: %s", self.route.name, error)
-        self._conversation_closed.set()  # the first round makes sure a conversation exists
         run_woken_loop(
             stop,
             self._wake,
@@ -190,19 +207,14 @@ class RouteReceiver:
         )
 
     def _round(self) -> float:
-        """(Re)open the route's conversation when needed, then download what is due."""
+        """Follow the OPEN conversations, then save what is due."""
         link_wait_seconds = self._link_waiter.seconds_left(self._clock())
         if link_wait_seconds > 0:
             return link_wait_seconds
         try:
-            if self._conversation_closed.is_set():
-                conversation_id = self._client.ensure_open_conversation()
-                self._store.record_conversation(
-                    self.route.name, conversation_id, self.route.skill_id, self._clock()
-                )
-                self._conversation_closed.clear()  # only once a conversation is open again
+            keeper_wait = self._keeper.step(self._clock())
             replay_wait = self._replay_unrecorded(self._clock())
-            wait_seconds = min(self.step(self._clock()), replay_wait)
+            wait_seconds = min(self.step(self._clock()), replay_wait, keeper_wait)
         except (TransientError, RequestRejectedError) as error:
             if not is_link_failure(error):
                 log.warning("route=%s: LivePerson refused: %s", self.route.name, error)
@@ -251,7 +263,7 @@ class RouteReceiver:
         return REPLAY_RETRY_SECONDS
 
     def step(self, now: float) -> float:
-        """Download every due inbound row; return the seconds until the next is due.
+        """Save every due inbound row; return the seconds until the next is due.
 
         Raises FolderChangedError when a route folder was swapped (the route stops), and
         the link's errors (``is_link_failure``), stopping there: the rows not yet downloaded
@@ -264,13 +276,17 @@ class RouteReceiver:
 
     def _receive(self, row: InboundRow, now: float) -> None:
         try:
-            data = self._download(row)
-            detected = imaging.sniff_image_format(data[:64])
-            if detected is None:
-                raise PermanentFileError(imaging.describe_non_image(data[:64]))
             received_at = datetime.fromtimestamp(row.created_at, UTC)
+            if row.file_type == AGENT_TEXT_TYPE:
+                data = render_agent_text(
+                    row.created_at, row.conversation_id, row.originator_id, row.caption
+                )
+                caption, extension = AGENT_TEXT_CAPTION, "txt"
+            else:
+                data = self._download(row)
+                caption, extension = row.caption, agent_file_extension(data, row.file_type)
             name = rules.inbox_file_name(
-                received_at, row.conversation_id, row.sequence, row.caption, _EXTENSIONS[detected]
+                received_at, row.conversation_id, row.sequence, caption, extension
             )
             written = write_into_inbox(self._folders.inbox, name, data, f"inbound-{row.id}")
             path = self.route.inbox / written

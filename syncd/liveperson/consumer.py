@@ -13,12 +13,13 @@ this client's request methods (the response they would wait for is read by that 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from syncd.errors import SyncdError
+from syncd.errors import ProtocolError, RequestTimeoutError, SyncdError
 from syncd.liveperson import protocol
 from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings
 from syncd.liveperson.conversation_tracker import ConversationTracker
@@ -41,7 +42,7 @@ MAX_IGNORED_CONVERSATIONS_REMEMBERED = 1000
 
 
 class ConsumerClient:
-    """The LivePerson consumer session of one route (one identity, one OPEN conversation).
+    """The LivePerson consumer session of one route (one identity, its OPEN conversations).
 
     ``on_connected`` runs after every successful (re)connect, subscriptions done, on the
     thread that connected; it must only signal (wake threads), never make requests.
@@ -116,10 +117,29 @@ class ConsumerClient:
         """The consumer id (``originatorId`` of our events) once connected, else None."""
         return self._link.consumer_id
 
-    def ensure_open_conversation(self) -> str:
-        """Return the consumer's OPEN conversation id, creating one if there is none.
+    def open_conversation_ids(self) -> list[str]:
+        """The consumer's OPEN conversations as last reported, oldest first (no request)."""
+        return self._tracker.open_conversation_ids()
 
-        The conversation is tracked: its messaging events are subscribed from
+    def follow_open_conversations(self) -> list[str]:
+        """Connect if needed and subscribe every OPEN conversation that is not followed yet
+        (from ``resume_sequence``), including one an agent resumed; never opens one.
+
+        Returns the OPEN conversation ids, oldest first. Raises the errors of ``_call``.
+        """
+        self._link.ensure_connected()
+        open_ids = self._tracker.open_conversation_ids()
+        tracked = set(self._tracker.tracked())
+        for conversation_id in open_ids:
+            if conversation_id not in tracked:
+                self.subscribe(conversation_id, self._resume_sequence(conversation_id))
+        return open_ids
+
+    def ensure_open_conversation(self) -> str:
+        """Return the newest OPEN conversation id, requesting one only if there is none.
+
+        A request rings an agent, so callers ask only when a file is ready to publish. The
+        conversation is tracked: its messaging events are subscribed from
         ``resume_sequence`` now and after every reconnect. A request that timed out may
         still have created the conversation; the retry then finds it through the OPEN
         conversations subscription. Raises the errors of ``_call``.
@@ -147,11 +167,17 @@ class ConsumerClient:
         """Subscribe to the messaging events of ``conversation_id`` from ``from_sequence``.
 
         The conversation stays tracked (re-subscribed from ``resume_sequence`` after each
-        reconnect) until it is reported closed.
+        reconnect) until it is reported closed. When the request fails it is not tracked,
+        so ``follow_open_conversations`` subscribes it again later. Raises the errors of
+        ``_call``.
         """
         self._tracker.track(conversation_id)
         body = protocol.subscribe_messaging_events_body(conversation_id, from_sequence)
-        self._call(protocol.SUBSCRIBE_MESSAGING_EVENTS, body)
+        try:
+            self._call(protocol.SUBSCRIBE_MESSAGING_EVENTS, body)
+        except SyncdError:
+            self._tracker.untrack(conversation_id)
+            raise
 
     def request_upload_url(self, size_bytes: int, file_type: str) -> protocol.TempUrl:
         """Ask for a Swift upload URL (valid about 60 s) for ``size_bytes`` of ``file_type``."""
@@ -194,25 +220,80 @@ class ConsumerClient:
         body = protocol.publish_accept_status_body(conversation_id, sequences)
         self._call(protocol.PUBLISH_EVENT, body)
 
+    def last_content_sequence(self, conversation_id: str) -> int | None:
+        """Ask LivePerson for the sequence of the last content event of ``conversation_id``.
+
+        A fresh ``cqm.SubscribeExConversations`` (OPEN and CLOSE) is made and its own
+        notification — recognised by subscription id, whatever arrives first — read for the
+        conversation's ``lastContentEventNotification``. Returns None when the metadata
+        carries none (no content yet). Raises RequestTimeoutError when no notification for
+        the subscription arrives, and the errors of ``_call``.
+        """
+
+        return self._retrying(
+            "conversation metadata", lambda: self._probe_last_sequence(conversation_id)
+        )
+
+    def _probe_last_sequence(self, conversation_id: str) -> int | None:
+        """One try of ``last_content_sequence`` (not retried here)."""
+        connection = self._link.ensure_connected()
+        self._tracker.start_probe()
+        try:
+            body = protocol.subscribe_ex_conversations_body(("OPEN", "CLOSE"))
+            response = connection.request(protocol.SUBSCRIBE_EX_CONVERSATIONS, body, self._timeout)
+            subscription_id = protocol.subscription_id_of(response.body)
+            if subscription_id is None:
+                raise ProtocolError("the conversations subscription has no subscriptionId")
+            changes = self._tracker.wait_for_probe(subscription_id, self._timeout)
+            with contextlib.suppress(SyncdError):
+                # Only a courtesy to the server; a failure here changes no answer.
+                connection.request(
+                    protocol.UNSUBSCRIBE_EX_CONVERSATIONS,
+                    protocol.unsubscribe_ex_conversations_body(subscription_id),
+                    self._timeout,
+                )
+        finally:
+            self._tracker.finish_probe()
+        if changes is None:
+            raise RequestTimeoutError("no conversation metadata for the probe subscription")
+        sequences = [
+            change.last_content_sequence
+            for change in changes
+            if change.conversation_id == conversation_id
+            and change.last_content_sequence is not None
+        ]
+        return max(sequences, default=None)
+
     def replay_events(
         self, conversation_id: str, from_sequence: int = 0
     ) -> list[protocol.MessagingEvent]:
-        """Return the events of ``conversation_id`` with sequence ≥ ``from_sequence``.
+        """Return the events of ``conversation_id`` with sequence ≥ ``from_sequence``, up to
+        at least the conversation's last content event.
 
-        Subscribes with ``fromSeq`` and then sends ``GetClock`` as a barrier: the server
-        answers one socket's requests in order, so the history sent before that answer has
-        been read. The events are also handed to ``on_messaging_event`` as usual (the
-        daemon de-duplicates by conversation and sequence anyway), and the socket stays
-        subscribed to the conversation's live events.
+        LivePerson promises no order between a subscription's history and later frames,
+        and may split or repeat it, so completeness is decided from facts: the metadata's
+        last content sequence (``last_content_sequence``, asked after the events of
+        interest were sent), then waiting until every sequence from ``from_sequence`` up
+        to it has arrived. The events also reach ``on_messaging_event`` as usual (the
+        daemon de-duplicates by conversation and sequence), and the socket stays
+        subscribed. Raises RequestTimeoutError when the history stays incomplete, and the
+        errors of ``_call``.
         """
 
         def attempt() -> list[protocol.MessagingEvent]:
+            last_sequence = self._probe_last_sequence(conversation_id)
             connection = self._link.ensure_connected()
             replay = self._tracker.start_replay(conversation_id, from_sequence)
             try:
                 body = protocol.subscribe_messaging_events_body(conversation_id, from_sequence)
                 connection.request(protocol.SUBSCRIBE_MESSAGING_EVENTS, body, self._timeout)
-                connection.request(protocol.GET_CLOCK, None, self._timeout)
+                if last_sequence is not None and not self._tracker.wait_for_replay(
+                    replay, last_sequence, self._timeout
+                ):
+                    raise RequestTimeoutError(
+                        f"the history of conversation {conversation_id} did not reach "
+                        f"sequence {last_sequence}"
+                    )
             finally:
                 events = self._tracker.finish_replay(replay)
             return events
@@ -224,8 +305,7 @@ class ConsumerClient:
         body = protocol.close_conversation_body(conversation_id)
         self._call(protocol.UPDATE_CONVERSATION_FIELD, body)
         self._tracker.untrack(conversation_id)
-        if self._tracker.open_conversation_id == conversation_id:
-            self._tracker.forget_open()
+        self._tracker.forget(conversation_id)
 
     def close(self) -> None:
         """Stop reconnecting, close the connection and join every thread of this client."""
@@ -260,7 +340,8 @@ class ConsumerClient:
 
     def _report_lost_conversations(self, conversation_ids: list[str]) -> None:
         """A new consumer cannot see the old one's conversations: to the route they are
-        gone, as if LivePerson had deleted them (a DELETE change), so it opens a new one."""
+        gone, as if LivePerson had deleted them (a DELETE change); the next file ready to
+        send opens a new one."""
         for conversation_id in conversation_ids:
             self._on_conversation_change(
                 protocol.ConversationChange("DELETE", conversation_id, None, None, None)
@@ -275,9 +356,12 @@ class ConsumerClient:
         """
         if notification.type == protocol.EX_CONVERSATION_CHANGE:
             changes = protocol.parse_conversation_changes(notification.body)
-            known = self._tracker.apply_conversation_changes(changes)
+            subscription_id = protocol.subscription_id_of(notification.body)
+            known = self._tracker.apply_conversation_changes(changes, subscription_id)
+            probing = self._tracker.probing()
             for change in changes:
-                if change not in known:
+                # A metadata probe lists old closed conversations too: no anomaly.
+                if change not in known and not probing:
                     self._ignore_unknown(change.conversation_id, "a conversation change")
             for change in known:
                 self._on_conversation_change(change)

@@ -4,7 +4,8 @@
 take the route's identity from ``IdentityKeeper`` (stored, renewed when due, or new), open
 the WebSocket, subscribe the tracked conversations' messaging events from the daemon's
 stored sequence, then subscribe to the consumer's OPEN conversations and wait for the first
-(snapshot) notification, so the OPEN conversation is known before any request.
+(snapshot) notification, so the OPEN conversations are known before any request.
+Connecting never opens a conversation (a request rings an agent).
 
 A supervisor thread keeps it so. After a lost connection it reconnects with backoff until it
 succeeds or ``close()`` is called. Before the token expires it renews it (same consumer),
@@ -15,8 +16,8 @@ A token refused at the upgrade (HTTP 401) or a socket closed with 4401/4407 ("a 
 is required") is renewed by the configured flow. Signup tokens cannot be renewed: such a
 socket is reconnected once with the same token (LivePerson is known to send these codes for
 other troubles), and only a second refusal makes a new consumer. When the consumer changes,
-its old conversations are reported through ``on_conversations_lost`` so the route opens a
-new one at once.
+its old conversations are reported through ``on_conversations_lost`` so the route records
+them closed (the next file ready to send opens a new one).
 
 Backoff and outages. The supervisor reconnects at once after a drop; once a connect has
 failed it waits (``ReconnectBackoff``: exponential with full jitter, capped at 10 s, at least

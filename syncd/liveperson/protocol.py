@@ -42,6 +42,8 @@ EX_CONVERSATION_CHANGE = "cqm.ExConversationChangeNotification"
 MESSAGING_EVENT = "ms.MessagingEventNotification"
 
 # File types the consumer upload accepts (protocol.md §5.5).
+# ``originatorMetadata.role`` of the consumer's own events.
+CONSUMER_ROLE = "CONSUMER"
 UPLOAD_FILE_TYPES = ("JPG", "JPEG", "PNG", "GIF")
 
 # Close codes that mean "get a fresh token" (protocol.md §3.3).
@@ -332,6 +334,11 @@ class ConversationChange:
     stage: str | None
     skill_id: str | None
     participants: Mapping[str, str] = field(default_factory=dict)
+    # ``conversationDetails.startTs`` (ms), None when absent.
+    start_ms: int | None = None
+    # ``lastContentEventNotification.sequence``: the sequence of the conversation's last
+    # content event when the metadata carries it (LivePerson may leave it out), else None.
+    last_content_sequence: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -492,6 +499,9 @@ def parse_conversation_changes(body: Any) -> list[ConversationChange]:
         state = details.get("state")
         stage = details.get("stage")
         skill_id = details.get("skillId")
+        start_ms = details.get("startTs")
+        last_content = result.get("lastContentEventNotification")
+        last_sequence = last_content.get("sequence") if isinstance(last_content, Mapping) else None
         changes.append(
             ConversationChange(
                 change_type=str(change.get("type", "")),
@@ -500,9 +510,27 @@ def parse_conversation_changes(body: Any) -> list[ConversationChange]:
                 stage=stage if isinstance(stage, str) else None,
                 skill_id=str(skill_id) if skill_id is not None else None,
                 participants=_participants(details),
+                start_ms=start_ms if _is_integer(start_ms) else None,
+                last_content_sequence=last_sequence if _is_integer(last_sequence) else None,
             )
         )
     return changes
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def subscription_id_of(body: Any) -> str | None:
+    """Return ``subscriptionId`` of a ``cqm.SubscribeExConversations`` response or of an
+    ExConversation notification body, None when it has none."""
+    subscription_id = body.get("subscriptionId") if isinstance(body, Mapping) else None
+    return subscription_id if isinstance(subscription_id, str) and subscription_id else None
+
+
+def unsubscribe_ex_conversations_body(subscription_id: str) -> dict[str, Any]:
+    """Body of ``cqm.UnsubscribeExConversations`` ending ``subscription_id``."""
+    return {"subscriptionId": subscription_id}
 
 
 class RequestIds:

@@ -3,7 +3,7 @@
 Every socket — after a reconnect, or the second socket of a token renewal — subscribes the
 tracked conversations' messaging events from the daemon's stored sequence, then the
 consumer's OPEN conversations, and waits for that subscription's first (snapshot)
-notification, so the OPEN conversation is known before any request is made on it.
+notification, so the OPEN conversations are known before any request is made on them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def subscribe_all(
     resume_sequence: Callable[[str], int],
     timeout_seconds: float,
 ) -> None:
-    """Subscribe ``connection`` as described above; ``tracker`` learns the OPEN conversation.
+    """Subscribe ``connection`` as described above; ``tracker`` learns the OPEN conversations.
 
     A conversation whose subscription LivePerson refuses for good is no longer followed (a
     warning is logged); conversations found closed are untracked. Raises the transient
@@ -51,8 +51,8 @@ def subscribe_all(
     connection.request(protocol.SUBSCRIBE_EX_CONVERSATIONS, body, timeout_seconds)
     if not tracker.wait_for_snapshot(seen, timeout_seconds):
         raise RequestTimeoutError("no OPEN conversations snapshot after subscribing")
-    open_id = tracker.open_conversation_id
+    open_ids = set(tracker.open_conversation_ids())
     for conversation_id in tracker.tracked():
-        if conversation_id != open_id:
+        if conversation_id not in open_ids:
             # Closed while we were away; its missed events were just re-subscribed.
             tracker.untrack(conversation_id)

@@ -8,11 +8,12 @@ An operator looking at ``failed/`` finds the original file, untouched, and besid
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 
-from syncd.folders import move_without_clobber, write_file
-from syncd.folders.handles import Folder
-from syncd.rules import printable_name
+from syncd.folders import TEMP_PREFIX, move_without_clobber, remove_entry, write_file
+from syncd.folders.handles import Folder, entry_exists
+from syncd.rules import candidate_names, printable_name
 
 log = logging.getLogger("syncd.quarantine")
 
@@ -35,6 +36,39 @@ def error_report(
         lines.append(f"state row: {row_id}")
     lines.append("to send it again: syncd retry --config CONFIG " + (str(row_id) if row_id else ""))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def complete_interrupted_quarantine(
+    failed: Folder, *, route: str, original_name: str, reason: str, attempts: int, now: float
+) -> str | None:
+    """Finish what a kill left half done in ``failed/``: the report of a moved original
+    that has none (the first of its name or numbered variants without one), and the temp
+    files of reports being written then.
+
+    Returns the original's name in ``failed``, or None when every copy has its report.
+    Raises OSError when ``failed/`` cannot be read.
+    """
+    for entry in os.listdir(failed.fd):
+        if entry.startswith(f"{TEMP_PREFIX}write-") and entry.endswith(".tmp"):
+            try:
+                remove_entry(failed, entry)
+            except OSError as error:  # a planted folder there is left alone
+                log.warning("route=%s: cannot remove %s from failed/: %s", route, entry, error)
+    for name in candidate_names(printable_name(original_name)):
+        if not entry_exists(failed.fd, name):
+            return None
+        if not entry_exists(failed.fd, name + ERROR_SUFFIX):
+            report = error_report(
+                route=route,
+                original_name=original_name,
+                reason=reason,
+                attempts=attempts,
+                now=now,
+                row_id=None,
+            )
+            write_file(failed, name + ERROR_SUFFIX, report.encode(), mode=0o660)
+            return name
+    return None
 
 
 def quarantine(

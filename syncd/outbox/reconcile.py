@@ -18,6 +18,7 @@ from syncd.folders import TEMP_PREFIX, move_without_clobber, remove_entry
 from syncd.folders.handles import entry_exists, rename_noreplace
 from syncd.folders.route import RouteFolders
 from syncd.outbox.candidates import row_id_from_work_name, work_name
+from syncd.outbox.quarantine import complete_interrupted_quarantine
 from syncd.outbox.uploads import page_from_upload_name, row_id_from_upload_name
 from syncd.rules import printable_name
 from syncd.state.model import OutboundState, UnknownRowError
@@ -38,7 +39,8 @@ def reconcile_route(
       is gone makes the row ``failed`` with that reason.
     * ``claimed``/``prepared`` rows whose original vanished from the work folder (or whose
       recorded work path is not inside it) fail; a document's page rows have no original
-      of their own and are skipped.
+      of their own and are skipped; one a kill left in ``failed/`` between the move and its
+      report gets the report.
     * files in the work folder that no row owns go back to the outbox, to be detected again;
       prepared uploads (a row's or a document page's) whose row no longer needs them are
       deleted. An entry that cannot be
@@ -61,6 +63,8 @@ def reconcile_route(
             reason = f"the recorded work path {path} is not inside {route.work_dir}"
         elif not entry_exists(folders.work.fd, path.name):
             reason = "the claimed file disappeared from the work folder"
+            if _quarantine_was_interrupted(route, folders, row.source_name, row.attempts, now):
+                reason = "syncd stopped while moving it to failed/"
         else:
             continue
         store.mark_failed(row.id, reason, now)
@@ -75,6 +79,28 @@ def reconcile_route(
                 printable_name(name),
                 error,
             )
+
+
+def _quarantine_was_interrupted(
+    route: RouteConfig, folders: RouteFolders, source_name: str, attempts: int, now: float
+) -> bool:
+    """True when the vanished original is in ``failed/`` without its report (a kill
+    between the move and the report); the report is written now."""
+    if not os.path.lexists(route.failed_dir):
+        return False
+    try:
+        name = complete_interrupted_quarantine(
+            folders.failed,
+            route=route.name,
+            original_name=source_name,
+            reason="syncd stopped while moving it to failed/; its reason was not kept",
+            attempts=attempts + 1,
+            now=now,
+        )
+    except OSError as error:
+        log.error("route=%s: cannot look into failed/: %s", route.name, error)
+        return False
+    return name is not None
 
 
 def _settle_detected(

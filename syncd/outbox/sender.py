@@ -3,8 +3,13 @@
 
 Exactly once (design.md): ``publishing`` is committed *before* the publish frame is sent.
 A row found in ``publishing`` (after a crash, a lost connection or a timeout) is never
-published blindly: the conversation is replayed first, and our own event with the row's
-unique ``relativePath`` proves the publish happened.
+published blindly: the conversation is replayed first up to the last sequence its metadata
+reports (``ConsumerClient.replay_events``, which assumes no frame order), and our own event
+(our consumer id or the CONSUMER role) with the row's unique ``relativePath`` proves the
+publish happened; its absence from the complete history proves it did not.
+
+The sender is the only part that opens a conversation, and only when a file is ready to
+publish and the route has none OPEN (a request rings an agent).
 
 Whose fault: a step that failed for the link's reason (``retrying.is_link_failure``: socket
 closed or refused, timeout, 429/5xx) leaves the row untouched — it does not climb the row's
@@ -252,7 +257,7 @@ class RouteSender:
     def _publish(self, row: OutboundRow) -> None:
         conversation_id = self._client.ensure_open_conversation()
         if conversation_id != self._recorded_conversation:
-            self._store.record_conversation(
+            self._store.note_conversation_open(
                 self.route.name, conversation_id, self.route.skill_id, self._clock()
             )
             self._recorded_conversation = conversation_id
@@ -307,7 +312,7 @@ class RouteSender:
                     return
             self._verified_publishing.add(row.id)
         # Proven absent: publish, into the same conversation if it is still open.
-        if self._store.open_conversation(self.route.name) == conversation_id:
+        if conversation_id in self._store.open_conversations(self.route.name):
             self._send_publish(row, conversation_id)
         else:
             self._verified_publishing.discard(row.id)
@@ -377,7 +382,7 @@ class RouteSender:
             return
         current = self._store.get_outbound(row.id)
         if current.state == OutboundState.PUBLISHING and (
-            current.conversation_id != self._store.open_conversation(self.route.name)
+            current.conversation_id not in self._store.open_conversations(self.route.name)
         ):
             # Refused because the conversation is gone (closed, or a new consumer cannot see
             # it): not the file's fault; it is published into the route's current one.

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 from syncd.outbox.intake import Intake
 from syncd.outbox.preparer import Preparer
 from syncd.outbox.reconcile import reconcile_route
-from syncd.outbox.sender import RouteSender
+from syncd.outbox.sender import ACTIVE_STATES, RouteSender
 from syncd.outbox.watcher import PathSeen
 from syncd.service.notify import Notifier, watchdog_interval_seconds
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
@@ -34,7 +35,7 @@ from syncd.service.route_errors import RouteErrorCollector
 from syncd.service.route_folders import route_folder_problems
 from syncd.service.status import status_line, waiting_files
 from syncd.service.wiring import LivePersonServices
-from syncd.state.model import OutboundRow
+from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
 
 if TYPE_CHECKING:
@@ -151,7 +152,13 @@ class Daemon:
                 on_published=self._on_published,
             )
             receiver = RouteReceiver(
-                route, self._store, folders, client, self._services.storage, self._clock
+                route,
+                self._store,
+                folders,
+                client,
+                self._services.storage,
+                self._clock,
+                has_pending_files=partial(self._has_pending_files, route.name),
             )
             self._routes[route.name] = RouteParts(
                 route,
@@ -202,6 +209,11 @@ class Daemon:
                     state.client.reconnect_now()
 
         return forward
+
+    def _has_pending_files(self, route_name: str) -> bool:
+        """True while a file of ``route_name`` is on its way out (keeps its conversation)."""
+        pending = (OutboundState.DETECTED, *ACTIVE_STATES)
+        return bool(self.store.outbound_in_states(pending, route=route_name, limit=1))
 
     def _wake_sender(self, route_name: str) -> None:
         state = self._routes.get(route_name)

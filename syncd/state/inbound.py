@@ -9,6 +9,7 @@ past a file once that file is durable in the inbox.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from syncd.state import model
 from syncd.state.base import RecordsBase, Transaction
@@ -28,15 +29,24 @@ class InboundRecords(RecordsBase):
         caption: str,
         originator_id: str,
         now: float,
+        *,
+        seen_through: int | Literal["sequence"] | None = "sequence",
     ) -> int | None:
         """Records a hosted file event as ``pending`` (due at ``now``); returns its row id.
 
         Returns None when this (conversation, sequence) was recorded before, which is what
-        a replay produces. The sequence is also noted as seen, in the same transaction.
-        Raises ``UnknownRowError`` when the conversation was never recorded.
+        a replay produces. The cursor is raised in the same transaction, to ``sequence``
+        by default, or to ``seen_through`` (None: left as it is) when events may come out
+        of order. Raises ``UnknownRowError`` when the conversation was never recorded.
         """
         with self._transaction(f"record event {sequence} of {conversation_id}") as transaction:
-            self._note_sequence(transaction, conversation_id, sequence)
+            cursor = sequence if seen_through == "sequence" else seen_through
+            if cursor is not None:
+                self._note_sequence(transaction, conversation_id, cursor)
+            elif not transaction.rows(
+                "SELECT 1 FROM conversations WHERE conversation_id = ?", [conversation_id]
+            ):
+                raise UnknownRowError(f"conversations has no row {conversation_id!r}")
             if transaction.rows(
                 "SELECT id FROM inbound WHERE conversation_id = ? AND sequence = ?",
                 [conversation_id, sequence],
@@ -97,6 +107,16 @@ class InboundRecords(RecordsBase):
                 "SELECT * FROM inbound WHERE route = ? AND state = ? AND next_attempt_at <= ?"
                 " ORDER BY id",
                 [route, InboundState.PENDING, now],
+            )
+        return [model.inbound_from_record(record) for record in records]
+
+    def failed_inbound(self, route: str, limit: int = 5) -> list[InboundRow]:
+        """The last ``limit`` refused inbound rows of ``route`` (with their reasons), newest
+        first: what ``syncd status`` shows."""
+        with self._reading(f"list refused inbound rows of route {route}") as transaction:
+            records = transaction.rows(
+                "SELECT * FROM inbound WHERE route = ? AND state = ? ORDER BY id DESC LIMIT ?",
+                [route, InboundState.FAILED, limit],
             )
         return [model.inbound_from_record(record) for record in records]
 

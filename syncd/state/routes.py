@@ -73,14 +73,21 @@ class RouteRecords(RecordsBase):
             )
 
     def record_conversation(
-        self, route: str, conversation_id: str, skill_id: str | None, now: float
+        self,
+        route: str,
+        conversation_id: str,
+        skill_id: str | None,
+        now: float,
+        *,
+        close_others: bool = True,
     ) -> None:
         """Records ``conversation_id`` as the open conversation of ``route``.
 
-        A consumer holds one open conversation at a time, so any other conversation still
-        open for the route is marked closed at ``now``: its close happened while syncd was
-        not listening. Recording a known conversation again changes nothing. Raises
-        ``StateError`` when the conversation is already known under another route.
+        With ``close_others`` any other conversation still open for the route is marked
+        closed at ``now`` (a consumer requests one at a time; the others closed while syncd
+        was not listening); without it they are left as they are (an agent may have resumed
+        one). Recording a known conversation again changes nothing. Raises ``StateError``
+        when the conversation is already known under another route.
         """
         with self._transaction(f"record conversation {conversation_id}") as transaction:
             known = transaction.rows(
@@ -93,10 +100,12 @@ class RouteRecords(RecordsBase):
                 )
             if known:
                 return
-            transaction.run(
-                "UPDATE conversations SET state = ?, closed_at = ? WHERE route = ? AND state = ?",
-                [ConversationState.CLOSE, now, route, ConversationState.OPEN],
-            )
+            if close_others:
+                transaction.run(
+                    "UPDATE conversations SET state = ?, closed_at = ?"
+                    " WHERE route = ? AND state = ?",
+                    [ConversationState.CLOSE, now, route, ConversationState.OPEN],
+                )
             transaction.insert(
                 "conversations",
                 {
@@ -108,6 +117,55 @@ class RouteRecords(RecordsBase):
                     "last_seen_sequence": -1,
                 },
             )
+
+    def note_conversation_open(
+        self, route: str, conversation_id: str, skill_id: str | None, now: float
+    ) -> None:
+        """Records that LivePerson reports ``conversation_id`` OPEN for ``route``.
+
+        Unlike ``record_conversation`` other open conversations stay open (an agent may
+        resume a closed one next to syncd's own). A known closed conversation becomes open
+        again (resumed); an unknown one is inserted. Raises ``StateError`` when the
+        conversation is known under another route.
+        """
+        with self._transaction(f"note open conversation {conversation_id}") as transaction:
+            known = transaction.rows(
+                "SELECT route, state FROM conversations WHERE conversation_id = ?",
+                [conversation_id],
+            )
+            if known and known[0]["route"] != route:
+                raise StateError(
+                    f"conversation {conversation_id} belongs to route {known[0]['route']!r}, "
+                    f"not to {route!r}"
+                )
+            if known:
+                transaction.run(
+                    "UPDATE conversations SET state = ?, closed_at = NULL"
+                    " WHERE conversation_id = ? AND state = ?",
+                    [ConversationState.OPEN, conversation_id, ConversationState.CLOSE],
+                )
+                return
+            transaction.insert(
+                "conversations",
+                {
+                    "conversation_id": conversation_id,
+                    "route": route,
+                    "skill_id": skill_id,
+                    "state": ConversationState.OPEN,
+                    "opened_at": now,
+                    "last_seen_sequence": -1,
+                },
+            )
+
+    def open_conversations(self, route: str) -> list[str]:
+        """The ids of every conversation of ``route`` recorded as open, oldest first."""
+        with self._reading(f"list the open conversations of route {route}") as transaction:
+            records = transaction.rows(
+                "SELECT conversation_id FROM conversations WHERE route = ? AND state = ?"
+                " ORDER BY opened_at, rowid",
+                [route, ConversationState.OPEN],
+            )
+        return [str(record["conversation_id"]) for record in records]
 
     def mark_conversation_closed(self, conversation_id: str, now: float) -> None:
         """Marks a conversation closed at ``now``; closing it again changes nothing.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import requests
 
 from syncd.emulator.server import RunningEmulator
+from syncd.emulator.settings import EmulatorSettings
 from tests.emulator.wire import Consumer, jwt_part, publish_text, request_conversation, signup
 
 EX_CHANGE = "cqm.ExConversationChangeNotification"
@@ -139,16 +141,18 @@ def test_existing_open_conversation_is_in_the_initial_notification(
     second_socket.close()
 
 
+@pytest.mark.parametrize("emulator_settings", [EmulatorSettings(agent_accept="manual")])
 def test_agent_joining_is_upserted_with_an_assigned_agent(emulator: RunningEmulator) -> None:
     consumer = Consumer.connect(emulator)
     conversation_id = request_conversation(consumer)
     _subscribe(consumer, SUBSCRIBE_OPEN)
-    answer = requests.post(
-        f"{emulator.base_url}/_emulator/conversations/{conversation_id}/agent-message",
-        json={"text": "Hello"},
-        timeout=5,
-    )
+    base = f"{emulator.base_url}/_emulator/conversations/{conversation_id}"
+    # With manual accept the agent cannot send before accepting.
+    refused = requests.post(f"{base}/agent-message", json={"text": "Hello"}, timeout=5)
+    assert refused.status_code == 409
+    answer = requests.post(f"{base}/accept", timeout=5)
     assert answer.status_code == 200
+    assert answer.json()["state"] == "active"
     change = _next_change(consumer)
     assert change["type"] == "UPSERT"
     roles = [p["role"] for p in change["result"]["conversationDetails"]["participants"]]

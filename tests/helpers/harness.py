@@ -103,9 +103,16 @@ class RunningDaemon:
     config: Config
 
     def conversation(self, route: str, timeout_seconds: float = 60) -> str:
-        """Wait until ``route`` has an open conversation and return its id."""
+        """Return the open conversation of ``route``; when it has none, drop one scan into
+        its outbox (syncd opens a conversation only when a file is ready) and wait for it."""
+        from tests.helpers.images import jpeg_bytes
         from tests.helpers.waiting import wait_until
 
+        if self.daemon.store.open_conversation(route) is None:
+            outbox = self.config.route(route).outbox
+            temporary = outbox / ".opener.jpg.writing"
+            temporary.write_bytes(jpeg_bytes(320, 240, seed=99))
+            os.rename(temporary, outbox / f"opener-{time.time_ns()}.jpg")
         conversation_id: str = wait_until(
             lambda: self.daemon.store.open_conversation(route), timeout_seconds, "a conversation"
         )

@@ -25,10 +25,17 @@ from tests.helpers.waiting import wait_until
 TIMEOUT = 60
 
 
-def agent_sends(emulator: RunningEmulator, conversation_id: str, data: bytes, caption: str) -> int:
+def agent_sends(
+    emulator: RunningEmulator,
+    conversation_id: str,
+    data: bytes,
+    caption: str,
+    declared_type: str | None = None,
+) -> int:
+    declared = f"&file_type={declared_type}" if declared_type else ""
     response = requests.post(
         f"{emulator.base_url}/_emulator/conversations/{conversation_id}/agent-file"
-        f"?caption={quote(caption)}",
+        f"?caption={quote(caption)}{declared}",
         data=data,
         timeout=10,
     )
@@ -111,7 +118,7 @@ def test_a_hostile_caption_never_escapes_the_inbox(
     assert not (tmp_path / "etc").exists()
 
 
-def test_a_non_image_fails_with_a_reason_and_the_next_file_still_arrives(
+def test_content_unlike_its_declared_type_fails_with_a_reason_and_the_next_file_arrives(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:
     config = write_config(tmp_path, emulator.base_url, emulator.account)
@@ -119,7 +126,8 @@ def test_a_non_image_fails_with_a_reason_and_the_next_file_still_arrives(
         store = running.daemon.store
         route = running.config.routes[0]
         conversation = running.conversation("scans")
-        agent_sends(emulator, conversation, b"%PDF-1.4\n% not an image\n", "contract")
+        # An agent client that calls a PDF an image: the content decides, and it disagrees.
+        agent_sends(emulator, conversation, b"%PDF-1.4\n% not an image\n", "contract", "JPG")
         good = jpeg_bytes(seed=5)
         agent_sends(emulator, conversation, good, "after")
         files = wait_until(lambda: inbox_files(route.inbox), TIMEOUT, "the good file")
@@ -134,7 +142,7 @@ def test_a_non_image_fails_with_a_reason_and_the_next_file_still_arrives(
             if store.get_inbound(row_id).state == InboundState.FAILED
         ]
     assert [p.read_bytes() for p in files] == [good]
-    assert "PDF document, not an image" in (failed[0].last_error or "")
+    assert "declared as JPG but the content is PDF" in (failed[0].last_error or "")
 
 
 @pytest.mark.parametrize("transition", ["inbound-recorded", "inbound-linked", "inbound-done"])
@@ -247,42 +255,47 @@ def test_an_oversize_download_fails_with_a_reason_and_the_next_file_still_arrive
     assert not [n for n in os.listdir(route.inbox) if n.startswith(".")]
 
 
-def test_after_the_agent_closes_the_conversation_a_new_one_is_subscribed_and_old_files_stay(
+def _conversation_count(emulator: RunningEmulator) -> int:
+    return len(emulator.state()["conversations"])
+
+
+def test_after_the_agent_closes_the_conversation_none_opens_until_the_next_file(
     tmp_path: Path, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Closing keeps what arrived; the next conversation's files and texts are received too."""
+    """Closing keeps what arrived; no new conversation rings an agent until a file is ready;
+    then exactly one opens, and its files and texts are received too."""
     config = write_config(tmp_path, emulator.base_url, emulator.account)
     database = tmp_path / "state" / "syncd.sqlite3"
     first, second = jpeg_bytes(seed=30), jpeg_bytes(seed=31)
     with caplog.at_level("INFO", logger="syncd"), running_daemon(config) as running:
+        store = running.daemon.store
         route = running.config.routes[0]
         old_conversation = running.conversation("scans")
         agent_sends(emulator, old_conversation, first, "old conversation")
         wait_until(lambda: len(inbox_files(route.inbox)) == 1, TIMEOUT, "the first file")
         emulator.close_conversation(old_conversation)
-        new_conversation = wait_until(
-            lambda: (found := open_conversation(database, "scans")) != old_conversation and found,
-            TIMEOUT,
-            "a new conversation for the route",
-        )
-        text_sequence = emulator.send_agent_message(new_conversation, "here is your signed copy")[
-            "sequence"
-        ]
+        wait_until(lambda: open_conversation(database, "scans") is None, TIMEOUT, "the close")
+        # The close itself must not make syncd ask for a new conversation.
+        assert _conversation_count(emulator) == 1
+        new_conversation = running.conversation("scans")  # drops a scan: the next file
+        assert new_conversation != old_conversation
+        assert _conversation_count(emulator) == 2
+        emulator.send_agent_message(new_conversation, "here is your signed copy")
         agent_sends(emulator, new_conversation, second, "new conversation")
-        files = wait_until(
-            lambda: len(inbox_files(route.inbox)) == 2 and inbox_files(route.inbox),
-            TIMEOUT,
-            "the second file",
-        )
-        # Customer conversation content stays out of the journal: its length and sequence only.
-        noted = f"agent message in conversation {new_conversation} (sequence {text_sequence}, 24"
         wait_until(
-            lambda: any(noted in r.getMessage() for r in caplog.records),
+            lambda: store.inbound_counts_by_state("scans")[InboundState.DONE] == 3,
             TIMEOUT,
-            "the agent's text noted in the log",
+            "both files and the text",
         )
+        files = inbox_files(route.inbox)
+    images = [p for p in files if p.suffix == ".jpg"]
+    texts = [p for p in files if p.suffix == ".txt"]
+    assert sorted(p.read_bytes() for p in images) == sorted([first, second])
+    assert len(texts) == 1
+    assert "here is your signed copy" in texts[0].read_text(encoding="utf-8")
+    # Customer conversation content stays out of the journal: it is in the inbox only.
     assert not [r for r in caplog.records if "signed copy" in r.getMessage()]
-    assert sorted(p.read_bytes() for p in files) == sorted([first, second])
     # Names carry the conversation's first 8 characters, so each file is traceable to its dialog.
-    assert any(f"conv-{old_conversation[:8]}" in p.name for p in files)
-    assert any(f"conv-{new_conversation[:8]}" in p.name for p in files)
+    assert any(f"conv-{old_conversation[:8]}" in p.name for p in images)
+    assert any(f"conv-{new_conversation[:8]}" in p.name for p in images)
+    assert _conversation_count(emulator) == 2

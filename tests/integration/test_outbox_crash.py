@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from syncd.emulator.server import RunningEmulator
+from syncd.emulator.settings import EmulatorSettings
 from syncd.state.model import OutboundState
 from tests.helpers.harness import read_state, start_daemon_process, stop_process, write_config
 from tests.helpers.images import jpeg_bytes
@@ -24,6 +25,16 @@ def _states(database: Path) -> Counter[str]:
     return Counter(row.state for row in rows or [])
 
 
+@pytest.mark.parametrize(
+    "emulator_settings",
+    [
+        pytest.param(EmulatorSettings(), id="plain"),
+        pytest.param(
+            EmulatorSettings(participant_ids="distinct", history_delay_ms=400),
+            id="unordered-distinct-ids",
+        ),
+    ],
+)
 @pytest.mark.parametrize(
     "transition", ["detected", "claimed", "prepared", "uploaded", "publishing", "published", "done"]
 )

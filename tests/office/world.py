@@ -24,6 +24,7 @@ import pytest
 
 from syncd.emulator.server import RunningEmulator
 from tests.helpers.harness import REPOSITORY, notify_listener, wait_for_ready
+from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events
 from tests.helpers.waiting import wait_until
 
@@ -318,12 +319,17 @@ class Office:
         )
 
     def open_conversation(self, timeout_seconds: float = 60) -> str:
+        """The route's open conversation; when there is none, the scanner drops a scan
+        (syncd opens a conversation only when a file is ready to publish)."""
+
         def find() -> str | None:
             for conversation in self.emulator.state()["conversations"]:
                 if conversation["state"] == "OPEN":
                     return str(conversation["id"])
             return None
 
+        if find() is None:
+            self.drop_scan("opener.jpg", jpeg_bytes(320, 240, seed=77))
         conversation: str = wait_until(find, timeout_seconds, "an open conversation")
         return conversation
 

@@ -19,10 +19,19 @@ import pytest
 
 from syncd.crashpoints import TRANSITIONS
 from syncd.emulator.server import RunningEmulator
+from syncd.emulator.settings import EmulatorSettings
 from syncd.state.model import OutboundState
 from tests.helpers.harness import stop_process
 from tests.helpers.waiting import wait_until
 from tests.reliability.workload import Workload, kill_hard
+
+# LivePerson as documented, not as kind as the default emulator: history late, split,
+# shuffled and repeated, and our originatorId unlike our token's sub.
+UNORDERED = EmulatorSettings(participant_ids="distinct", history_delay_ms=400)
+EMULATORS = [
+    pytest.param(EmulatorSettings(), id="plain"),
+    pytest.param(UNORDERED, id="unordered-distinct-ids"),
+]
 
 GOOD_FILES = 3
 AGENT_FILES = 2
@@ -39,6 +48,7 @@ def _crash_count(transition: str) -> int:
     return 1 if transition == "failed" else 2
 
 
+@pytest.mark.parametrize("emulator_settings", EMULATORS)
 @pytest.mark.parametrize("transition", TRANSITIONS)
 def test_a_kill_right_after_any_transition_keeps_every_file_once(
     tmp_path: Path, emulator: RunningEmulator, transition: str
@@ -109,6 +119,7 @@ def _random_crash_rounds(tmp_path: Path, emulator: RunningEmulator, rounds: int)
         assert stop_process(process) == 0, workload.log_tail()
 
 
+@pytest.mark.parametrize("emulator_settings", EMULATORS)
 def test_kills_at_random_moments_during_uploads_lose_and_duplicate_nothing(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:

@@ -26,6 +26,7 @@ import pytest
 from syncd.emulator.server import RunningEmulator
 from syncd.rules import retry_delay_seconds
 from syncd.rules.outage import RECONNECT_MAX_WAIT_SECONDS
+from syncd.rules.retry import FAST_TEST_RETRY_POLICY
 from syncd.state.model import InboundState, OutboundRow, OutboundState
 from tests.helpers.cli import run_syncd
 from tests.helpers.harness import read_state, stop_process
@@ -92,9 +93,10 @@ def _outage_then_recovery(
     outage_seconds: float,
     context: str,
 ) -> None:
-    conversation = workload.conversation()
+    # The first scan opens the conversation (syncd opens none before a file is ready).
     workload.drop_good(1, "before")
     workload.wait_settled(context, SETUP_TIMEOUT_SECONDS)
+    conversation = workload.conversation()
     # Storage goes first: the agent's file is recorded but its download cannot happen.
     emulator.set_faults(swift_error_rate=1.0, swift_error_code=503)
     workload.agent_sends("form during the outage", seed=1, conversation_id=conversation)
@@ -217,8 +219,11 @@ def test_a_publish_refused_with_a_4xx_still_follows_the_durable_schedule(
                 SETUP_TIMEOUT_SECONDS,
                 f"refused attempt {attempts}",
             )
-            # The file's own failure climbs its schedule: 5 s, then 10 s (protocol.md §3.4).
-            assert row.next_attempt_at - row.updated_at >= retry_delay_seconds(row.attempts)
+            # The file's own failure climbs its schedule: 5 s, then 10 s (protocol.md §3.4);
+            # the daemon runs with SYNCD_TEST_TIMERS=fast (conftest), a tenth of that, while
+            # this process keeps the production policy, so the fast one is named here.
+            expected_seconds = retry_delay_seconds(row.attempts, policy=FAST_TEST_RETRY_POLICY)
+            assert row.next_attempt_at - row.updated_at >= expected_seconds
             assert "rejected with code 400" in (row.last_error or "")
             # ... and is no outage: the link stays up.
             assert _status(workload)["connection"] == "connected"

@@ -116,7 +116,10 @@ class Workload:
         os.rename(temporary, self.outbox / name)
 
     def conversation(self, timeout_seconds: float = 60) -> str:
-        """Wait until the daemon recorded an open conversation and return its id."""
+        """Return the route's open conversation; when there is none, drop one good scan
+        (syncd opens a conversation only when a file is ready) and wait for it."""
+        if read_state(self.database, lambda store: store.open_conversation(ROUTE)) is None:
+            self.drop_good(1, f"opener{len(self.good)}", seed=len(self.good) + 50)
         conversation_id: str = wait_until(
             lambda: read_state(self.database, lambda store: store.open_conversation(ROUTE)),
             timeout_seconds,

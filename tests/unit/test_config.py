@@ -124,8 +124,10 @@ def test_minimal_config_loads_with_documented_defaults(tmp_path: Path) -> None:
         settle_seconds=2.0,
         poll_seconds=5.0,
         rescan_seconds=300.0,
-        max_download_bytes=25_000_000,
+        max_download_bytes=5_242_880,
         send_accept_receipts=True,
+        save_agent_text=True,
+        close_after_idle_minutes=None,
     )
     assert [route.name for route in config.routes] == ["invoices", "claims"]
 
