@@ -50,7 +50,7 @@ from syncd.inbox.conversations import ConversationKeeper
 from syncd.inbox.cursor import GaplessCursor
 from syncd.inbox.writer import remove_stale_temp_files, write_into_inbox
 from syncd.liveperson.consumer import ConsumerClient
-from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.notifications import ConversationChange, MessagingEvent
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import SwiftStorage
 from syncd.state.model import InboundRow

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from syncd.errors import ProtocolError, RequestTimeoutError, SyncdError
-from syncd.liveperson import protocol
+from syncd.liveperson import notifications, protocol, request_bodies, response_bodies
 from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
@@ -58,8 +58,8 @@ class ConsumerClient:
         load_identity: Callable[[], ConsumerIdentity | None],
         save_identity: Callable[[ConsumerIdentity], None],
         resume_sequence: Callable[[str], int],
-        on_messaging_event: Callable[[protocol.MessagingEvent], None],
-        on_conversation_change: Callable[[protocol.ConversationChange], None],
+        on_messaging_event: Callable[[notifications.MessagingEvent], None],
+        on_conversation_change: Callable[[notifications.ConversationChange], None],
         settings: ConsumerSettings | None = None,
         on_connected: Callable[[], None] = lambda: None,
         identity_flow: IdentityFlow | None = None,
@@ -151,9 +151,9 @@ class ConsumerClient:
                 existing = self._tracker.open_conversation_id
                 if existing is not None:
                     return existing
-                body = protocol.request_conversation_body(self._skill_id)
+                body = request_bodies.request_conversation_body(self._skill_id)
                 response = connection.request(protocol.REQUEST_CONVERSATION, body, self._timeout)
-                created = protocol.parse_conversation_id(response.body)
+                created = response_bodies.parse_conversation_id(response.body)
                 self._tracker.set_open(created)
                 logger.info("opened LivePerson conversation %s", created)
                 return created
@@ -172,22 +172,22 @@ class ConsumerClient:
         ``_call``.
         """
         self._tracker.track(conversation_id)
-        body = protocol.subscribe_messaging_events_body(conversation_id, from_sequence)
+        body = request_bodies.subscribe_messaging_events_body(conversation_id, from_sequence)
         try:
             self._call(protocol.SUBSCRIBE_MESSAGING_EVENTS, body)
         except SyncdError:
             self._tracker.untrack(conversation_id)
             raise
 
-    def request_upload_url(self, size_bytes: int, file_type: str) -> protocol.TempUrl:
+    def request_upload_url(self, size_bytes: int, file_type: str) -> response_bodies.TempUrl:
         """Ask for a Swift upload URL (valid about 60 s) for ``size_bytes`` of ``file_type``."""
-        body = protocol.generate_upload_url_body(size_bytes, file_type)
-        return protocol.parse_temp_url(self._call(protocol.GENERATE_UPLOAD_URL, body).body)
+        body = request_bodies.generate_upload_url_body(size_bytes, file_type)
+        return response_bodies.parse_temp_url(self._call(protocol.GENERATE_UPLOAD_URL, body).body)
 
-    def request_download_url(self, relative_path: str) -> protocol.TempUrl:
+    def request_download_url(self, relative_path: str) -> response_bodies.TempUrl:
         """Ask for a Swift download URL of the hosted file at ``relative_path``."""
-        body = protocol.generate_download_url_body(relative_path)
-        return protocol.parse_temp_url(self._call(protocol.GENERATE_DOWNLOAD_URL, body).body)
+        body = request_bodies.generate_download_url_body(relative_path)
+        return response_bodies.parse_temp_url(self._call(protocol.GENERATE_DOWNLOAD_URL, body).body)
 
     def publish_hosted_file(
         self,
@@ -205,7 +205,7 @@ class ConsumerClient:
         (``replay_events``) to learn whether the event is there. Only a 429 — refused
         unprocessed — is resent here. Raises RequestRejectedError for other refusals.
         """
-        body = protocol.publish_hosted_file_body(
+        body = request_bodies.publish_hosted_file_body(
             conversation_id, caption, relative_path, file_type, preview
         )
         # Connecting is safe to retry: nothing has been sent yet.
@@ -213,11 +213,11 @@ class ConsumerClient:
         response = retry_transient(self._policy, "publish", retry_if=is_rate_limited)(
             connection.request, protocol.PUBLISH_EVENT, body, self._timeout
         )
-        return protocol.parse_sequence(response.body)
+        return response_bodies.parse_sequence(response.body)
 
     def publish_accept(self, conversation_id: str, sequences: list[int]) -> None:
         """Acknowledge receipt (ACCEPT) of ``sequences``; a repeated receipt is harmless."""
-        body = protocol.publish_accept_status_body(conversation_id, sequences)
+        body = request_bodies.publish_accept_status_body(conversation_id, sequences)
         self._call(protocol.PUBLISH_EVENT, body)
 
     def last_content_sequence(self, conversation_id: str) -> int | None:
@@ -239,9 +239,9 @@ class ConsumerClient:
         connection = self._link.ensure_connected()
         self._tracker.start_probe()
         try:
-            body = protocol.subscribe_ex_conversations_body(("OPEN", "CLOSE"))
+            body = request_bodies.subscribe_ex_conversations_body(("OPEN", "CLOSE"))
             response = connection.request(protocol.SUBSCRIBE_EX_CONVERSATIONS, body, self._timeout)
-            subscription_id = protocol.subscription_id_of(response.body)
+            subscription_id = response_bodies.subscription_id_of(response.body)
             if subscription_id is None:
                 raise ProtocolError("the conversations subscription has no subscriptionId")
             changes = self._tracker.wait_for_probe(subscription_id, self._timeout)
@@ -249,7 +249,7 @@ class ConsumerClient:
                 # Only a courtesy to the server; a failure here changes no answer.
                 connection.request(
                     protocol.UNSUBSCRIBE_EX_CONVERSATIONS,
-                    protocol.unsubscribe_ex_conversations_body(subscription_id),
+                    request_bodies.unsubscribe_ex_conversations_body(subscription_id),
                     self._timeout,
                 )
         finally:
@@ -266,7 +266,7 @@ class ConsumerClient:
 
     def replay_events(
         self, conversation_id: str, from_sequence: int = 0
-    ) -> list[protocol.MessagingEvent]:
+    ) -> list[notifications.MessagingEvent]:
         """Return the events of ``conversation_id`` with sequence ≥ ``from_sequence``, up to
         at least the conversation's last content event.
 
@@ -280,12 +280,14 @@ class ConsumerClient:
         errors of ``_call``.
         """
 
-        def attempt() -> list[protocol.MessagingEvent]:
+        def attempt() -> list[notifications.MessagingEvent]:
             last_sequence = self._probe_last_sequence(conversation_id)
             connection = self._link.ensure_connected()
             replay = self._tracker.start_replay(conversation_id, from_sequence)
             try:
-                body = protocol.subscribe_messaging_events_body(conversation_id, from_sequence)
+                body = request_bodies.subscribe_messaging_events_body(
+                    conversation_id, from_sequence
+                )
                 connection.request(protocol.SUBSCRIBE_MESSAGING_EVENTS, body, self._timeout)
                 if last_sequence is not None and not self._tracker.wait_for_replay(
                     replay, last_sequence, self._timeout
@@ -302,7 +304,7 @@ class ConsumerClient:
 
     def close_conversation(self, conversation_id: str) -> None:
         """Close ``conversation_id`` (state CLOSE) and stop tracking it."""
-        body = protocol.close_conversation_body(conversation_id)
+        body = request_bodies.close_conversation_body(conversation_id)
         self._call(protocol.UPDATE_CONVERSATION_FIELD, body)
         self._tracker.untrack(conversation_id)
         self._tracker.forget(conversation_id)
@@ -344,7 +346,7 @@ class ConsumerClient:
         send opens a new one."""
         for conversation_id in conversation_ids:
             self._on_conversation_change(
-                protocol.ConversationChange("DELETE", conversation_id, None, None, None)
+                notifications.ConversationChange("DELETE", conversation_id, None, None, None)
             )
 
     def _handle_notification(self, notification: protocol.Notification) -> None:
@@ -355,8 +357,8 @@ class ConsumerClient:
         of the frame handed on; then PeerLimitError ends the connection (``session.py``).
         """
         if notification.type == protocol.EX_CONVERSATION_CHANGE:
-            changes = protocol.parse_conversation_changes(notification.body)
-            subscription_id = protocol.subscription_id_of(notification.body)
+            changes = notifications.parse_conversation_changes(notification.body)
+            subscription_id = response_bodies.subscription_id_of(notification.body)
             known = self._tracker.apply_conversation_changes(changes, subscription_id)
             probing = self._tracker.probing()
             for change in changes:
@@ -366,7 +368,7 @@ class ConsumerClient:
             for change in known:
                 self._on_conversation_change(change)
         elif notification.type == protocol.MESSAGING_EVENT:
-            parsed, refused = protocol.parse_messaging_events_checked(notification.body)
+            parsed, refused = notifications.parse_messaging_events_checked(notification.body)
             events = []
             for event in parsed:
                 if not self._tracker.is_following(event.dialog_id):
@@ -381,7 +383,7 @@ class ConsumerClient:
             if refused:
                 raise PeerLimitError(f"{len(refused)} event(s) refused: {'; '.join(refused[:3])}")
 
-    def _sequence_jump(self, event: protocol.MessagingEvent) -> str | None:
+    def _sequence_jump(self, event: notifications.MessagingEvent) -> str | None:
         """Why ``event``'s sequence is too far beyond the conversation's cursor, or None.
 
         A peer could otherwise move the cursor past every event still to come."""
