@@ -48,6 +48,7 @@ from syncd.imaging.plan import (
     fit_within,
     plan_downscale,
 )
+from syncd.imaging.png_metadata import apng_frame_count_problem
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -95,7 +96,7 @@ def prepare(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> PreparedImage:
     if structure is not None and source_format == "PNG":
         # A complete APNG whose acTL count disagrees with its frames is damaged for good
         # (browsers disagree on what to show), not a file still being written.
-        problem = image_metadata.apng_frame_count_problem(data)
+        problem = apng_frame_count_problem(data)
         if problem is not None:
             raise UnsupportedImageError(problem)
     with open_within_limits(data, source_format, limits, truncation) as image:

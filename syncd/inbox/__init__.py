@@ -1,5 +1,6 @@
 """The inbound side: files agents send into a route's conversation land in its inbox.
 
-``receiver`` keeps the route's conversation subscribed and downloads what arrives;
+``recorder`` records what arrives as inbound rows; ``receiver`` keeps the route's
+conversation subscribed and downloads what was recorded;
 ``writer`` writes each file atomically under a fresh safe name, never replacing one.
 """

@@ -8,7 +8,8 @@ receiver thread downloads due files, checks their content (``content.py``: the t
 may send), writes files and texts atomically into the inbox under names made from local
 facts, marks them done, and sends LivePerson's receipt (an AcceptStatusEvent ACCEPT). A
 file refused for its content or size keeps its reason on the row, which ``syncd status``
-shows. The receiver never opens a conversation.
+shows. The receiver never opens a conversation. Recording events as rows, on the session's
+reader thread, is ``recorder.py``; this module is the receiver thread.
 
 A download that fails for the link's reason (``retrying.is_link_failure``) does not climb
 the row's retry schedule: the round stops and the receiver waits for the link, which wakes
@@ -31,7 +32,6 @@ from syncd.errors import (
     PermanentFileError,
     ProtocolError,
     RequestRejectedError,
-    StateError,
     SyncdError,
     TlsVerificationError,
     TransientError,
@@ -42,15 +42,14 @@ from syncd.folders.route import RouteFolders
 from syncd.inbox.agent_text import (
     AGENT_TEXT_CAPTION,
     AGENT_TEXT_TYPE,
-    cap_text,
     render_agent_text,
 )
 from syncd.inbox.content import agent_file_extension
 from syncd.inbox.conversations import ConversationKeeper
-from syncd.inbox.cursor import GaplessCursor
+from syncd.inbox.recorder import EventRecorder
 from syncd.inbox.writer import remove_stale_temp_files, write_into_inbox
 from syncd.liveperson.consumer import ConsumerClient
-from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.notifications import ConversationChange, MessagingEvent
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import SwiftStorage
 from syncd.state.model import InboundRow
@@ -60,8 +59,6 @@ from syncd.worker_loop import run_woken_loop
 log = logging.getLogger("syncd.receiver")
 
 DOWNLOAD_URL_ATTEMPTS = 3
-# How often a conversation whose events could not be recorded (disk full) is replayed.
-REPLAY_RETRY_SECONDS = 5.0
 # A received file the inbox refuses (a full disk, a folder planted at every name): this many
 # tries, then the row fails with the reason and the files behind it go on.
 INBOX_WRITE_ATTEMPTS = 5
@@ -90,13 +87,7 @@ class RouteReceiver:
         self._clock = clock
         self._wake = threading.Event()
         self._keeper = ConversationKeeper(route, store, client, clock, has_pending_files)
-        # The stored cursor never passes a sequence that has not arrived (no order promised).
-        self._cursor = GaplessCursor(store.resume_sequence)
-        # Conversation → first sequence that could not be recorded, to be replayed later
-        # (the cursor may move past it meanwhile, with later events that were recorded).
-        self._unrecorded: dict[str, int] = {}
-        self._replay_due_at = 0.0
-        self._replay_lock = threading.Lock()
+        self._recorder = EventRecorder(route, store, client, self._keeper, clock, self._wake.set)
         self._link_waiter = client.link_waiter()
 
     def wake(self) -> None:
@@ -104,93 +95,13 @@ class RouteReceiver:
         self._wake.set()
 
     def handle_event(self, event: MessagingEvent) -> None:
-        """Record one messaging event (called on the session's reader thread).
-
-        When the state cannot be written (disk full) the event is not lost: the cursor did
-        not move, and the receiver thread replays the conversation from it later.
-        """
-        try:
-            self._record_event(event)
-        except StateError as error:
-            log.error(
-                "route=%s: cannot record event %s of conversation %s, will read it again: %s",
-                self.route.name,
-                event.sequence,
-                event.dialog_id,
-                error,
-            )
-            sequence = event.sequence or 0
-            with self._replay_lock:
-                first = self._unrecorded.get(event.dialog_id, sequence)
-                self._unrecorded[event.dialog_id] = min(first, sequence)
-            self._wake.set()
-
-    def _record_event(self, event: MessagingEvent) -> None:
-        if event.sequence is None:
-            return  # chat states ("agent is typing") carry no sequence and no content
-        now = self._clock()
-        self._keeper.note_activity(event.dialog_id)
-        ours = event.is_from_consumer(self._client.consumer_id)
-        file = event.hosted_file if not ours else None
-        text = event.text if not ours and self.route.save_agent_text else None
-        through = self._cursor.through_if_seen(event.dialog_id, event.sequence)
-        # One transaction per event (every page we publish comes back as an event): the
-        # conversation, the inbound row and the cursor are committed together.
-        with self._store.batch(f"record event {event.sequence} of {event.dialog_id}"):
-            # Known conversations are left as they are; an unknown one (a replay that raced
-            # the conversation notification) is recorded so its cursor and files have a
-            # parent row.
-            self._store.record_conversation(
-                self.route.name, event.dialog_id, self.route.skill_id, now, close_others=False
-            )
-            row_id = None
-            saved: tuple[str, str, str] | None = None  # relative path, file type, caption
-            if file is not None:
-                saved = (file.relative_path, file.file_type, file.caption)
-            elif text is not None:
-                # The text rides in the caption column: it has no storage path.
-                saved = ("", AGENT_TEXT_TYPE, cap_text(text))
-            if saved is not None:
-                row_id = self._store.record_inbound(
-                    self.route.name,
-                    event.dialog_id,
-                    event.sequence,
-                    *saved,
-                    event.originator_id,
-                    now,
-                    seen_through=through,
-                )
-            elif through is not None:
-                self._store.note_sequence_seen(event.dialog_id, through)
-        self._cursor.mark_seen(event.dialog_id, event.sequence)
-        if row_id is not None:
-            crash_point("inbound-recorded")
-            log.info(
-                "route=%s: agent sent %s (conversation %s, sequence %d)",
-                self.route.name,
-                "a file" if file is not None else "a message",
-                event.dialog_id,
-                event.sequence,
-            )
-            self._wake.set()
-        elif event.text is not None and not ours:
-            # Customer conversation content stays out of the journal: its length only.
-            log.info(
-                "route=%s: agent message in conversation %s (sequence %d, %d characters)",
-                self.route.name,
-                event.dialog_id,
-                event.sequence,
-                len(event.text),
-            )
+        """Record one messaging event (called on the session's reader thread; see
+        ``EventRecorder.handle_event``)."""
+        self._recorder.handle_event(event)
 
     def handle_conversation_change(self, change: ConversationChange) -> None:
         """Keep the conversations table current (called on the session's reader thread)."""
-        if change.is_open:
-            self._keeper.conversation_opened(change.conversation_id, change.skill_id)
-            self._wake.set()  # a new or resumed conversation is followed by the next round
-        else:
-            # No new conversation is requested here: the next file to send opens one.
-            self._keeper.conversation_closed(change.conversation_id)
+        self._recorder.handle_conversation_change(change)
 
     def run(self, stop: threading.Event) -> None:
         """Thread body: follow the OPEN conversations; save what is due."""
@@ -213,7 +124,7 @@ class RouteReceiver:
             return link_wait_seconds
         try:
             keeper_wait = self._keeper.step(self._clock())
-            replay_wait = self._replay_unrecorded(self._clock())
+            replay_wait = self._recorder.replay_unrecorded(self._clock())
             wait_seconds = min(self.step(self._clock()), replay_wait, keeper_wait)
         except (TransientError, RequestRejectedError) as error:
             if not is_link_failure(error):
@@ -234,33 +145,6 @@ class RouteReceiver:
             return 60.0
         self._link_waiter.succeeded()
         return wait_seconds
-
-    def _replay_unrecorded(self, now: float) -> float:
-        """Replay the conversations whose events could not be recorded, at most every
-        ``REPLAY_RETRY_SECONDS``; returns the seconds until the next replay is due.
-
-        The replayed events come back through ``handle_event``. Raises the client's errors;
-        after a transient one the conversations stay queued.
-        """
-        with self._replay_lock:
-            if not self._unrecorded:
-                return 60.0
-            if now < self._replay_due_at:
-                return self._replay_due_at - now
-            conversations = sorted(self._unrecorded.items())
-            self._unrecorded.clear()
-            self._replay_due_at = now + REPLAY_RETRY_SECONDS
-        for index, (conversation_id, first) in enumerate(conversations):
-            try:
-                # Replaying what was recorded already is harmless: rows are unique.
-                from_sequence = min(first, self._store.resume_sequence(conversation_id))
-                self._client.replay_events(conversation_id, from_sequence)
-            except (TransientError, AuthenticationError, StateError):
-                with self._replay_lock:
-                    for key, value in conversations[index:]:
-                        self._unrecorded[key] = min(value, self._unrecorded.get(key, value))
-                raise
-        return REPLAY_RETRY_SECONDS
 
     def step(self, now: float) -> float:
         """Save every due inbound row; return the seconds until the next is due.

@@ -9,26 +9,28 @@ hosted file is not: see ``publish_hosted_file``.
 
 Callbacks run on the connection's reader thread. They must return quickly and must not call
 this client's request methods (the response they would wait for is read by that thread).
+What reaches them is filtered by ``consumer_notifications.py``; reading a conversation's
+history to its end is ``conversation_history.py``, retried here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from syncd.errors import ProtocolError, RequestTimeoutError, SyncdError
-from syncd.liveperson import protocol
+from syncd.errors import SyncdError
+from syncd.liveperson import notifications, protocol, request_bodies, response_bodies
 from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings
+from syncd.liveperson.consumer_notifications import NotificationHandler
+from syncd.liveperson.conversation_history import ConversationHistory
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_flows import IdentityFlow
 from syncd.liveperson.identity_keeper import IdentityStore
-from syncd.liveperson.limits import MAX_SEQUENCE_JUMP, PeerLimitError
 from syncd.liveperson.link_health import LinkHealth, LinkWaiter
 from syncd.liveperson.retrying import RetryPolicy, is_rate_limited, retry_transient
 
@@ -37,8 +39,6 @@ __all__ = ["ConsumerClient", "ConsumerSettings"]
 logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
-# Conversations whose stray events were logged; past this many, each is logged every time.
-MAX_IGNORED_CONVERSATIONS_REMEMBERED = 1000
 
 
 class ConsumerClient:
@@ -58,8 +58,8 @@ class ConsumerClient:
         load_identity: Callable[[], ConsumerIdentity | None],
         save_identity: Callable[[ConsumerIdentity], None],
         resume_sequence: Callable[[str], int],
-        on_messaging_event: Callable[[protocol.MessagingEvent], None],
-        on_conversation_change: Callable[[protocol.ConversationChange], None],
+        on_messaging_event: Callable[[notifications.MessagingEvent], None],
+        on_conversation_change: Callable[[notifications.ConversationChange], None],
         settings: ConsumerSettings | None = None,
         on_connected: Callable[[], None] = lambda: None,
         identity_flow: IdentityFlow | None = None,
@@ -67,14 +67,18 @@ class ConsumerClient:
     ) -> None:
         """``identity_flow`` obtains and renews tokens (default: the demo signup);
         ``on_identity_replaced`` is told why, when the stored consumer had to be replaced."""
-        self._on_messaging_event = on_messaging_event
-        self._on_conversation_change = on_conversation_change
         self._resume_sequence = resume_sequence
         self._skill_id = skill_id
         self._settings = settings or ConsumerSettings()
         self._tracker = ConversationTracker()
-        self._ignored_conversations: set[str] = set()
         self._conversation_lock = threading.Lock()
+        handler = NotificationHandler(
+            tracker=self._tracker,
+            resume_sequence=resume_sequence,
+            on_messaging_event=on_messaging_event,
+            on_conversation_change=on_conversation_change,
+            peer=lambda: self._link.peer,
+        )
         self._link = ConsumerLink(
             resolver=resolver,
             http=http,
@@ -82,12 +86,13 @@ class ConsumerClient:
             identity_store=IdentityStore(load_identity, save_identity, on_identity_replaced),
             resume_sequence=resume_sequence,
             tracker=self._tracker,
-            on_notification=self._handle_notification,
+            on_notification=handler.handle,
             settings=self._settings,
-            on_conversations_lost=self._report_lost_conversations,
+            on_conversations_lost=handler.report_lost_conversations,
             on_connected=on_connected,
             identity_flow=identity_flow,
         )
+        self._history = ConversationHistory(self._link, self._tracker, self._settings)
 
     @property
     def connection_state(self) -> str:
@@ -151,9 +156,9 @@ class ConsumerClient:
                 existing = self._tracker.open_conversation_id
                 if existing is not None:
                     return existing
-                body = protocol.request_conversation_body(self._skill_id)
+                body = request_bodies.request_conversation_body(self._skill_id)
                 response = connection.request(protocol.REQUEST_CONVERSATION, body, self._timeout)
-                created = protocol.parse_conversation_id(response.body)
+                created = response_bodies.parse_conversation_id(response.body)
                 self._tracker.set_open(created)
                 logger.info("opened LivePerson conversation %s", created)
                 return created
@@ -172,22 +177,22 @@ class ConsumerClient:
         ``_call``.
         """
         self._tracker.track(conversation_id)
-        body = protocol.subscribe_messaging_events_body(conversation_id, from_sequence)
+        body = request_bodies.subscribe_messaging_events_body(conversation_id, from_sequence)
         try:
             self._call(protocol.SUBSCRIBE_MESSAGING_EVENTS, body)
         except SyncdError:
             self._tracker.untrack(conversation_id)
             raise
 
-    def request_upload_url(self, size_bytes: int, file_type: str) -> protocol.TempUrl:
+    def request_upload_url(self, size_bytes: int, file_type: str) -> response_bodies.TempUrl:
         """Ask for a Swift upload URL (valid about 60 s) for ``size_bytes`` of ``file_type``."""
-        body = protocol.generate_upload_url_body(size_bytes, file_type)
-        return protocol.parse_temp_url(self._call(protocol.GENERATE_UPLOAD_URL, body).body)
+        body = request_bodies.generate_upload_url_body(size_bytes, file_type)
+        return response_bodies.parse_temp_url(self._call(protocol.GENERATE_UPLOAD_URL, body).body)
 
-    def request_download_url(self, relative_path: str) -> protocol.TempUrl:
+    def request_download_url(self, relative_path: str) -> response_bodies.TempUrl:
         """Ask for a Swift download URL of the hosted file at ``relative_path``."""
-        body = protocol.generate_download_url_body(relative_path)
-        return protocol.parse_temp_url(self._call(protocol.GENERATE_DOWNLOAD_URL, body).body)
+        body = request_bodies.generate_download_url_body(relative_path)
+        return response_bodies.parse_temp_url(self._call(protocol.GENERATE_DOWNLOAD_URL, body).body)
 
     def publish_hosted_file(
         self,
@@ -205,7 +210,7 @@ class ConsumerClient:
         (``replay_events``) to learn whether the event is there. Only a 429 — refused
         unprocessed — is resent here. Raises RequestRejectedError for other refusals.
         """
-        body = protocol.publish_hosted_file_body(
+        body = request_bodies.publish_hosted_file_body(
             conversation_id, caption, relative_path, file_type, preview
         )
         # Connecting is safe to retry: nothing has been sent yet.
@@ -213,11 +218,11 @@ class ConsumerClient:
         response = retry_transient(self._policy, "publish", retry_if=is_rate_limited)(
             connection.request, protocol.PUBLISH_EVENT, body, self._timeout
         )
-        return protocol.parse_sequence(response.body)
+        return response_bodies.parse_sequence(response.body)
 
     def publish_accept(self, conversation_id: str, sequences: list[int]) -> None:
         """Acknowledge receipt (ACCEPT) of ``sequences``; a repeated receipt is harmless."""
-        body = protocol.publish_accept_status_body(conversation_id, sequences)
+        body = request_bodies.publish_accept_status_body(conversation_id, sequences)
         self._call(protocol.PUBLISH_EVENT, body)
 
     def last_content_sequence(self, conversation_id: str) -> int | None:
@@ -231,42 +236,13 @@ class ConsumerClient:
         """
 
         return self._retrying(
-            "conversation metadata", lambda: self._probe_last_sequence(conversation_id)
+            "conversation metadata",
+            lambda: self._history.last_content_sequence(conversation_id),
         )
-
-    def _probe_last_sequence(self, conversation_id: str) -> int | None:
-        """One try of ``last_content_sequence`` (not retried here)."""
-        connection = self._link.ensure_connected()
-        self._tracker.start_probe()
-        try:
-            body = protocol.subscribe_ex_conversations_body(("OPEN", "CLOSE"))
-            response = connection.request(protocol.SUBSCRIBE_EX_CONVERSATIONS, body, self._timeout)
-            subscription_id = protocol.subscription_id_of(response.body)
-            if subscription_id is None:
-                raise ProtocolError("the conversations subscription has no subscriptionId")
-            changes = self._tracker.wait_for_probe(subscription_id, self._timeout)
-            with contextlib.suppress(SyncdError):
-                # Only a courtesy to the server; a failure here changes no answer.
-                connection.request(
-                    protocol.UNSUBSCRIBE_EX_CONVERSATIONS,
-                    protocol.unsubscribe_ex_conversations_body(subscription_id),
-                    self._timeout,
-                )
-        finally:
-            self._tracker.finish_probe()
-        if changes is None:
-            raise RequestTimeoutError("no conversation metadata for the probe subscription")
-        sequences = [
-            change.last_content_sequence
-            for change in changes
-            if change.conversation_id == conversation_id
-            and change.last_content_sequence is not None
-        ]
-        return max(sequences, default=None)
 
     def replay_events(
         self, conversation_id: str, from_sequence: int = 0
-    ) -> list[protocol.MessagingEvent]:
+    ) -> list[notifications.MessagingEvent]:
         """Return the events of ``conversation_id`` with sequence ≥ ``from_sequence``, up to
         at least the conversation's last content event.
 
@@ -279,30 +255,13 @@ class ConsumerClient:
         subscribed. Raises RequestTimeoutError when the history stays incomplete, and the
         errors of ``_call``.
         """
-
-        def attempt() -> list[protocol.MessagingEvent]:
-            last_sequence = self._probe_last_sequence(conversation_id)
-            connection = self._link.ensure_connected()
-            replay = self._tracker.start_replay(conversation_id, from_sequence)
-            try:
-                body = protocol.subscribe_messaging_events_body(conversation_id, from_sequence)
-                connection.request(protocol.SUBSCRIBE_MESSAGING_EVENTS, body, self._timeout)
-                if last_sequence is not None and not self._tracker.wait_for_replay(
-                    replay, last_sequence, self._timeout
-                ):
-                    raise RequestTimeoutError(
-                        f"the history of conversation {conversation_id} did not reach "
-                        f"sequence {last_sequence}"
-                    )
-            finally:
-                events = self._tracker.finish_replay(replay)
-            return events
-
-        return self._retrying("replay", attempt)
+        return self._retrying(
+            "replay", lambda: self._history.replay_events(conversation_id, from_sequence)
+        )
 
     def close_conversation(self, conversation_id: str) -> None:
         """Close ``conversation_id`` (state CLOSE) and stop tracking it."""
-        body = protocol.close_conversation_body(conversation_id)
+        body = request_bodies.close_conversation_body(conversation_id)
         self._call(protocol.UPDATE_CONVERSATION_FIELD, body)
         self._tracker.untrack(conversation_id)
         self._tracker.forget(conversation_id)
@@ -337,81 +296,3 @@ class ConsumerClient:
             return self._link.ensure_connected().request(request_type, body, self._timeout)
 
         return self._retrying(request_type, attempt)
-
-    def _report_lost_conversations(self, conversation_ids: list[str]) -> None:
-        """A new consumer cannot see the old one's conversations: to the route they are
-        gone, as if LivePerson had deleted them (a DELETE change); the next file ready to
-        send opens a new one."""
-        for conversation_id in conversation_ids:
-            self._on_conversation_change(
-                protocol.ConversationChange("DELETE", conversation_id, None, None, None)
-            )
-
-    def _handle_notification(self, notification: protocol.Notification) -> None:
-        """Hand the notification's changes and events on (on the reader thread).
-
-        What concerns conversations this session does not know is left out and logged once
-        per conversation. Events whose sequence is not sane are left out too, and the rest
-        of the frame handed on; then PeerLimitError ends the connection (``session.py``).
-        """
-        if notification.type == protocol.EX_CONVERSATION_CHANGE:
-            changes = protocol.parse_conversation_changes(notification.body)
-            subscription_id = protocol.subscription_id_of(notification.body)
-            known = self._tracker.apply_conversation_changes(changes, subscription_id)
-            probing = self._tracker.probing()
-            for change in changes:
-                # A metadata probe lists old closed conversations too: no anomaly.
-                if change not in known and not probing:
-                    self._ignore_unknown(change.conversation_id, "a conversation change")
-            for change in known:
-                self._on_conversation_change(change)
-        elif notification.type == protocol.MESSAGING_EVENT:
-            parsed, refused = protocol.parse_messaging_events_checked(notification.body)
-            events = []
-            for event in parsed:
-                if not self._tracker.is_following(event.dialog_id):
-                    self._ignore_unknown(event.dialog_id, "a messaging event")
-                elif (jump := self._sequence_jump(event)) is not None:
-                    refused.append(jump)
-                else:
-                    events.append(event)
-            self._tracker.offer_events(events)
-            for event in events:
-                self._on_messaging_event(event)
-            if refused:
-                raise PeerLimitError(f"{len(refused)} event(s) refused: {'; '.join(refused[:3])}")
-
-    def _sequence_jump(self, event: protocol.MessagingEvent) -> str | None:
-        """Why ``event``'s sequence is too far beyond the conversation's cursor, or None.
-
-        A peer could otherwise move the cursor past every event still to come."""
-        if event.sequence is None:
-            return None
-        try:
-            cursor = self._resume_sequence(event.dialog_id)
-        except SyncdError:
-            return None  # the state cannot be read: the receiver reports that itself
-        if event.sequence - cursor <= MAX_SEQUENCE_JUMP:
-            return None
-        return (
-            f"conversation {event.dialog_id}: sequence {event.sequence} jumps more than "
-            f"{MAX_SEQUENCE_JUMP} past the cursor {cursor}"
-        )
-
-    def _ignore_unknown(self, conversation_id: str, what: str) -> None:
-        if self._tracker.was_following(conversation_id):
-            # Closed or lost while events were on their way: nothing odd about the peer.
-            logger.debug(
-                "ignoring %s for conversation %s, no longer followed", what, conversation_id
-            )
-            return
-        if conversation_id in self._ignored_conversations:
-            return
-        if len(self._ignored_conversations) < MAX_IGNORED_CONVERSATIONS_REMEMBERED:
-            self._ignored_conversations.add(conversation_id)
-        logger.warning(
-            "ignoring %s for conversation %r, which this route does not follow (from %s)",
-            what,
-            conversation_id[:80],
-            self._link.peer or "LivePerson",
-        )

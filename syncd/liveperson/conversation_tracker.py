@@ -23,7 +23,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from syncd.liveperson.protocol import CONSUMER_ROLE, ConversationChange, MessagingEvent
+from syncd.liveperson.notifications import ConversationChange, MessagingEvent
+from syncd.liveperson.protocol import CONSUMER_ROLE
 
 # How many conversations that stopped being tracked are remembered (their late events are
 # then ignored quietly, not reported as a peer's anomaly).

@@ -13,17 +13,21 @@ Envelopes (protocol.md §4):
 Rules followed here: correlate by ``reqId`` only (response ``type`` strings differ between
 LivePerson's own documents), ignore undocumented fields, and accept a single element wherever
 an array is documented.
+
+This module is the envelope: request and notification type names, frame building and
+parsing, request ids. What goes inside the envelopes lives beside it: ``request_bodies``
+(what the consumer sends), ``response_bodies`` and ``notifications`` (what it reads).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from syncd.errors import ProtocolError
-from syncd.liveperson.limits import MAX_MESSAGE_BYTES, PeerLimitError, checked_sequence, load_json
+from syncd.liveperson.limits import MAX_MESSAGE_BYTES, load_json
 
 # Request types (protocol.md §5.7). ``GetClock`` has no leading dot on the consumer API.
 GET_CLOCK = "GetClock"
@@ -41,9 +45,10 @@ GENERATE_DOWNLOAD_URL = "ms.GenerateURLForDownloadFile"
 EX_CONVERSATION_CHANGE = "cqm.ExConversationChangeNotification"
 MESSAGING_EVENT = "ms.MessagingEventNotification"
 
-# File types the consumer upload accepts (protocol.md §5.5).
-# ``originatorMetadata.role`` of the consumer's own events.
+# The role LivePerson gives the consumer in originatorMetadata and participants
+# (``originatorMetadata.role`` of the consumer's own events).
 CONSUMER_ROLE = "CONSUMER"
+# File types the consumer upload accepts (protocol.md §5.5).
 UPLOAD_FILE_TYPES = ("JPG", "JPEG", "PNG", "GIF")
 
 # Close codes that mean "get a fresh token" (protocol.md §3.3).
@@ -168,369 +173,11 @@ def parse_frame(text: str | bytes) -> Frame:
     raise ProtocolError(f"unknown frame kind {kind!r}")
 
 
-# --- request bodies --------------------------------------------------------------------
-
-
-def request_conversation_body(skill_id: str | None = None) -> dict[str, Any]:
-    """Body of ``cm.ConsumerRequestConversation``; targets ``skill_id`` when given."""
-    body: dict[str, Any] = {"channelType": "MESSAGING"}
-    if skill_id is not None:
-        body["skillId"] = skill_id
-    return body
-
-
-def subscribe_ex_conversations_body(states: tuple[str, ...] = ("OPEN",)) -> dict[str, Any]:
-    """Body of ``cqm.SubscribeExConversations`` for conversations in ``states``."""
-    return {"minLastUpdatedTime": 0, "convState": list(states)}
-
-
-def subscribe_messaging_events_body(dialog_id: str, from_sequence: int) -> dict[str, Any]:
-    """Body of ``ms.SubscribeMessagingEvents``: events with sequence ≥ ``from_sequence``."""
-    return {"dialogId": dialog_id, "fromSeq": from_sequence}
-
-
-def generate_upload_url_body(file_size_bytes: int, file_type: str) -> dict[str, Any]:
-    """Body of ``ms.GenerateURLForUploadFile``. ``fileSize`` is a string in the schema."""
-    if file_type not in UPLOAD_FILE_TYPES:
-        raise ValueError(f"file type {file_type!r} is not one of {UPLOAD_FILE_TYPES}")
-    return {"fileSize": str(file_size_bytes), "fileType": file_type}
-
-
-def generate_download_url_body(relative_path: str) -> dict[str, Any]:
-    """Body of ``ms.GenerateURLForDownloadFile``."""
-    return {"relativePath": relative_path}
-
-
-def publish_hosted_file_body(
-    dialog_id: str, caption: str, relative_path: str, file_type: str, preview: str | None
-) -> dict[str, Any]:
-    """Body of ``ms.PublishEvent`` carrying a ``hosted/file`` ContentEvent."""
-    message: dict[str, Any] = {
-        "caption": caption,
-        "relativePath": relative_path,
-        "fileType": file_type,
-    }
-    if preview is not None:
-        message["preview"] = preview
-    return {
-        "dialogId": dialog_id,
-        "event": {"type": "ContentEvent", "contentType": "hosted/file", "message": message},
-    }
-
-
-def publish_text_body(dialog_id: str, text: str) -> dict[str, Any]:
-    """Body of ``ms.PublishEvent`` carrying a ``text/plain`` ContentEvent."""
-    return {
-        "dialogId": dialog_id,
-        "event": {"type": "ContentEvent", "contentType": "text/plain", "message": text},
-    }
-
-
-def publish_accept_status_body(
-    dialog_id: str, sequences: list[int], status: str = "ACCEPT"
-) -> dict[str, Any]:
-    """Body of ``ms.PublishEvent`` carrying an AcceptStatusEvent (receipt) for ``sequences``."""
-    return {
-        "dialogId": dialog_id,
-        "event": {"type": "AcceptStatusEvent", "status": status, "sequenceList": sequences},
-    }
-
-
-def close_conversation_body(conversation_id: str) -> dict[str, Any]:
-    """Body of ``cm.UpdateConversationField`` that closes ``conversation_id``."""
-    return {
-        "conversationId": conversation_id,
-        "conversationField": [{"field": "ConversationStateField", "conversationState": "CLOSE"}],
-    }
-
-
-def init_connection_headers(jwt: str) -> list[dict[str, Any]]:
-    """``headers`` array of ``InitConnection`` for clients that cannot set HTTP headers."""
-    return [
-        {
-            "type": ".ams.headers.ClientProperties",
-            "deviceFamily": "OTHER",
-            "os": "LINUX",
-            "features": ["PHOTO_SHARING"],
-        },
-        {"type": ".ams.headers.ConsumerAuthentication", "jwt": jwt},
-    ]
-
-
-# --- response and notification bodies ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TempUrl:
-    """A Swift temp URL as LivePerson hands it out (``relativePath`` + query parameters)."""
-
-    relative_path: str
-    signature: str
-    expires: str
-
-    def query(self) -> dict[str, str]:
-        """The query parameters to append to ``https://{swift}{relative_path}``."""
-        return {"temp_url_sig": self.signature, "temp_url_expires": self.expires}
-
-
-@dataclass(frozen=True)
-class HostedFile:
-    """The ``message`` of a ``hosted/file`` ContentEvent."""
-
-    relative_path: str
-    file_type: str
-    caption: str = ""
-    preview: str | None = None
-
-
-# The role LivePerson gives the consumer in originatorMetadata and participants.
-CONSUMER_ROLE = "CONSUMER"
-
-
-@dataclass(frozen=True)
-class MessagingEvent:
-    """One change of an ``ms.MessagingEventNotification``.
-
-    ``event`` is the raw event object; ``hosted_file`` is set for ``hosted/file`` content and
-    ``text`` for ``text/plain`` content. ``sequence`` is None for events that do not consume a
-    sequence (chat states).
-    """
-
-    dialog_id: str
-    sequence: int | None
-    originator_id: str
-    role: str | None
-    server_timestamp_ms: int | None
-    event_type: str
-    content_type: str | None
-    event: Mapping[str, Any]
-    hosted_file: HostedFile | None = None
-    text: str | None = None
-
-    def is_from_consumer(self, consumer_id: str | None) -> bool:
-        """True for an event the route's consumer published.
-
-        ``originatorId`` equals the token's ``sub`` for signup consumers; for authenticated
-        ones LivePerson does not document it (its tokens carry a hashed ``sub``), and its
-        own samples recognise the consumer by ``originatorMetadata.role == "CONSUMER"``. A
-        conversation has one consumer, so either sign is enough.
-        """
-        return (consumer_id is not None and self.originator_id == consumer_id) or (
-            self.role == CONSUMER_ROLE
-        )
-
-
-@dataclass(frozen=True)
-class ConversationChange:
-    """One change of a ``cqm.ExConversationChangeNotification``.
-
-    ``change_type`` is ``UPSERT`` or ``DELETE``; ``state`` and ``stage`` are ``OPEN``/``CLOSE``
-    (None when absent, as in DELETE changes). ``participants`` maps participant id → role.
-    """
-
-    change_type: str
-    conversation_id: str
-    state: str | None
-    stage: str | None
-    skill_id: str | None
-    participants: Mapping[str, str] = field(default_factory=dict)
-    # ``conversationDetails.startTs`` (ms), None when absent.
-    start_ms: int | None = None
-    # ``lastContentEventNotification.sequence``: the sequence of the conversation's last
-    # content event when the metadata carries it (LivePerson may leave it out), else None.
-    last_content_sequence: int | None = None
-
-    @property
-    def is_open(self) -> bool:
-        """True when the conversation is present and neither its state nor stage is CLOSE."""
-        if self.change_type == "DELETE":
-            return False
-        return self.state != "CLOSE" and self.stage != "CLOSE"
-
-
-def _require_mapping(value: Any, what: str) -> Mapping[str, Any]:
+def require_mapping(value: Any, what: str) -> Mapping[str, Any]:
+    """Return ``value`` when it is a JSON object; raise ProtocolError naming ``what`` if not."""
     if not isinstance(value, Mapping):
         raise ProtocolError(f"{what} is not an object")
     return value
-
-
-def parse_temp_url(body: Any) -> TempUrl:
-    """Parse the body of a ``GenerateURLFor{Upload,Download}File`` response.
-
-    Raises ProtocolError when ``relativePath`` or a query parameter is missing.
-    """
-    body = _require_mapping(body, "URL response body")
-    relative_path = body.get("relativePath")
-    query = _require_mapping(body.get("queryParams"), "queryParams")
-    signature = query.get("temp_url_sig")
-    expires = query.get("temp_url_expires")
-    if not isinstance(relative_path, str):
-        raise ProtocolError("URL response lacks an absolute 'relativePath'")
-    if not relative_path.startswith("/"):
-        # A full URL here would send the file to whatever host it names: refuse, and say so.
-        raise ProtocolError(
-            f"refusing storage path {relative_path[:120]!r}: not a path on the storage host"
-        )
-    if signature is None or expires is None:
-        raise ProtocolError("URL response lacks temp_url_sig or temp_url_expires")
-    return TempUrl(relative_path, str(signature), str(expires))
-
-
-def parse_conversation_id(body: Any) -> str:
-    """Return ``conversationId`` from a ``cm.ConsumerRequestConversation`` response body."""
-    conversation_id = _require_mapping(body, "conversation response").get("conversationId")
-    if not isinstance(conversation_id, str) or not conversation_id:
-        raise ProtocolError("conversation response lacks 'conversationId'")
-    return conversation_id
-
-
-def parse_sequence(body: Any) -> int:
-    """Return ``sequence`` from an ``ms.PublishEvent`` response body.
-
-    Raises ProtocolError when it is missing, PeerLimitError when it is not a sane sequence.
-    """
-    sequence = checked_sequence(_require_mapping(body, "publish response").get("sequence"))
-    if sequence is None:
-        raise ProtocolError("publish response lacks an integer 'sequence'")
-    return sequence
-
-
-def _parse_hosted_file(message: Any) -> HostedFile | None:
-    if not isinstance(message, Mapping):
-        return None
-    relative_path = message.get("relativePath")
-    if not isinstance(relative_path, str) or not relative_path:
-        return None
-    caption = message.get("caption")
-    preview = message.get("preview")
-    return HostedFile(
-        relative_path=relative_path,
-        file_type=str(message.get("fileType", "")),
-        caption=caption if isinstance(caption, str) else "",
-        preview=preview if isinstance(preview, str) else None,
-    )
-
-
-def parse_messaging_events(body: Any) -> list[MessagingEvent]:
-    """Parse the changes of an ``ms.MessagingEventNotification`` body.
-
-    Changes without the required fields are skipped rather than failing the whole frame,
-    because one odd event must not stop the others from being seen. So are changes whose
-    ``sequence`` is not a sane one (``true``, ≥ 2^31, negative): they are parsed by
-    ``parse_messaging_events_checked``, which also reports them.
-    """
-    return parse_messaging_events_checked(body)[0]
-
-
-def parse_messaging_events_checked(body: Any) -> tuple[list[MessagingEvent], list[str]]:
-    """Parse like ``parse_messaging_events``; also return why each refused change was refused.
-
-    The refusals are peer violations (a sequence out of range), meant for one log line.
-    """
-    events: list[MessagingEvent] = []
-    refused: list[str] = []
-    for change in as_list(_require_mapping(body, "notification body").get("changes")):
-        if not isinstance(change, Mapping):
-            continue
-        event = change.get("event")
-        dialog_id = change.get("dialogId") or change.get("conversationId")
-        if not isinstance(event, Mapping) or not isinstance(dialog_id, str):
-            continue
-        try:
-            sequence = checked_sequence(change.get("sequence"))
-        except PeerLimitError as error:
-            refused.append(f"conversation {dialog_id[:80]!r}: {error}")
-            continue
-        metadata = change.get("originatorMetadata")
-        role = metadata.get("role") if isinstance(metadata, Mapping) else None
-        content_type = event.get("contentType")
-        timestamp = change.get("serverTimestamp")
-        events.append(
-            MessagingEvent(
-                dialog_id=dialog_id,
-                sequence=sequence,
-                originator_id=str(change.get("originatorId", "")),
-                role=role if isinstance(role, str) else None,
-                server_timestamp_ms=timestamp if isinstance(timestamp, int) else None,
-                event_type=str(event.get("type", "")),
-                content_type=content_type if isinstance(content_type, str) else None,
-                event=event,
-                hosted_file=(
-                    _parse_hosted_file(event.get("message"))
-                    if content_type == "hosted/file"
-                    else None
-                ),
-                text=(
-                    event["message"]
-                    if content_type == "text/plain" and isinstance(event.get("message"), str)
-                    else None
-                ),
-            )
-        )
-    return events, refused
-
-
-def _participants(details: Mapping[str, Any]) -> dict[str, str]:
-    participants: dict[str, str] = {}
-    for participant in as_list(details.get("participants")):
-        if isinstance(participant, Mapping) and isinstance(participant.get("id"), str):
-            participants[participant["id"]] = str(participant.get("role", ""))
-    # The legacy v2 form maps role → [ids]; accept it too.
-    legacy = details.get("participantsPId")
-    if isinstance(legacy, Mapping):
-        for role, ids in legacy.items():
-            for participant_id in as_list(ids):
-                if isinstance(participant_id, str):
-                    participants.setdefault(participant_id, str(role))
-    return participants
-
-
-def parse_conversation_changes(body: Any) -> list[ConversationChange]:
-    """Parse the changes of a ``cqm.ExConversationChangeNotification`` body."""
-    changes: list[ConversationChange] = []
-    for change in as_list(_require_mapping(body, "notification body").get("changes")):
-        if not isinstance(change, Mapping):
-            continue
-        result = change.get("result")
-        if not isinstance(result, Mapping) or not isinstance(result.get("convId"), str):
-            continue
-        details = result.get("conversationDetails")
-        details = details if isinstance(details, Mapping) else {}
-        state = details.get("state")
-        stage = details.get("stage")
-        skill_id = details.get("skillId")
-        start_ms = details.get("startTs")
-        last_content = result.get("lastContentEventNotification")
-        last_sequence = last_content.get("sequence") if isinstance(last_content, Mapping) else None
-        changes.append(
-            ConversationChange(
-                change_type=str(change.get("type", "")),
-                conversation_id=result["convId"],
-                state=state if isinstance(state, str) else None,
-                stage=stage if isinstance(stage, str) else None,
-                skill_id=str(skill_id) if skill_id is not None else None,
-                participants=_participants(details),
-                start_ms=start_ms if _is_integer(start_ms) else None,
-                last_content_sequence=last_sequence if _is_integer(last_sequence) else None,
-            )
-        )
-    return changes
-
-
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def subscription_id_of(body: Any) -> str | None:
-    """Return ``subscriptionId`` of a ``cqm.SubscribeExConversations`` response or of an
-    ExConversation notification body, None when it has none."""
-    subscription_id = body.get("subscriptionId") if isinstance(body, Mapping) else None
-    return subscription_id if isinstance(subscription_id, str) and subscription_id else None
-
-
-def unsubscribe_ex_conversations_body(subscription_id: str) -> dict[str, Any]:
-    """Body of ``cqm.UnsubscribeExConversations`` ending ``subscription_id``."""
-    return {"subscriptionId": subscription_id}
 
 
 class RequestIds:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from syncd.errors import RequestRejectedError, RequestTimeoutError
-from syncd.liveperson import protocol
+from syncd.liveperson import protocol, request_bodies
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.session import MessagingConnection
 
@@ -35,7 +35,7 @@ def subscribe_all(
     # What was OPEN before the drop may have been closed meanwhile: ask afresh.
     tracker.forget_open()
     for conversation_id in tracker.tracked():
-        body = protocol.subscribe_messaging_events_body(
+        body = request_bodies.subscribe_messaging_events_body(
             conversation_id, resume_sequence(conversation_id)
         )
         try:
@@ -47,7 +47,7 @@ def subscribe_all(
             logger.warning("conversation %s is no longer followed: %s", conversation_id, error)
             tracker.untrack(conversation_id)
     seen = tracker.snapshot_count()
-    body = protocol.subscribe_ex_conversations_body()
+    body = request_bodies.subscribe_ex_conversations_body()
     connection.request(protocol.SUBSCRIBE_EX_CONVERSATIONS, body, timeout_seconds)
     if not tracker.wait_for_snapshot(seen, timeout_seconds):
         raise RequestTimeoutError("no OPEN conversations snapshot after subscribing")

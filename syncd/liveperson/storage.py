@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from syncd.errors import PermanentFileError, UnsafeRemoteError, UploadUrlExpiredError
 from syncd.liveperson.domains import validate_host_port
 from syncd.liveperson.http import HttpClient, HttpStatusError
-from syncd.liveperson.protocol import TempUrl
+from syncd.liveperson.response_bodies import TempUrl
 from syncd.liveperson.retrying import RetryPolicy, retry_transient
 
 logger = logging.getLogger(__name__)

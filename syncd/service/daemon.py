@@ -22,8 +22,8 @@ from syncd.errors import ConfigError, FolderChangedError, StateCorruptError, Sta
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.inbox.receiver import RouteReceiver
+from syncd.liveperson.notifications import ConversationChange, MessagingEvent
 from syncd.liveperson.outage_report import OutageReporter
-from syncd.liveperson.protocol import ConversationChange, MessagingEvent
 from syncd.outbox.intake import Intake
 from syncd.outbox.preparer import Preparer
 from syncd.outbox.reconcile import reconcile_route

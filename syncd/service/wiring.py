@@ -20,7 +20,7 @@ from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_setup import build_identity_flow, read_private_key
 from syncd.liveperson.jwt_codec import PrivateKey
-from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.notifications import ConversationChange, MessagingEvent
 from syncd.liveperson.storage import SwiftStorage
 from syncd.state.store import StateStore
 

@@ -1,9 +1,9 @@
 """What the record-keeping parts of the state store are written against.
 
-``state.py`` owns the SQLite connection and hands each unit of work a ``Transaction``; the
-parts that keep outbound, inbound and route records (``state.outbound``, ``state.inbound``,
-``state.routes``) only see this protocol. That keeps the SQLite libraries in one module while
-letting each part stay small. Nothing here does I/O.
+``state.connection`` owns the SQLite connection and ``state.store`` hands each unit of work
+a ``Transaction`` from it; the parts that keep outbound, inbound and route records
+(``state.outbound``, ``state.inbound``, ``state.routes``) only see this protocol. That keeps
+the SQLite libraries in one module while letting each part stay small. Nothing here does I/O.
 """
 
 from __future__ import annotations

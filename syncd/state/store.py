@@ -1,4 +1,4 @@
-"""The state database of syncd: the only module that talks to SQLite.
+"""The state database of syncd: opening, upgrading and closing it, and its whole-file reports.
 
 One SQLite file (WAL, ``synchronous=FULL``) records every step of every file, so a kill -9
 or a power cut anywhere resumes exactly where it stopped. Every public method of
@@ -7,113 +7,32 @@ state inside it. Every time is a float of unix seconds passed in by the caller (
 store never reads a clock, so the daemon can run on a fake one in tests.
 
 ``StateStore`` is assembled from parts that each keep one kind of record
-(``state.routes``, ``state.outbound``, ``state.inbound``) and reach the database only
-through the ``Transaction`` this module hands them. The pure parts (state names, transitions,
-row types) are in ``state.model`` and the schema in ``state.schema``. Every ``sqlite3`` error
-leaves this module as ``StateError`` naming the database and the cause.
+(``state.routes``, ``state.outbound``, ``state.inbound``, ``state.pages``) and reach the
+database only through the ``Transaction`` this module hands them. The SQLite connection and
+its transactions are ``state.connection`` (the only module that imports the SQLite
+libraries; every ``sqlite3`` error leaves it as ``StateError`` naming the database and the
+cause). The pure parts (state names, transitions, row types) are in ``state.model`` and the
+schema in ``state.schema``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import sqlite_utils
 
 from syncd.errors import StateConfigError, StateCorruptError, StateError
 from syncd.state.base import Transaction
+from syncd.state.connection import SqliteConnection, StatementObserver
 from syncd.state.files import create_private_file, take_lock
 from syncd.state.inbound import InboundRecords
-from syncd.state.model import DatabaseMissingError, RouteSummary, UnknownRowError
+from syncd.state.model import DatabaseMissingError, RouteSummary
 from syncd.state.outbound import OutboundRecords
 from syncd.state.pages import PageRecords
 from syncd.state.routes import RouteRecords
 from syncd.state.schema import APPLICATION_ID, MIGRATIONS, Migration
-
-StatementObserver = Callable[[str], None]
-
-
-class _SqliteTransaction:
-    """``state.base.Transaction`` in plain SQL, used inside an open transaction.
-
-    Plain statements rather than sqlite-utils' table helpers: those re-read the schema on
-    every call (a dozen statements per state transition, measured in ``bench/``), and every
-    file takes several transitions on the one connection all threads share.
-    """
-
-    def __init__(self, database: sqlite_utils.Database) -> None:
-        self._database = database
-        # Table → primary key column, read once per table from the schema.
-        self._primary_keys: dict[str, str] = {}
-
-    def rows(self, sql: str, parameters: Sequence[object] = ()) -> list[dict[str, Any]]:
-        cursor = self._database.execute(sql, list(parameters))
-        columns = [column[0] for column in cursor.description or ()]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-    def value(self, sql: str, parameters: Sequence[object] = ()) -> Any:
-        row = self._database.execute(sql, list(parameters)).fetchone()
-        return None if row is None else row[0]
-
-    def run(self, sql: str, parameters: Sequence[object] = ()) -> int:
-        return int(self._database.execute(sql, list(parameters)).rowcount)
-
-    def insert(self, table: str, record: Mapping[str, object]) -> int:
-        columns = ", ".join(_identifier(name) for name in record)
-        marks = ", ".join("?" for _ in record)
-        sql = f"INSERT INTO {_identifier(table)} ({columns}) VALUES ({marks})"  # noqa: S608
-        cursor = self._database.execute(sql, list(record.values()))
-        if cursor.lastrowid is None:
-            raise StateError(f"inserting into {table} reported no row id")
-        return int(cursor.lastrowid)
-
-    def update(self, table: str, key: int | str, changes: Mapping[str, object]) -> None:
-        assignments = ", ".join(f"{_identifier(name)} = ?" for name in changes)
-        sql = (
-            f"UPDATE {_identifier(table)} SET {assignments}"  # noqa: S608 (names are ours)
-            f" WHERE {_identifier(self._primary_key(table))} = ?"
-        )
-        if self._database.execute(sql, [*changes.values(), key]).rowcount == 0:
-            raise UnknownRowError(f"{table} has no row {key!r}")
-
-    def upsert(self, table: str, record: Mapping[str, object], key_column: str) -> None:
-        columns = ", ".join(_identifier(name) for name in record)
-        marks = ", ".join("?" for _ in record)
-        updates = [
-            f"{_identifier(n)} = excluded.{_identifier(n)}" for n in record if n != key_column
-        ]
-        action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
-        sql = (
-            f"INSERT INTO {_identifier(table)} ({columns}) VALUES ({marks})"  # noqa: S608
-            f" ON CONFLICT ({_identifier(key_column)}) {action}"
-        )
-        self._database.execute(sql, list(record.values()))
-
-    def get(self, table: str, key: int | str) -> dict[str, Any]:
-        sql = (
-            f"SELECT * FROM {_identifier(table)}"  # noqa: S608 (names are ours)
-            f" WHERE {_identifier(self._primary_key(table))} = ?"
-        )
-        found = self.rows(sql, [key])
-        if not found:
-            raise UnknownRowError(f"{table} has no row {key!r}")
-        return found[0]
-
-    def _primary_key(self, table: str) -> str:
-        key = self._primary_keys.get(table)
-        if key is None:
-            columns = self.rows(f"PRAGMA table_info({_identifier(table)})")
-            keys = [column["name"] for column in columns if column["pk"]]
-            if len(keys) != 1:
-                raise StateError(f"table {table} has no single-column primary key")
-            key = self._primary_keys[table] = str(keys[0])
-        return key
 
 
 @contextlib.contextmanager
@@ -122,25 +41,16 @@ def _without_handle(transaction: contextlib.AbstractContextManager[Transaction])
         yield
 
 
-def _identifier(name: str) -> str:
-    """``name`` quoted as an SQL identifier (table and column names come from syncd's code)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 class StateStore(RouteRecords, OutboundRecords, PageRecords, InboundRecords):
     """A handle on the state database, safe to share between the daemon's threads.
 
     Build it with ``StateStore.open``; use it as a context manager or call ``close()``.
     """
 
-    def __init__(self, path: Path, database: sqlite_utils.Database, lock_fd: int | None) -> None:
+    def __init__(self, path: Path, connection: SqliteConnection, lock_fd: int | None) -> None:
         self._path = path
-        self._database = database
-        self._handle = _SqliteTransaction(database)
+        self._connection = connection
         self._lock_fd = lock_fd
-        # One connection for every thread, one thread at a time: SQLite serialises writers
-        # anyway, and one connection keeps "one transaction per transition" easy to follow.
-        self._lock = threading.RLock()
 
     @classmethod
     def open(
@@ -177,7 +87,11 @@ class StateStore(RouteRecords, OutboundRecords, PageRecords, InboundRecords):
                 raise DatabaseMissingError(
                     f"state database {path} does not exist; syncd has not run yet"
                 )
-            store = cls(path, _connect(path, busy_timeout_seconds, statement_observer), lock_fd)
+            store = cls(
+                path,
+                SqliteConnection.open(path, busy_timeout_seconds, statement_observer),
+                lock_fd,
+            )
         except BaseException:
             if lock_fd is not None:
                 os.close(lock_fd)
@@ -197,8 +111,8 @@ class StateStore(RouteRecords, OutboundRecords, PageRecords, InboundRecords):
 
     def close(self) -> None:
         """Closes the connection and releases the lock; calling it again is harmless."""
-        with self._lock:
-            self._database.conn.close()
+        with self._connection.lock:
+            self._connection.close()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
@@ -258,70 +172,22 @@ class StateStore(RouteRecords, OutboundRecords, PageRecords, InboundRecords):
 
         Worth calling now and then: a WAL that is never checkpointed only grows.
         """
-        with self._lock, self._translated("checkpoint the WAL"):
-            busy = self._database.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        return bool(busy == 0)
+        return self._connection.checkpoint()
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as error:
-            name = getattr(error, "sqlite_errorname", type(error).__name__)
-            if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-                raise StateCorruptError(
-                    f"state database {self._path} is damaged: cannot {action}: {error} "
-                    f"({name}); stop syncd, move it aside and restore a backup"
-                ) from error
-            raise StateError(
-                f"state database {self._path}: cannot {action}: {error} ({name})"
-            ) from error
-
-    @contextlib.contextmanager
-    def _transaction(self, action: str, begin: str = "BEGIN IMMEDIATE") -> Iterator[Transaction]:
-        """One transaction, committed when the block ends and rolled back when it raises.
-
-        IMMEDIATE takes the write lock up front, so another process writing cannot make a
-        transition fail halfway after it read the row's state. A call made inside an open
-        transaction (one part using another) joins it rather than nesting.
-        """
-        with self._lock, self._translated(action):
-            if self._in_transaction():
-                yield self._handle
-                return
-            self._database.execute(begin)
-            try:
-                yield self._handle
-                self._database.execute("COMMIT")
-            except BaseException:
-                if self._in_transaction():
-                    # The first error is the one worth reporting; a failing ROLLBACK (I/O
-                    # error, closed file) would hide it, and SQLite rolls back on reopen.
-                    with contextlib.suppress(sqlite3.Error):
-                        self._database.conn.execute("ROLLBACK")
-                raise
-
-    def _in_transaction(self) -> bool:
-        return self._database.conn.in_transaction
+    def _transaction(
+        self, action: str, begin: str = "BEGIN IMMEDIATE"
+    ) -> contextlib.AbstractContextManager[Transaction]:
+        """One transaction (see ``SqliteConnection.transaction``)."""
+        return self._connection.transaction(action, begin)
 
     def _reading(self, action: str) -> contextlib.AbstractContextManager[Transaction]:
         return self._transaction(action, begin="BEGIN DEFERRED")
 
     def _configure(self, max_size_bytes: int | None) -> None:
         self._refuse_foreign_database()
-        with self._lock, self._translated("configure the connection"):
-            mode = self._database.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal":
-                raise StateError(f"state database {self._path} cannot use WAL (mode {mode})")
-            # FULL: a committed "published" must survive a power cut, or a restart re-posts.
-            self._database.execute("PRAGMA synchronous = FULL")
-            self._database.execute("PRAGMA foreign_keys = ON")
-            if max_size_bytes is not None:
-                page_bytes = int(self._database.execute("PRAGMA page_size").fetchone()[0])
-                pages = max(1, max_size_bytes // page_bytes)
-                self._database.execute(f"PRAGMA max_page_count = {pages}")
+        self._connection.configure(max_size_bytes)
 
     def _upgrade(self, migrations: Sequence[Migration], *, apply: bool) -> None:
         """Applies the pending migrations one transaction each, or (read-only) checks none is."""
@@ -375,24 +241,3 @@ class StateStore(RouteRecords, OutboundRecords, PageRecords, InboundRecords):
         if transaction.value("SELECT count(*) FROM sqlite_master WHERE name = 'schema_version'"):
             return int(transaction.value("SELECT max(version) FROM schema_version") or 0)
         return 0
-
-
-def _connect(
-    path: Path, busy_timeout_seconds: float, observer: StatementObserver | None
-) -> sqlite_utils.Database:
-    """A sqlite-utils database on a connection any thread may use (the store serialises)."""
-    try:
-        connection = sqlite3.connect(
-            path, timeout=busy_timeout_seconds, isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as error:
-        raise StateError(f"cannot open the state database {path}: {error}") from error
-    try:
-        return sqlite_utils.Database(
-            connection,
-            tracer=None if observer is None else (lambda sql, parameters: observer(sql)),
-            execute_plugins=False,
-        )
-    except sqlite3.Error as error:
-        connection.close()
-        raise StateError(f"cannot open the state database {path}: {error}") from error

@@ -23,7 +23,7 @@ import pytest
 
 from syncd.emulator.server import RunningEmulator
 from syncd.errors import ConnectionLostError, ProtocolError, SyncdError, TransientTransferError
-from syncd.liveperson import protocol, session
+from syncd.liveperson import protocol, response_bodies, session
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import signup
@@ -424,7 +424,7 @@ def test_events_and_changes_of_an_unknown_conversation_are_ignored(
 def test_publish_answer_with_an_insane_sequence_is_a_protocol_error() -> None:
     for sequence in (True, 2**63, -1, "5"):
         with pytest.raises(ProtocolError):
-            protocol.parse_sequence({"sequence": sequence})
+            response_bodies.parse_sequence({"sequence": sequence})
 
 
 # --- the daemon: a hostile frame costs no route, no thread and no conversation ------------------

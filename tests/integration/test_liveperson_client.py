@@ -36,7 +36,7 @@ from syncd.liveperson.consumer import ConsumerClient, ConsumerSettings
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient, ResponseTooLargeError
 from syncd.liveperson.identity import ConsumerIdentity, jwt_expires_at, jwt_payload, signup
-from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.notifications import ConversationChange, MessagingEvent
 from syncd.liveperson.retrying import ReconnectBackoff, RetryPolicy
 from syncd.liveperson.storage import SwiftStorage
 from tests.reliability.workload import counting_faults

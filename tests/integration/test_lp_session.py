@@ -20,7 +20,7 @@ from syncd.errors import (
     RequestTimeoutError,
     SyncdError,
 )
-from syncd.liveperson import protocol
+from syncd.liveperson import notifications, protocol, request_bodies, response_bodies
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity, signup
@@ -166,13 +166,15 @@ def test_notifications_reach_the_handler_in_order(connect: Any, emulator: Any) -
     received: list[protocol.Notification] = []
     connection = connect(notifications=received.append)
     conversation = connection.request(protocol.REQUEST_CONVERSATION, {})
-    conversation_id = protocol.parse_conversation_id(conversation.body)
+    conversation_id = response_bodies.parse_conversation_id(conversation.body)
 
-    connection.request(protocol.PUBLISH_EVENT, protocol.publish_text_body(conversation_id, "first"))
     connection.request(
-        protocol.PUBLISH_EVENT, protocol.publish_text_body(conversation_id, "second")
+        protocol.PUBLISH_EVENT, request_bodies.publish_text_body(conversation_id, "first")
     )
-    body = protocol.subscribe_messaging_events_body(conversation_id, 0)
+    connection.request(
+        protocol.PUBLISH_EVENT, request_bodies.publish_text_body(conversation_id, "second")
+    )
+    body = request_bodies.subscribe_messaging_events_body(conversation_id, 0)
     connection.request(protocol.SUBSCRIBE_MESSAGING_EVENTS, body)
     connection.request(protocol.GET_CLOCK)
 
@@ -180,7 +182,7 @@ def test_notifications_reach_the_handler_in_order(connect: Any, emulator: Any) -
         event.text
         for notification in received
         if notification.type == protocol.MESSAGING_EVENT
-        for event in protocol.parse_messaging_events(notification.body)
+        for event in notifications.parse_messaging_events(notification.body)
     ]
     assert texts == ["first", "second"]
 

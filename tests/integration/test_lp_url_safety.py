@@ -14,7 +14,7 @@ import pytest
 from syncd.errors import ProtocolError, TransientTransferError, UnsafeRemoteError
 from syncd.liveperson.domains import validate_host_port
 from syncd.liveperson.http import HttpClient, redact_url
-from syncd.liveperson.protocol import TempUrl
+from syncd.liveperson.response_bodies import TempUrl
 from syncd.liveperson.retrying import RetryPolicy
 from syncd.liveperson.storage import SwiftStorage
 from syncd.rules.retry import parse_retry_after

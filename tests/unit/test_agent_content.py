@@ -12,7 +12,7 @@ from syncd.inbox.agent_text import MAX_TEXT_BYTES, cap_text, render_agent_text, 
 from syncd.inbox.content import agent_file_extension, content_kind
 from syncd.inbox.cursor import GaplessCursor
 from syncd.liveperson.conversation_tracker import ConversationTracker
-from syncd.liveperson.protocol import ConversationChange, MessagingEvent
+from syncd.liveperson.notifications import ConversationChange, MessagingEvent
 from tests.helpers.images import jpeg_bytes, png_bytes
 
 GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"

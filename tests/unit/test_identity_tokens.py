@@ -14,7 +14,7 @@ from syncd.liveperson.identity import consumer_id_of, renew_due_at
 from syncd.liveperson.identity_flows import AuthenticatedFlow
 from syncd.liveperson.identity_setup import default_consumer_id
 from syncd.liveperson.jwt_codec import load_private_key, sign_rs256
-from syncd.liveperson.protocol import MessagingEvent
+from syncd.liveperson.notifications import MessagingEvent
 
 NOW = 1_800_000_000
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -10,8 +10,9 @@ import zlib
 
 import pytest
 
+from syncd.imaging import formats, gif_metadata, jpeg_metadata, png_metadata
 from syncd.imaging import metadata as image_metadata
-from syncd.imaging.metadata import TruncatedImageError
+from syncd.imaging.formats import TruncatedImageError
 
 # --- builders -----------------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ def test_jpeg_strip_drops_exif_xmp_comments_and_foreign_app_segments_and_keeps_t
         ]
     )
 
-    stripped = image_metadata.strip_jpeg_metadata(data)
+    stripped = jpeg_metadata.strip_jpeg_metadata(data)
 
     assert stripped == SOI + APP0_JFIF + APP2_ICC + APP14_ADOBE + CODING + EOI
 
@@ -131,14 +132,14 @@ def test_jpeg_strip_drops_everything_after_the_end_of_image_marker():
     appended_image = SOI + APP1_EXIF + CODING + EOI
     data = SOI + APP0_JFIF + CODING + EOI + appended_image + b"trailer"
 
-    assert image_metadata.strip_jpeg_metadata(data) == SOI + APP0_JFIF + CODING + EOI
+    assert jpeg_metadata.strip_jpeg_metadata(data) == SOI + APP0_JFIF + CODING + EOI
 
 
 def test_jpeg_strip_removes_a_comment_between_progressive_scans():
     second_scan = DHT + COMMENT + SOS + b"\x01\x02\x03"
     data = SOI + APP0_JFIF + CODING + second_scan + EOI
 
-    stripped = image_metadata.strip_jpeg_metadata(data)
+    stripped = jpeg_metadata.strip_jpeg_metadata(data)
 
     assert stripped == SOI + APP0_JFIF + CODING + DHT + SOS + b"\x01\x02\x03" + EOI
 
@@ -146,13 +147,13 @@ def test_jpeg_strip_removes_a_comment_between_progressive_scans():
 def test_jpeg_strip_drops_fill_bytes_but_keeps_the_marker_they_pad():
     data = SOI + b"\xff\xff\xff" + APP0_JFIF + CODING + b"\xff\xff" + EOI
 
-    assert image_metadata.strip_jpeg_metadata(data) == SOI + APP0_JFIF + CODING + EOI
+    assert jpeg_metadata.strip_jpeg_metadata(data) == SOI + APP0_JFIF + CODING + EOI
 
 
 def test_jpeg_strip_of_a_clean_file_returns_the_same_bytes():
     data = SOI + APP0_JFIF + APP2_ICC + CODING + EOI
 
-    assert image_metadata.strip_jpeg_metadata(data) == data
+    assert jpeg_metadata.strip_jpeg_metadata(data) == data
 
 
 def test_every_proper_prefix_of_a_jpeg_counts_as_truncated():
@@ -160,9 +161,9 @@ def test_every_proper_prefix_of_a_jpeg_counts_as_truncated():
 
     for length in range(2, len(data)):
         with pytest.raises(TruncatedImageError):
-            image_metadata.strip_jpeg_metadata(data[:length])
+            jpeg_metadata.strip_jpeg_metadata(data[:length])
         with pytest.raises(TruncatedImageError):
-            image_metadata.inspect_jpeg(data[:length])
+            jpeg_metadata.inspect_jpeg(data[:length])
 
 
 @pytest.mark.parametrize(
@@ -176,7 +177,7 @@ def test_every_proper_prefix_of_a_jpeg_counts_as_truncated():
 )
 def test_jpeg_walk_refuses_malformed_structure_as_damage_not_truncation(data, problem):
     with pytest.raises(ValueError, match=problem) as raised:
-        image_metadata.strip_jpeg_metadata(data)
+        jpeg_metadata.strip_jpeg_metadata(data)
     assert not isinstance(raised.value, TruncatedImageError)
 
 
@@ -186,23 +187,23 @@ def test_jpeg_orientation_is_read_from_exif_in_either_byte_order(orientation, bi
     exif = jpeg_segment(0xE1, b"Exif\x00\x00" + tiff_block(orientation, big_endian=big_endian))
     data = SOI + APP0_JFIF + exif + CODING + EOI
 
-    assert image_metadata.jpeg_orientation(data) == orientation
-    assert image_metadata.inspect_jpeg(data).orientation == orientation
+    assert jpeg_metadata.jpeg_orientation(data) == orientation
+    assert jpeg_metadata.inspect_jpeg(data).orientation == orientation
 
 
 def test_jpeg_orientation_accepts_a_long_field_and_ignores_out_of_range_values():
     as_long = jpeg_segment(0xE1, b"Exif\x00\x00" + tiff_block(6, field_type=4))
     out_of_range = jpeg_segment(0xE1, b"Exif\x00\x00" + tiff_block(9))
 
-    assert image_metadata.jpeg_orientation(SOI + as_long + CODING + EOI) == 6
-    assert image_metadata.jpeg_orientation(SOI + out_of_range + CODING + EOI) == 1
+    assert jpeg_metadata.jpeg_orientation(SOI + as_long + CODING + EOI) == 6
+    assert jpeg_metadata.jpeg_orientation(SOI + out_of_range + CODING + EOI) == 1
 
 
 def test_jpeg_orientation_is_1_without_exif_or_without_the_tag():
     without_tag = jpeg_segment(0xE1, b"Exif\x00\x00" + tiff_block(None))
 
-    assert image_metadata.jpeg_orientation(SOI + APP0_JFIF + CODING + EOI) == 1
-    assert image_metadata.jpeg_orientation(SOI + without_tag + CODING + EOI) == 1
+    assert jpeg_metadata.jpeg_orientation(SOI + APP0_JFIF + CODING + EOI) == 1
+    assert jpeg_metadata.jpeg_orientation(SOI + without_tag + CODING + EOI) == 1
 
 
 def test_the_first_exif_segment_decides_and_xmp_before_it_is_skipped():
@@ -210,16 +211,16 @@ def test_the_first_exif_segment_decides_and_xmp_before_it_is_skipped():
     second = jpeg_segment(0xE1, b"Exif\x00\x00" + tiff_block(3))
     data = SOI + APP1_XMP + first + second + CODING + EOI
 
-    assert image_metadata.jpeg_orientation(data) == 8
-    assert image_metadata.inspect_jpeg(data).orientation == 8
+    assert jpeg_metadata.jpeg_orientation(data) == 8
+    assert jpeg_metadata.inspect_jpeg(data).orientation == 8
 
 
 def test_exif_after_the_first_scan_does_not_count_as_orientation():
     late_exif = jpeg_segment(0xE1, b"Exif\x00\x00" + tiff_block(6))
     data = SOI + CODING + late_exif + SOS + b"\x01" + EOI
 
-    assert image_metadata.inspect_jpeg(data).orientation == 1
-    assert image_metadata.jpeg_orientation(data) == 1
+    assert jpeg_metadata.inspect_jpeg(data).orientation == 1
+    assert jpeg_metadata.jpeg_orientation(data) == 1
 
 
 @pytest.mark.parametrize(
@@ -236,14 +237,14 @@ def test_malformed_exif_raises_value_error_but_inspection_treats_it_as_orientati
     data = SOI + jpeg_segment(0xE1, b"Exif\x00\x00" + tiff) + CODING + EOI
 
     with pytest.raises(ValueError):
-        image_metadata.jpeg_orientation(data)
-    assert image_metadata.inspect_jpeg(data).orientation == 1
+        jpeg_metadata.jpeg_orientation(data)
+    assert jpeg_metadata.inspect_jpeg(data).orientation == 1
 
 
 def test_jpeg_inspection_reads_the_size_from_a_progressive_frame_header():
     data = SOI + DQT + SOF2 + DHT + SOS + SCAN_DATA + EOI
 
-    structure = image_metadata.inspect_jpeg(data)
+    structure = jpeg_metadata.inspect_jpeg(data)
 
     assert (structure.width, structure.height, structure.frame_count) == (9, 7, 1)
 
@@ -252,9 +253,9 @@ def test_jpeg_inspection_refuses_a_file_without_a_frame_header_or_with_zero_heig
     zero_height = jpeg_segment(0xC0, b"\x08\x00\x00\x00\x28\x01\x01\x11\x00")
 
     with pytest.raises(ValueError, match="no frame header"):
-        image_metadata.inspect_jpeg(SOI + DQT + DHT + SOS + SCAN_DATA + EOI)
+        jpeg_metadata.inspect_jpeg(SOI + DQT + DHT + SOS + SCAN_DATA + EOI)
     with pytest.raises(ValueError, match="no frame header"):
-        image_metadata.inspect_jpeg(SOI + DQT + zero_height + SOS + SCAN_DATA + EOI)
+        jpeg_metadata.inspect_jpeg(SOI + DQT + zero_height + SOS + SCAN_DATA + EOI)
 
 
 # --- PNG ----------------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ def test_png_strip_drops_text_time_exif_and_private_chunks_and_keeps_rendering_c
     exif_after_data = png_chunk(b"eXIf", tiff_block(1))
     data = PNG_SIGNATURE + png_ihdr() + b"".join(kept + dropped) + IDAT + exif_after_data + IEND
 
-    stripped = image_metadata.strip_png_metadata(data)
+    stripped = png_metadata.strip_png_metadata(data)
 
     assert stripped == PNG_SIGNATURE + png_ihdr() + b"".join(kept) + IDAT + IEND
 
@@ -288,8 +289,7 @@ def test_png_strip_keeps_unknown_critical_chunks_and_drops_data_after_iend():
     data = PNG_SIGNATURE + png_ihdr() + critical + IDAT + IEND + b"appended"
 
     assert (
-        image_metadata.strip_png_metadata(data)
-        == PNG_SIGNATURE + png_ihdr() + critical + IDAT + IEND
+        png_metadata.strip_png_metadata(data) == PNG_SIGNATURE + png_ihdr() + critical + IDAT + IEND
     )
 
 
@@ -299,19 +299,19 @@ def test_png_orientation_is_read_from_exif_before_or_after_the_image_data(before
     middle = exif + IDAT if before_image_data else IDAT + exif
     data = PNG_SIGNATURE + png_ihdr() + middle + IEND
 
-    assert image_metadata.png_orientation(data) == 6
-    assert image_metadata.inspect_png(data).orientation == 6
+    assert png_metadata.png_orientation(data) == 6
+    assert png_metadata.inspect_png(data).orientation == 6
 
 
 def test_png_orientation_accepts_an_exif_prefix_and_is_1_without_exif():
     prefixed = png_chunk(b"eXIf", b"Exif\x00\x00" + tiff_block(3))
 
-    assert image_metadata.png_orientation(PNG_SIGNATURE + png_ihdr() + IDAT + prefixed + IEND) == 3
-    assert image_metadata.png_orientation(PNG_SIGNATURE + png_ihdr() + IDAT + IEND) == 1
+    assert png_metadata.png_orientation(PNG_SIGNATURE + png_ihdr() + IDAT + prefixed + IEND) == 3
+    assert png_metadata.png_orientation(PNG_SIGNATURE + png_ihdr() + IDAT + IEND) == 1
 
 
 def test_png_inspection_reads_the_size_from_ihdr():
-    structure = image_metadata.inspect_png(PNG_SIGNATURE + png_ihdr(300, 20) + IDAT + IEND)
+    structure = png_metadata.inspect_png(PNG_SIGNATURE + png_ihdr(300, 20) + IDAT + IEND)
 
     assert (structure.width, structure.height, structure.orientation) == (300, 20, 1)
 
@@ -321,7 +321,7 @@ def test_every_proper_prefix_of_a_png_counts_as_truncated():
 
     for length in range(len(PNG_SIGNATURE), len(data)):
         with pytest.raises(TruncatedImageError):
-            image_metadata.strip_png_metadata(data[:length])
+            png_metadata.strip_png_metadata(data[:length])
 
 
 @pytest.mark.parametrize(
@@ -335,7 +335,7 @@ def test_every_proper_prefix_of_a_png_counts_as_truncated():
 )
 def test_png_walk_refuses_malformed_structure_as_damage_not_truncation(data, problem):
     with pytest.raises(ValueError, match=problem) as raised:
-        image_metadata.strip_png_metadata(data)
+        png_metadata.strip_png_metadata(data)
     assert not isinstance(raised.value, TruncatedImageError)
 
 
@@ -343,9 +343,9 @@ def test_png_inspection_refuses_a_bad_ihdr():
     short_ihdr = png_chunk(b"IHDR", bytes(12))
 
     with pytest.raises(ValueError, match="13 bytes"):
-        image_metadata.inspect_png(PNG_SIGNATURE + short_ihdr + IDAT + IEND)
+        png_metadata.inspect_png(PNG_SIGNATURE + short_ihdr + IDAT + IEND)
     with pytest.raises(ValueError, match="zero"):
-        image_metadata.inspect_png(PNG_SIGNATURE + png_ihdr(0, 5) + IDAT + IEND)
+        png_metadata.inspect_png(PNG_SIGNATURE + png_ihdr(0, 5) + IDAT + IEND)
 
 
 # --- GIF ----------------------------------------------------------------------------------------
@@ -367,7 +367,7 @@ def test_gif_strip_drops_comments_xmp_and_unknown_extensions_and_keeps_every_fra
         ]
     )
 
-    stripped = image_metadata.strip_gif_metadata(data)
+    stripped = gif_metadata.strip_gif_metadata(data)
 
     assert stripped == gif_header() + GIF_LOOP + frames + GIF_TRAILER
 
@@ -375,7 +375,7 @@ def test_gif_strip_drops_comments_xmp_and_unknown_extensions_and_keeps_every_fra
 def test_gif_inspection_counts_frames_and_grows_the_canvas_to_hold_every_frame():
     data = gif_header(4, 3) + gif_image() + gif_image(left=10, top=2, width=6, height=5)
 
-    structure = image_metadata.inspect_gif(data + GIF_TRAILER)
+    structure = gif_metadata.inspect_gif(data + GIF_TRAILER)
 
     assert (structure.width, structure.height, structure.frame_count) == (16, 7, 2)
 
@@ -386,22 +386,22 @@ def test_a_gif_cut_inside_a_block_or_before_its_first_frame_counts_as_truncated(
 
     for length in (3 + 10, len(gif_header()) + 4, len(gif_header() + GIF_LOOP), inside_image):
         with pytest.raises(TruncatedImageError):
-            image_metadata.inspect_gif(data[:length])
+            gif_metadata.inspect_gif(data[:length])
 
 
 def test_a_gif_that_stops_after_complete_frames_without_a_trailer_is_damaged_not_truncated():
     data = gif_header() + gif_image()
 
     with pytest.raises(ValueError, match="no trailer") as raised:
-        image_metadata.strip_gif_metadata(data)
+        gif_metadata.strip_gif_metadata(data)
     assert not isinstance(raised.value, TruncatedImageError)
 
 
 def test_gif_walk_refuses_an_unknown_block_and_a_bad_signature():
     with pytest.raises(ValueError, match="unknown block"):
-        image_metadata.inspect_gif(gif_header() + b"\x42" + gif_image() + GIF_TRAILER)
+        gif_metadata.inspect_gif(gif_header() + b"\x42" + gif_image() + GIF_TRAILER)
     with pytest.raises(ValueError, match="bad signature"):
-        image_metadata.inspect_gif(b"GIF90a" + gif_header()[6:] + gif_image() + GIF_TRAILER)
+        gif_metadata.inspect_gif(b"GIF90a" + gif_header()[6:] + gif_image() + GIF_TRAILER)
 
 
 # --- shared -------------------------------------------------------------------------------------
@@ -411,10 +411,10 @@ def test_icc_colour_space_reads_the_data_colour_space_field_of_the_profile_heade
     def profile_header(colour_space: bytes) -> bytes:
         return bytes(16) + colour_space + b"XYZ " + bytes(108)
 
-    assert image_metadata.icc_colour_space(profile_header(b"RGB ")) == "RGB"
-    assert image_metadata.icc_colour_space(profile_header(b"GRAY")) == "GRAY"
-    assert image_metadata.icc_colour_space(profile_header(b"CMYK")) == "CMYK"
-    assert image_metadata.icc_colour_space(b"too short") is None
+    assert formats.icc_colour_space(profile_header(b"RGB ")) == "RGB"
+    assert formats.icc_colour_space(profile_header(b"GRAY")) == "GRAY"
+    assert formats.icc_colour_space(profile_header(b"CMYK")) == "CMYK"
+    assert formats.icc_colour_space(b"too short") is None
 
 
 def test_dispatch_by_format_name_matches_the_format_specific_walks():
@@ -422,10 +422,10 @@ def test_dispatch_by_format_name_matches_the_format_specific_walks():
     png = PNG_SIGNATURE + png_ihdr() + png_chunk(b"tEXt", b"k\x00v") + IDAT + IEND
     gif = gif_header() + GIF_COMMENT + gif_image() + GIF_TRAILER
 
-    assert image_metadata.strip_metadata(jpeg, "JPEG") == image_metadata.strip_jpeg_metadata(jpeg)
-    assert image_metadata.strip_metadata(png, "PNG") == image_metadata.strip_png_metadata(png)
-    assert image_metadata.strip_metadata(gif, "GIF") == image_metadata.strip_gif_metadata(gif)
-    assert image_metadata.inspect_image(gif, "GIF") == image_metadata.inspect_gif(gif)
+    assert image_metadata.strip_metadata(jpeg, "JPEG") == jpeg_metadata.strip_jpeg_metadata(jpeg)
+    assert image_metadata.strip_metadata(png, "PNG") == png_metadata.strip_png_metadata(png)
+    assert image_metadata.strip_metadata(gif, "GIF") == gif_metadata.strip_gif_metadata(gif)
+    assert image_metadata.inspect_image(gif, "GIF") == gif_metadata.inspect_gif(gif)
     with pytest.raises(ValueError, match="BMP"):
         image_metadata.inspect_image(b"BM", "BMP")
     with pytest.raises(ValueError, match="BMP"):

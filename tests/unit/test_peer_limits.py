@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from syncd.errors import ProtocolError
-from syncd.liveperson import protocol
+from syncd.liveperson import notifications, protocol
 from syncd.liveperson.deadlines import Watchdog
 from syncd.liveperson.limits import (
     MAX_SEQUENCE,
@@ -59,7 +59,7 @@ def test_a_frame_with_insane_sequences_keeps_its_sane_events_and_names_the_other
         return {"dialogId": "c1", "sequence": sequence, "event": {"type": "ContentEvent"}}
 
     body = {"changes": [change(True), change(2**63), change(4), change(None)]}
-    events, refused = protocol.parse_messaging_events_checked(body)
+    events, refused = notifications.parse_messaging_events_checked(body)
     assert [event.sequence for event in events] == [4, None]
     assert len(refused) == 2 and all("c1" in reason for reason in refused)
 
@@ -101,7 +101,7 @@ def test_an_alarm_armed_later_but_due_sooner_fires_first() -> None:
 
 def test_a_conversation_once_tracked_is_told_apart_from_one_never_known() -> None:
     from syncd.liveperson.conversation_tracker import ConversationTracker
-    from syncd.liveperson.protocol import ConversationChange
+    from syncd.liveperson.notifications import ConversationChange
 
     tracker = ConversationTracker()
     tracker.set_open("ours")
