@@ -679,23 +679,38 @@ def test_the_schema_matches_the_dataclasses() -> None:
     } - {"route"}
 
 
-@pytest.mark.parametrize("package", ["config", "rules"])
-def test_the_pure_core_imports_only_the_standard_library(package: str) -> None:
-    for module in (REPOSITORY / "syncd" / package).glob("*.py"):
-        tree = ast.parse(module.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                allowed = top in sys.stdlib_module_names or top in ("__future__", "syncd")
-                assert allowed, f"{module.name} imports {name}"
-                if top == "syncd":
-                    assert name.split(".")[1] in ("errors", "rules", "config"), name
+PURE_MODULES = sorted(
+    [
+        *(REPOSITORY / "syncd" / "config").glob("*.py"),
+        *(REPOSITORY / "syncd" / "rules").glob("*.py"),
+        REPOSITORY / "syncd" / "errors.py",
+        # The sans-IO wire protocol: frames built and parsed, nothing sent.
+        *(
+            REPOSITORY / "syncd" / "liveperson" / f"{name}.py"
+            for name in ("protocol", "request_bodies", "response_bodies", "notifications", "limits")
+        ),
+    ]
+)
+PURE_SYNCD_IMPORTS = ("errors", "rules", "config", "liveperson.protocol", "liveperson.limits")
+
+
+@pytest.mark.parametrize("module", PURE_MODULES, ids=lambda path: path.stem)
+def test_the_pure_core_imports_only_the_standard_library(module: Path) -> None:
+    tree = ast.parse(module.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            allowed = top in sys.stdlib_module_names or top in ("__future__", "syncd")
+            assert allowed, f"{module.name} imports {name}"
+            if top == "syncd":
+                inner = name.removeprefix("syncd.")
+                assert inner.startswith(PURE_SYNCD_IMPORTS), name
 
 
 def test_a_key_file_this_user_cannot_read_is_a_problem_only_when_secrets_are_checked(

@@ -96,3 +96,54 @@ def test_the_readme_lists_every_room() -> None:
     for room in LAYERS:
         name = f"{room}/" if (PACKAGE_ROOT / room).is_dir() else f"{room}.py"
         assert name in section, name
+
+
+# Each third-party library that does I/O is imported by one adapter module, so a change of
+# library (or of how it is configured: TLS, timeouts, pooling) happens in one place. Pillow
+# is the imaging package's own library, and the emulator is a server built on aiohttp; both
+# are listed by folder.
+IO_LIBRARY_ADAPTERS = {
+    "requests": {"liveperson/http.py"},
+    "urllib3": {"liveperson/http.py"},
+    "websocket": {"liveperson/session.py"},
+    "watchdog": {"outbox/watcher.py"},
+    "sqlite3": {"state/connection.py"},
+    "sqlite_utils": {"state/connection.py"},
+    "tenacity": {"liveperson/retrying.py"},
+    "prometheus_client": {"service/metrics.py"},
+    "jwt": {"liveperson/jwt_codec.py", "emulator/"},
+    "cryptography": {"liveperson/jwt_codec.py", "emulator/"},
+    "pypdfium2": {"imaging/pdf.py"},
+    "pillow_heif": {"imaging/pages.py"},
+    "PIL": {"imaging/", "demo/scans.py"},
+    "aiohttp": {"emulator/"},
+}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("library", sorted(IO_LIBRARY_ADAPTERS))
+def test_each_io_library_is_imported_only_by_its_adapter(library: str) -> None:
+    allowed = IO_LIBRARY_ADAPTERS[library]
+    importers = [
+        relative
+        for _, path in _modules()
+        if library in _top_level_imports(path)
+        for relative in [path.relative_to(PACKAGE_ROOT).as_posix()]
+    ]
+    assert importers, f"nothing imports {library}: drop it from the table"
+    strays = [
+        relative
+        for relative in importers
+        if relative not in allowed
+        and not any(relative.startswith(folder) for folder in allowed if folder.endswith("/"))
+    ]
+    assert not strays, f"{library} imported outside its adapter {sorted(allowed)}: {strays}"
