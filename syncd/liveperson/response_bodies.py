@@ -7,7 +7,7 @@ client needs, raising ProtocolError (or PeerLimitError) when the body lacks it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.errors import ProtocolError
@@ -20,7 +20,8 @@ class TempUrl:
     """A Swift temp URL as LivePerson hands it out (``relativePath`` + query parameters)."""
 
     relative_path: str
-    signature: str
+    # The signature lets anyone holding it write or read the object: never in a repr or log.
+    signature: str = field(repr=False)
     expires: str
 
     def query(self) -> dict[str, str]:

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.errors import ConfigError
+from syncd.liveperson.response_bodies import parse_temp_url
 from syncd.service.logs import RedactingFilter, configure_logging, redact, route_logger
 
 LOGGER_NAME = "syncd.test"
@@ -384,3 +385,16 @@ def test_watchdogs_stop_race_is_not_reported_as_an_error(stderr_file: TextIO, le
         *expected_race,
         "<3>watchdog.observers.inotify: a real watchdog error",
     ]
+
+
+def test_a_temp_urls_repr_never_shows_its_signature() -> None:
+    signature = "c2lnbmF0dXJlLXRoYXQtbXVzdC1uZXZlci1iZS1sb2dnZWQ"
+    temp_url = parse_temp_url(
+        {
+            "relativePath": "/v1/AUTH_async-images/le123/0001.jpg",
+            "queryParams": {"temp_url_sig": signature, "temp_url_expires": "1800000000"},
+        }
+    )
+    assert temp_url.query()["temp_url_sig"] == signature
+    assert signature not in repr(temp_url)
+    assert "/v1/AUTH_async-images/le123/0001.jpg" in repr(temp_url)
