@@ -129,7 +129,7 @@ class OutboxWatcher:
         self._poll_seconds = poll_seconds
         self._sink = sink
         self._observer: BaseObserver | None = None
-        self._watched_inode: int | None = None
+        self._watched_identity: tuple[int, int] | None = None
 
     def start(self) -> None:
         """Start observing. Raises OSError when the outbox does not exist."""
@@ -138,7 +138,7 @@ class OutboxWatcher:
             observer = PollingObserver(timeout=self._poll_seconds)
         else:
             observer = Observer()
-        self._watched_inode = os.stat(self.outbox).st_ino
+        self._watched_identity = _folder_identity(self.outbox)
         observer.schedule(_Handler(self.route, self._sink), os.fspath(self.outbox), recursive=False)
         observer.daemon = True
         observer.start()
@@ -166,6 +166,17 @@ class OutboxWatcher:
         if not all(emitter.is_alive() for emitter in self._observer.emitters):
             return False
         try:
-            return os.stat(self.outbox).st_ino == self._watched_inode
+            return _folder_identity(self.outbox) == self._watched_identity
         except OSError:
             return False
+
+
+def _folder_identity(folder: Path) -> tuple[int, int]:
+    """The (device, inode) of ``folder`` itself, not of what a symlink there points to.
+
+    A symlink put in place of the outbox is then a different folder, and the watcher is
+    restarted (where the folder checks refuse it) instead of watching the link's target.
+    Raises OSError when ``folder`` is gone.
+    """
+    status = os.stat(folder, follow_symlinks=False)
+    return status.st_dev, status.st_ino
