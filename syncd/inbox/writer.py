@@ -7,8 +7,10 @@ which fails instead of replacing an existing file; the folder is fsynced. A read
 inbox therefore sees either nothing or the whole file, never a partial one, and never
 loses an earlier file. Everything is relative to the inbox's open descriptor.
 
-The final name is always made by syncd from local facts (``rules.inbox_file_name``); a
-remote caption or path never becomes a path here.
+The final name is always made by syncd (``rules.inbox_file_name``): the receive time,
+conversation and sequence, then the agent's caption cut down to letters, digits and a few
+safe marks, as one path component. A remote caption can add words to that name but never a
+separator, a folder or a leading dot; a remote path or file name is never used.
 """
 
 from __future__ import annotations
