@@ -11,7 +11,6 @@ The URL scheme follows the configured Domain API URL: ``https`` → ``https``/``
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 import time
@@ -21,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from syncd.errors import ConfigError, ProtocolError, UnsafeRemoteError
 from syncd.liveperson.http import HttpClient, HttpStatusError
+from syncd.rules import is_allowed_transport
 
 DEFAULT_CACHE_SECONDS = 600.0
 _HOST_PORT = re.compile(
@@ -43,17 +43,6 @@ def validate_host_port(value: object, what: str = "baseURI") -> str:
     if port is not None and not 1 <= int(port) <= 65535:
         raise ProtocolError(f"{what} {value!r} has an invalid port")
     return value
-
-
-def is_loopback_host(host_port: str) -> bool:
-    """Return True when the host part of ``host_port`` is ``localhost`` or a loopback IP."""
-    host = host_port.rsplit(":", 1)[0] if ":" in host_port else host_port
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class UnknownAccountError(ConfigError):
@@ -176,7 +165,7 @@ class DomainResolver:
 
     def _checked(self, value: object, service: str) -> str:
         host_port = validate_host_port(value, f"baseURI of {service}")
-        if self._http_scheme == "http" and not is_loopback_host(host_port):
+        if self._http_scheme == "http" and not is_allowed_transport(f"http://{host_port}"):
             raise UnsafeRemoteError(
                 f"service {service} resolved to {host_port}, which is not loopback; "
                 "plain http is only used with a loopback Domain API"

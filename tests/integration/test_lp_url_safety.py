@@ -6,13 +6,16 @@ open a connection to it, while a good path does.
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from syncd.errors import ProtocolError, TransientTransferError, UnsafeRemoteError
-from syncd.liveperson.domains import validate_host_port
+from syncd.liveperson.domains import DomainResolver, validate_host_port
 from syncd.liveperson.http import HttpClient, redact_url
 from syncd.liveperson.response_bodies import TempUrl
 from syncd.liveperson.retrying import RetryPolicy
@@ -204,3 +207,53 @@ def test_plain_host_and_port_base_uris_are_accepted(base_uri: str) -> None:
 def test_base_uris_that_are_not_a_plain_host_are_protocol_errors(base_uri: object) -> None:
     with pytest.raises(ProtocolError):
         validate_host_port(base_uri)
+
+
+def _serve_base_uri(base_uri: str) -> ThreadingHTTPServer:
+    """A plain-HTTP Domain API on loopback that resolves every service to ``base_uri``."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(
+                {"baseURIs": [{"service": "asyncMessagingEnt", "baseURI": base_uri}]}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, name="domain-api", daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(
+    ("base_uri", "allowed"),
+    [
+        ("localhost:8443", True),
+        ("127.0.0.1:8443", True),
+        ("127.9.9.9", True),
+        ("va.msg.liveperson.net", False),
+        ("localhost.example.com:443", False),
+        ("10.0.0.7:80", False),
+    ],
+)
+def test_a_plain_http_domain_api_may_only_resolve_services_to_this_machine(
+    base_uri: str, allowed: bool
+) -> None:
+    server = _serve_base_uri(base_uri)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        resolver = DomainResolver(HttpClient(None, 5.0, "syncd-tests"), url, "12345678")
+        if allowed:
+            assert resolver.base_uri("asyncMessagingEnt") == base_uri
+        else:
+            with pytest.raises(UnsafeRemoteError, match="not loopback"):
+                resolver.base_uri("asyncMessagingEnt")
+    finally:
+        server.shutdown()
+        server.server_close()
