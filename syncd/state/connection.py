@@ -134,18 +134,28 @@ class SqliteTransaction:
         self._primary_keys: dict[str, str] = {}
 
     def rows(self, sql: str, parameters: Sequence[object] = ()) -> list[dict[str, Any]]:
+        """Run a query and return every row as a column → value dict (empty list for none).
+
+        sqlite3's errors pass through; the store turns them into StateError.
+        """
         cursor = self._database.execute(sql, list(parameters))
         columns = [column[0] for column in cursor.description or ()]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     def value(self, sql: str, parameters: Sequence[object] = ()) -> Any:
+        """Run a query and return the first column of its first row, or None without rows."""
         row = self._database.execute(sql, list(parameters)).fetchone()
         return None if row is None else row[0]
 
     def run(self, sql: str, parameters: Sequence[object] = ()) -> int:
+        """Run a statement and return how many rows it changed."""
         return int(self._database.execute(sql, list(parameters)).rowcount)
 
     def insert(self, table: str, record: Mapping[str, object]) -> int:
+        """Insert ``record`` (column → value) into ``table`` and return the new row id.
+
+        Raises StateError when SQLite reports no row id.
+        """
         columns = ", ".join(_identifier(name) for name in record)
         marks = ", ".join("?" for _ in record)
         sql = f"INSERT INTO {_identifier(table)} ({columns}) VALUES ({marks})"  # noqa: S608
@@ -155,6 +165,11 @@ class SqliteTransaction:
         return int(cursor.lastrowid)
 
     def update(self, table: str, key: int | str, changes: Mapping[str, object]) -> None:
+        """Set ``changes`` (column → value) on the row of ``table`` whose primary key is ``key``.
+
+        Raises UnknownRowError when no such row exists, StateError when ``table`` has no
+        single-column primary key.
+        """
         assignments = ", ".join(f"{_identifier(name)} = ?" for name in changes)
         sql = (
             f"UPDATE {_identifier(table)} SET {assignments}"  # noqa: S608 (names are ours)
@@ -164,6 +179,7 @@ class SqliteTransaction:
             raise UnknownRowError(f"{table} has no row {key!r}")
 
     def upsert(self, table: str, record: Mapping[str, object], key_column: str) -> None:
+        """Insert ``record``, or update the other columns of the row sharing its ``key_column``."""
         columns = ", ".join(_identifier(name) for name in record)
         marks = ", ".join("?" for _ in record)
         updates = [
@@ -177,6 +193,11 @@ class SqliteTransaction:
         self._database.execute(sql, list(record.values()))
 
     def get(self, table: str, key: int | str) -> dict[str, Any]:
+        """Return the row of ``table`` whose primary key is ``key`` (column → value).
+
+        Raises UnknownRowError when no such row exists, StateError when ``table`` has no
+        single-column primary key.
+        """
         sql = (
             f"SELECT * FROM {_identifier(table)}"  # noqa: S608 (names are ours)
             f" WHERE {_identifier(self._primary_key(table))} = ?"
