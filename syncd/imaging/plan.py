@@ -120,10 +120,10 @@ def plan_downscale(
     return DownscalePlan(target, 1, target if dct_scaling else None)
 
 
-def fit_within(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """``size`` scaled so that its long side is at most ``long_side`` (never up, never to 0)."""
-    width, height = size
-    scale = min(1.0, long_side / max(width, height))
-    fitted_width = max(1, min(long_side, round(width * scale)))
-    fitted_height = max(1, min(long_side, round(height * scale)))
+def fit_within(size_pixels: tuple[int, int], long_side_pixels: int) -> tuple[int, int]:
+    """``size_pixels`` scaled so its long side is at most ``long_side_pixels`` (never up, >= 1)."""
+    width, height = size_pixels
+    scale = min(1.0, long_side_pixels / max(width, height))
+    fitted_width = max(1, min(long_side_pixels, round(width * scale)))
+    fitted_height = max(1, min(long_side_pixels, round(height * scale)))
     return fitted_width, fitted_height

@@ -41,6 +41,9 @@ IN_MEMORY_SOURCE_BYTES = 64 * 1024 * 1024
 DOCUMENT_SNIFF_BYTES = 1024
 # How long a row whose prepared file could not be stored waits before it is prepared again.
 STORE_RETRY_SECONDS = 15.0
+# How long a row waits after an unexpected error (a bug) before it is prepared again: long
+# enough not to spin on a deterministic failure, short enough that a transient one heals.
+INTERNAL_ERROR_RETRY_SECONDS = 60.0
 
 
 def work_entry_name(route: RouteConfig, row: OutboundRow) -> str | None:
@@ -182,7 +185,9 @@ class Preparer:
                 "route=%s file=%s: preparing failed unexpectedly", row.route, row.source_name
             )
             now = self._clock()
-            self._store.schedule_retry(row.id, "internal error while preparing", now + 60, now)
+            self._store.schedule_retry(
+                row.id, "internal error while preparing", now + INTERNAL_ERROR_RETRY_SECONDS, now
+            )
         else:
             with self._lock:
                 self._held_until.pop(row_id, None)
