@@ -200,6 +200,21 @@ def test_conversation_notifications_have_the_agent_v2_form_and_closing_reaches_t
         "ASSIGNED_AGENT": [emulator.core.agent_id],
     }
     assert details["dialogs"][0]["participantsDetails"][1]["state"] == "ACTIVE"
+    joined = request(
+        agent,
+        ".ams.cm.UpdateConversationField",
+        {
+            "conversationId": conversation_id,
+            "conversationField": [
+                {"field": "ParticipantsChange", "type": "ADD", "role": "MANAGER"}
+            ],
+        },
+    )
+    assert (joined["code"], joined["body"]) == (200, "OK Agent added successfully")
+    as_manager = agent.notification(EX_CHANGE)["body"]["changes"][0]["result"]
+    assert as_manager["conversationDetails"]["participantsPId"]["MANAGER"] == [
+        emulator.core.agent_id
+    ]
     closed = request(
         agent,
         ".ams.cm.UpdateConversationField",
