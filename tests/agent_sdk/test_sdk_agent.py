@@ -66,7 +66,12 @@ def _stored_bytes(emulator: RunningEmulator, relative_path: str, ca_file: Path) 
 
 def _accept_ring(agent: SdkAgent, store: StateStore) -> dict[str, Any]:
     ring = agent.call("wait_ring", timeout_ms=TIMEOUT * 1000)["ring"]
-    assert ring["conversationId"] == store.open_conversation(ROUTE)
+    # The ring may come before syncd has recorded the conversation it asked for.
+    wait_until(
+        lambda: store.open_conversation(ROUTE) == ring["conversationId"],
+        TIMEOUT,
+        "syncd to record the conversation that rang",
+    )
     agent.call("accept", ringId=ring["ringId"])
     return dict(ring)
 
