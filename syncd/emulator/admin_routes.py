@@ -3,6 +3,10 @@
 * ``POST /api/account/{account}/login?v=...`` (any version) with ``{"username", "password"}``
   → 200 with ``bearer``, ``csrf``, ``config{userId, loginName, ...}``, ``sessionTTl``, and a
   ``Session_id`` cookie; wrong credentials → 401, a body that is not a JSON object → 400.
+  The bearer also opens the brand (agent) WebSocket (``agent_socket.py``) as the emulator's
+  one agent (``config.userPid``).
+* ``POST /api/account/{account}/refresh?v=...`` with the ``Session_id`` cookie and
+  ``{"csrf"}`` of a live session → 200, the session lasts ``sessionTTl`` again; else 401.
 * ``GET /api/account/{account}/configuration/setting/properties?v=3.0`` → array;
   ``GET``/``PUT .../properties/{id}?v=3.0`` → object. All need ``Authorization: Bearer`` (401
   otherwise) and answer with the collection revision in ``ac-revision`` and ``ETag``; a PUT
@@ -13,7 +17,6 @@ Error bodies are JSON ``{"error": "<reason>"}`` (LivePerson's are undocumented).
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from aiohttp import web
@@ -84,8 +87,23 @@ async def login(request: web.Request) -> web.Response:
             "bearer": session.bearer,
         }
     )
-    response.set_cookie("Session_id", secrets.token_hex(16), httponly=True)
+    response.set_cookie("Session_id", session.cookie, httponly=True, secure=core.settings.uses_tls)
     return response
+
+
+async def refresh(request: web.Request) -> web.Response:
+    """Extend a login session: the ``Session_id`` cookie and ``{"csrf"}`` of the login, as
+    LivePerson's agent SDK posts them every 10 minutes; 401 when they do not match a live
+    session."""
+    try:
+        core = _core_for_account(request)
+        body = await _json_body(request)
+        csrf = body.get("csrf") if isinstance(body, dict) else None
+        cookie = request.cookies.get("Session_id")
+        session = core.admin.refresh(cookie, csrf, core.now_seconds())
+    except Rejection as rejection:
+        return _error(rejection)
+    return web.json_response({"csrf": session.csrf, "sessionTTl": str(SESSION_TTL_MILLISECONDS)})
 
 
 def _with_revision(core: EmulatorCore, payload: Any) -> web.Response:
@@ -137,6 +155,7 @@ def add_routes(app: web.Application) -> None:
     """Register the login and site-setting routes on ``app``."""
     properties = "/api/account/{account}/configuration/setting/properties"
     app.router.add_post("/api/account/{account}/login", login)
+    app.router.add_post("/api/account/{account}/refresh", refresh)
     app.router.add_get(properties, list_properties)
     app.router.add_get(properties + "/{property_id}", get_property)
     app.router.add_put(properties + "/{property_id}", put_property)

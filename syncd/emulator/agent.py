@@ -1,7 +1,8 @@
 """What the emulated agent can do to a conversation: accept, send text or a file, close.
 
-The agent does not speak LivePerson's brand protocol; the control API and the console call
-these functions.
+The control API, the console and the brand WebSocket (``agent_requests.py``, where
+LivePerson's own agent SDK connects) call these functions, so all three act on the
+conversations the same way.
 
 * Accepting assigns the agent (an UPSERT with ASSIGNED_AGENT reaches subscribers); the
   conversation goes from *waiting* to *active*. With ``agent_accept = "auto"`` the emulator
@@ -24,12 +25,14 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Mapping
 from typing import Any
 
 from syncd.emulator.core import EmulatorCore
-from syncd.emulator.model import ASSIGNED_AGENT, Conversation
+from syncd.emulator.model import ASSIGNED_AGENT, Conversation, StoredEvent
 from syncd.emulator.rejection import Rejection
 from syncd.emulator.settings import MAX_OBJECT_BYTES
+from syncd.emulator.site_settings import AGENT_FILE_SHARING_PROPERTY
 
 AGENT_CLOSE_REASON = "AGENT"
 AGENT_FILE_TYPES = ("JPG", "PNG", "GIF", "PDF", "DOCX", "XLSX", "PPTX")
@@ -100,15 +103,44 @@ def _ready_to_send(core: EmulatorCore, conversation_id: str) -> Conversation:
     return conversation
 
 
+def publish(
+    core: EmulatorCore, conversation_id: str, event: Mapping[str, Any], numbered: bool
+) -> StoredEvent:
+    """Publish a checked ``event`` as the agent (the brand WebSocket's ``PublishEvent``);
+    a numbered event resumes a closed conversation, as sending from the console does."""
+    if numbered:
+        conversation = _ready_to_send(core, conversation_id)
+    else:
+        conversation = _conversation(core, conversation_id)
+    return core.book.publish(
+        conversation, core.agent_id, ASSIGNED_AGENT, event, numbered, core.now_ms()
+    )
+
+
+def upload_url(core: EmulatorCore, body: Any) -> dict[str, Any]:
+    """Answer the agent's ``GenerateURLForUploadFile``: a PUT URL for a new object of the
+    agent. Raises Rejection(400) when agents may not share files, or for a bad
+    ``fileType`` (JPEG counts as JPG) or ``fileSize`` (up to the agent file limit)."""
+    if not core.site_settings.enabled(AGENT_FILE_SHARING_PROPERTY):
+        raise Rejection(400, "File sharing is disabled for agents")
+    if not isinstance(body, Mapping):
+        raise Rejection(400, "The body must be an object")
+    file_type = str(body.get("fileType", "")).upper().replace("JPEG", "JPG")
+    if file_type not in AGENT_FILE_TYPES:
+        raise Rejection(400, f"'fileType' must be one of {', '.join(AGENT_FILE_TYPES)}")
+    size = body.get("fileSize")
+    limit_bytes = core.faults.knobs.agent_file_max_bytes or MAX_OBJECT_BYTES
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= limit_bytes:
+        raise Rejection(400, f"'fileSize' must be between 1 and {limit_bytes} bytes")
+    return core.signed_url(core.new_object_path(core.agent_id, file_type), "PUT")
+
+
 def send_text(core: EmulatorCore, conversation_id: str, text: str) -> dict[str, Any]:
     """Publish ``text`` as the agent; return ``{"sequence"}``."""
     if not text:
         raise Rejection(400, "The text is empty")
-    conversation = _ready_to_send(core, conversation_id)
     event = {"type": "ContentEvent", "contentType": "text/plain", "message": text}
-    stored = core.book.publish(
-        conversation, core.agent_id, ASSIGNED_AGENT, event, True, core.now_ms()
-    )
+    stored = publish(core, conversation_id, event, True)
     return {"sequence": stored.sequence}
 
 

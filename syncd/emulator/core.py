@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncd.emulator import tempurl
+from syncd.emulator.agent_frames import AgentIds
+from syncd.emulator.agent_hub import AgentHub, BookListeners
 from syncd.emulator.faults import FaultKnobs, Faults
 from syncd.emulator.hub import Hub
 from syncd.emulator.identities import ConsumerRecord, IdentityService, load_public_key
@@ -59,8 +61,12 @@ class EmulatorCore:
         self.settings = settings
         self.account = settings.account
         self._clock = clock
+        # The one emulated agent who joins conversations and sends files: the console's, the
+        # control API's and the brand WebSocket's (logged in as the emulator's admin).
+        self.agent_id = str(uuid.uuid4())
         self.hub = Hub()
-        self.book = ConversationBook(settings.account, self.hub)
+        self.agent_hub = AgentHub(AgentIds(settings.account, self.agent_id), self.now_ms)
+        self.book = ConversationBook(settings.account, BookListeners(self.hub, self.agent_hub))
         self.objects = ObjectStore()
         self.site_settings = SiteSettings(settings.file_sharing_enabled)
         self.admin = AdminLogins(settings.admin_user, settings.admin_password)
@@ -70,8 +76,6 @@ class EmulatorCore:
         self.identities = IdentityService(settings, public_key)
         # Swift's temp URL key; tests sign their own URLs with it.
         self.temp_url_key = secrets.token_hex(20)
-        # The one emulated agent who joins conversations and sends files.
-        self.agent_id = str(uuid.uuid4())
         # "host:port" every Domain API lookup answers and the base URL; the runner sets them
         # once the listening port is known.
         self.host_port = ""

@@ -212,6 +212,27 @@ class ConversationBook:
         self._listener.conversation_changed(conversation)
         return True
 
+    def join(self, conversation: Conversation, participant_id: str, role: str, now_ms: int) -> bool:
+        """Add ``participant_id`` as ``role`` (an agent joining as MANAGER, say) unless it
+        already is; True when it joined. ASSIGNED_AGENT goes through ``assign_agent``."""
+        if (participant_id, role) in conversation.participants:
+            return False
+        conversation.participants.append((participant_id, role))
+        conversation.metadata_updated_ms = now_ms
+        self._listener.conversation_changed(conversation)
+        return True
+
+    def leave(
+        self, conversation: Conversation, participant_id: str, role: str, now_ms: int
+    ) -> bool:
+        """Remove ``participant_id`` as ``role``; True when it was one."""
+        if (participant_id, role) not in conversation.participants:
+            return False
+        conversation.participants.remove((participant_id, role))
+        conversation.metadata_updated_ms = now_ms
+        self._listener.conversation_changed(conversation)
+        return True
+
     def publish(
         self,
         conversation: Conversation,

@@ -1,14 +1,15 @@
 """Wiring of the emulator's aiohttp application and a runner that serves it from a thread.
 
-Every service — Domain API, IdP, consumer WebSocket, Swift store, login, site settings and the
-``/_emulator/`` control API — is served on ONE port, over HTTP or, with a certificate, HTTPS.
+Every service — Domain API, IdP, consumer WebSocket, brand (agent) WebSocket, Swift store,
+login, site settings and the ``/_emulator/`` control API — is served on ONE port, over HTTP
+or, with a certificate, HTTPS.
 
 ``start_emulator(settings)`` runs the application on its own event loop in a daemon thread and
 returns once the port listens. The ``RunningEmulator`` it returns is a context manager; its
 helper methods run on the emulator's loop, so tests may call them from any thread.
 
 The access log never shows query strings (temp URL signatures) and masks the token of the
-JWT-in-path WebSocket form.
+JWT-in-path WebSocket form and the bearer of the brand WebSocket's path.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from syncd.emulator import (
     idp_routes,
     swift_routes,
 )
+from syncd.emulator.agent_socket import agent_socket
+from syncd.emulator.agent_socket import close_all as close_agent_sockets
 from syncd.emulator.consumer_ws import DROP_CODE, consumer_socket
 from syncd.emulator.core import EmulatorCore
 from syncd.emulator.guard import control_guard
@@ -47,12 +50,15 @@ _T = TypeVar("_T")
 _START_TIMEOUT_SECONDS = 10.0
 _SHUTDOWN_TIMEOUT_SECONDS = 2.0
 AUTO_CLOSE_CHECK_SECONDS = 0.5
+GOING_AWAY_CODE = 1001
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # noqa: S104 - recognising, not binding
 
 
 def redact_path(path: str) -> str:
-    """Return ``path`` with the token of ``/messaging/consumer/{jwt}`` masked."""
-    return re.sub(r"(/messaging/consumer/)[^/?]+", r"\1<jwt>", path)
+    """Return ``path`` with the token of ``/messaging/consumer/{jwt}`` and the bearer of
+    ``/messaging/brand/{bearer}`` masked."""
+    path = re.sub(r"(/messaging/consumer/)[^/?]+", r"\1<jwt>", path)
+    return re.sub(r"(/messaging/brand/)[^/?]+", r"\1<bearer>", path)
 
 
 class _RedactingAccessLogger(AbstractAccessLogger):
@@ -77,6 +83,7 @@ def create_app(core: EmulatorCore) -> web.Application:
     consumer_path = "/ws_api/account/{account}/messaging/consumer"
     app.router.add_get(consumer_path, consumer_socket)
     app.router.add_get(consumer_path + "/{token}", consumer_socket)
+    app.router.add_get("/ws_api/account/{account}/messaging/brand/{token}", agent_socket)
     return app
 
 
@@ -194,6 +201,7 @@ class RunningEmulator:
     async def _stop_listening(self) -> None:
         # Drop the consumer sockets first: their handlers would otherwise hold the shutdown.
         self.core.hub.close_all(DROP_CODE)
+        close_agent_sockets(self.core, GOING_AWAY_CODE)
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()

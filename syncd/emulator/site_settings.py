@@ -13,6 +13,7 @@ Choices where LivePerson is silent (protocol.md §7, §12.6), made here:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hmac
 import secrets
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ class AdminSession:
     csrf: str
     user_name: str
     expires_at_seconds: float
+    cookie: str = ""
 
 
 def _is_true(value: Any) -> bool:
@@ -65,9 +67,25 @@ class AdminLogins:
             csrf=secrets.token_hex(16),
             user_name=user_name,
             expires_at_seconds=now_seconds + SESSION_TTL_MILLISECONDS / 1000,
+            cookie=secrets.token_hex(16),
         )
         self._sessions[session.bearer] = session
         return session
+
+    def refresh(self, cookie: str | None, csrf: Any, now_seconds: float) -> AdminSession:
+        """Extend the live session of the ``Session_id`` cookie whose ``csrf`` matches, by
+        ``SESSION_TTL_MILLISECONDS``; raises Rejection(401) for anything else."""
+        for session in self._sessions.values():
+            cookie_ok = hmac.compare_digest((cookie or "").encode(), session.cookie.encode())
+            csrf_ok = isinstance(csrf, str) and hmac.compare_digest(
+                csrf.encode(), session.csrf.encode()
+            )
+            if cookie_ok and csrf_ok and session.expires_at_seconds > now_seconds:
+                expires = now_seconds + SESSION_TTL_MILLISECONDS / 1000
+                refreshed = dataclasses.replace(session, expires_at_seconds=expires)
+                self._sessions[session.bearer] = refreshed
+                return refreshed
+        raise Rejection(401, "Session expired or unknown")
 
     def check_bearer(self, authorization: str | None, now_seconds: float) -> AdminSession:
         """Return the session of an ``Authorization: Bearer <bearer>`` header.
@@ -101,7 +119,11 @@ class SiteSettings:
     @property
     def file_sharing_enabled(self) -> bool:
         """The value of ``messaging.file.sharing.enabled`` (a deleted property is off)."""
-        stored = self._properties.get(FILE_SHARING_PROPERTY)
+        return self.enabled(FILE_SHARING_PROPERTY)
+
+    def enabled(self, property_id: str) -> bool:
+        """The value of a boolean property (a deleted or unknown one is off)."""
+        stored = self._properties.get(property_id)
         if stored is None or stored["deleted"]:
             return False
         return _is_true(stored["propertyValue"].get("value"))
