@@ -33,7 +33,7 @@ from syncd.service.notify import Notifier, watchdog_interval_seconds
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
 from syncd.service.route_errors import RouteErrorCollector
 from syncd.service.route_folders import route_folder_problems
-from syncd.service.status import status_line, waiting_files
+from syncd.service.status import DismissedCount, status_line, waiting_files
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
@@ -88,6 +88,7 @@ class Daemon:
         self._outages = OutageReporter(lambda route: waiting_files(self.store, route))
         # The newest logged problem of each route, written to the state for `syncd status`.
         self._route_errors = RouteErrorCollector()
+        self._dismissed = DismissedCount(config)
         self._metrics: MetricsServer | None = None
 
     @property
@@ -267,7 +268,7 @@ class Daemon:
         self._record_route_errors()
         if now >= self._next_status_at:
             self._next_status_at = now + STATUS_INTERVAL_SECONDS
-            self._notifier.status(status_line(self.store, connection_states))
+            self._notifier.status(status_line(self.store, connection_states, self._dismissed))
         if self._watchdog_seconds is not None and now >= self._next_watchdog_at and self._healthy():
             self._next_watchdog_at = now + self._watchdog_seconds
             self._notifier.watchdog()
