@@ -55,6 +55,7 @@ from syncd.liveperson import protocol
 from syncd.liveperson.correlation import PendingRequests
 from syncd.liveperson.deadlines import shared_watchdog
 from syncd.liveperson.limits import MAX_MESSAGE_BYTES, PeerLimitError
+from syncd.rules.failure_text import describe_failure
 from syncd.rules.retry import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ class MessagingConnection:
             reason = (
                 f"no handshake from {_peer_address(ws, url)} within {timeout_seconds:.0f} s"
                 if alarm.cancel()
-                else f"{type(error).__name__}: {error}"
+                else describe_failure(error, _peer_address(ws, url))
             )
             raise ConnectionLostError(f"could not open the messaging WebSocket: {reason}") from None
         finally:
