@@ -25,6 +25,7 @@ reading cannot hold a sender, and one that trickles the upgrade answer cannot ho
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import socket
 import ssl
@@ -270,7 +271,9 @@ class MessagingConnection:
         self.close()
 
     def _start_thread(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        # copy_context: the thread logs under its starter's route label (service.log_route).
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(target,), name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
 

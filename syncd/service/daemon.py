@@ -29,6 +29,7 @@ from syncd.outbox.preparer import Preparer
 from syncd.outbox.reconcile import reconcile_route
 from syncd.outbox.sender import ACTIVE_STATES, RouteSender
 from syncd.outbox.watcher import PathSeen
+from syncd.service.log_route import in_route, install_route_labels, route_label
 from syncd.service.notify import Notifier, watchdog_interval_seconds
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
 from syncd.service.route_errors import RouteErrorCollector
@@ -111,6 +112,7 @@ class Daemon:
         if problems:
             raise ConfigError(problems)
         self._store = StateStore.open(self.config.state.database, exclusive=True)
+        install_route_labels()
         logging.getLogger().addHandler(self._route_errors)
         problems = self._store.integrity_problems()
         if problems:
@@ -175,7 +177,8 @@ class Daemon:
             state.next_scan_at = now + state.config.rescan_seconds
             for name, target in (("send", state.sender.run), ("receive", state.receiver.run)):
                 thread = threading.Thread(
-                    target=target,
+                    # Whatever the route's LivePerson client logs on it names the route.
+                    target=in_route(state.config.name, target),
                     args=(self._stop,),
                     name=f"{name}-{state.config.name}",
                     daemon=True,
@@ -313,8 +316,9 @@ class Daemon:
 
     def _close_clients(self) -> None:
         """Close every route's LivePerson client, then the shared HTTP pool."""
-        for state in self._routes.values():
-            state.client.close()
+        for name, state in self._routes.items():
+            with route_label(name):
+                state.client.close()
         if self._services is not None:
             self._services.close()
 
