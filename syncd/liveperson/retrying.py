@@ -247,6 +247,9 @@ def retry_transient(
             type(error).__name__,
             error,
             retry_state.upcoming_sleep,
+            # Copies differing only in the attempt and the wait are one repeated warning
+            # (summarised by the daemon's log handler, service/log_repeats.py).
+            extra={"repeat_key": f"{description} failed: {type(error).__name__}: {error}"},
         )
 
     return Retrying(

@@ -1,5 +1,6 @@
-"""Attempt counters of retried calls count on across calls until one succeeds, and an outage's
-summary line counts the link's connection attempts."""
+"""Attempt counters of retried calls count on across calls until one succeeds, repeated retry
+lines are summarised although their attempt numbers differ, and an outage's summary line
+counts the link's connection attempts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from syncd.liveperson.link_health import LinkHealth
 from syncd.liveperson.outage_report import OutageReporter
 from syncd.liveperson.retrying import AttemptStreak, RetryPolicy, retry_transient
 from syncd.rules.outage import OUTAGE_SUMMARY_INTERVAL_SECONDS
+from syncd.service.log_repeats import RepeatSummaryFilter
 
 POLICY = RetryPolicy(max_attempts=3).without_waits()
 _ATTEMPT = re.compile(r"\(attempt (\d+(?: of \d+)?)\)")
@@ -96,3 +98,42 @@ def test_the_outage_summary_counts_the_connection_attempts(
         "route=claims: LivePerson unreachable for 1 min 0 s, 9 connection attempts; "
         "2 files queued; last error: connection refused by lp:443"
     )
+
+
+def _retry_line(route: str, attempt: int, wait_seconds: float) -> logging.LogRecord:
+    error = "TransientTransferError: GET /x failed: connection refused by lp:443"
+    record = logging.LogRecord(
+        "syncd.liveperson.retrying",
+        logging.WARNING,
+        __file__,
+        1,
+        f"route={route}: obtain a token failed (attempt {attempt}): {error}; "
+        f"retrying in {wait_seconds:.1f} s",
+        (),
+        None,
+    )
+    record.repeat_key = f"obtain a token failed: {error}"
+    return record
+
+
+def test_retry_lines_differing_in_attempt_and_wait_are_one_repeated_warning_per_route() -> None:
+    now = [0.0]
+    repeats = RepeatSummaryFilter(summary_interval_seconds=300, clock=lambda: now[0])
+    passed = []
+    for attempt in range(1, 21):
+        now[0] = attempt * 20.0
+        for route in ("claims", "invoices"):
+            record = _retry_line(route, attempt, attempt / 10)
+            if repeats.filter(record):
+                passed.append(record.getMessage())
+
+    # Attempt 1, then the first copy 300 s after it (attempt 16 at 320 s), for each route.
+    assert [line.split(" failed (")[1][:10] for line in passed] == [
+        "attempt 1)",
+        "attempt 1)",
+        "attempt 16",
+        "attempt 16",
+    ]
+    assert passed[2].startswith("route=claims: obtain a token failed (attempt 16): ")
+    # 14 copies dropped (attempts 2 to 15); the times are local clock times.
+    assert "; retrying in 1.6 s (repeated 14 more time(s) since " in passed[2]
