@@ -30,6 +30,7 @@ reported through ``on_connected``, so whatever waits for the link goes at once.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -206,8 +207,12 @@ class ConsumerLink:
         # Started by the first use, whatever its outcome: a link that never connected must
         # keep trying too.
         if self._supervisor is None:
+            # copy_context: the thread logs under its starter's route label (service.log_route).
             self._supervisor = threading.Thread(
-                target=self._supervise, name="lp-consumer-supervisor", daemon=True
+                target=contextvars.copy_context().run,
+                args=(self._supervise,),
+                name="lp-consumer-supervisor",
+                daemon=True,
             )
             self._supervisor.start()
 
@@ -306,8 +311,8 @@ class ConsumerLink:
         """Close ``connection`` once its requests in flight are answered (or time out)."""
         timeout = self._settings.request_timeout_seconds
         thread = threading.Thread(
-            target=connection.close_when_idle,
-            args=(timeout,),
+            target=contextvars.copy_context().run,
+            args=(connection.close_when_idle, timeout),
             name="lp-consumer-retire",
             daemon=True,
         )

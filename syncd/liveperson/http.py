@@ -58,6 +58,7 @@ from syncd.liveperson.limits import (
     PeerLimitError,
     load_json,
 )
+from syncd.rules.failure_text import describe_failure
 from syncd.rules.retry import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -421,7 +422,8 @@ class HttpClient:
             requests.exceptions.ChunkedEncodingError,
             requests.exceptions.ContentDecodingError,
         )
-        description = f"{type(error).__name__}: {_sanitize(str(error))}"
+        # One clause ("connection refused by host:443"), not urllib3's nested repr.
+        description = _sanitize(describe_failure(error))
         if isinstance(error, transient):
             return TransientTransferError(f"{where} failed: {description}")
         return ProtocolError(f"{where} could not be sent: {description}")

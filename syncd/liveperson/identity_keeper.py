@@ -28,7 +28,7 @@ from syncd.crashpoints import crash_point
 from syncd.errors import IdentityGoneError
 from syncd.liveperson.identity import ConsumerIdentity, renew_due_at
 from syncd.liveperson.identity_flows import IdentityFlow
-from syncd.liveperson.retrying import RetryPolicy, retry_transient
+from syncd.liveperson.retrying import AttemptStreak, RetryPolicy, retry_transient
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,10 @@ class IdentityKeeper:
         self._identity: ConsumerIdentity | None = None
         self._due_at: float | None = None
         self.renewals = 0
+        # Failed attempts count on across the supervisor's reconnects (an outage's log lines
+        # say "attempt 9", not "attempt 1 of 4" again), until one succeeds.
+        self._obtain_attempts = AttemptStreak()
+        self._renew_attempts = AttemptStreak()
 
     @property
     def flow(self) -> IdentityFlow:
@@ -118,9 +122,9 @@ class IdentityKeeper:
 
     def _renew(self, identity: ConsumerIdentity) -> ConsumerIdentity:
         try:
-            renewed = retry_transient(self._retry_policy, "renew the consumer token")(
-                self._flow.renew, identity
-            )
+            renewed = retry_transient(
+                self._retry_policy, "renew the consumer token", streak=self._renew_attempts
+            )(self._flow.renew, identity)
         except IdentityGoneError as gone:
             return self._replace(identity, str(gone))
         # Crash tests: killed with LivePerson's answer in hand but not yet stored.
@@ -141,9 +145,9 @@ class IdentityKeeper:
         return renewed
 
     def _replace(self, previous: ConsumerIdentity | None, reason: str | None) -> ConsumerIdentity:
-        identity = retry_transient(self._retry_policy, "obtain a consumer token")(
-            self._flow.new_identity
-        )
+        identity = retry_transient(
+            self._retry_policy, "obtain a consumer token", streak=self._obtain_attempts
+        )(self._flow.new_identity)
         self._store.save(identity)
         self._adopt(identity)
         if previous is None:

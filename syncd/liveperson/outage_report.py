@@ -12,7 +12,13 @@ import logging
 from collections.abc import Callable
 
 from syncd.liveperson.link_health import LinkHealth
-from syncd.rules.outage import OutageChange, OutageWatch, count_files, format_duration
+from syncd.rules.outage import (
+    OutageChange,
+    OutageWatch,
+    count_attempts,
+    count_files,
+    format_duration,
+)
 
 log = logging.getLogger("syncd.outage")
 
@@ -56,10 +62,12 @@ class OutageReporter:
         else:
             files = count_files(self._counts[route][1])
         if notice.change == OutageChange.ONGOING:
+            # The link's failed connects in a row: they count on for the whole outage.
             log.warning(
-                "route=%s: LivePerson unreachable for %s; %s queued; last error: %s",
+                "route=%s: LivePerson unreachable for %s, %s; %s queued; last error: %s",
                 route,
                 lasted,
+                count_attempts(health.failures),
                 files,
                 health.last_failure,
             )

@@ -14,10 +14,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, stop_after_attempt
 from tenacity.stop import stop_before_delay
 
 from syncd.errors import LinkDownError, RequestRejectedError, TransientError
@@ -166,10 +167,41 @@ def is_rate_limited(error: BaseException) -> bool:
     return False
 
 
+class AttemptStreak:
+    """Failed attempts of one kind of call in a row, counted across calls until one succeeds.
+
+    ``retry_transient`` bounds each call to a few attempts; during an outage the caller then
+    calls again later (the link's supervisor reconnects until LivePerson answers). Counting
+    per call would log "attempt 1 of 4" again and again; a streak shared by the calls counts
+    on ("attempt 7") and starts over after a success. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        """Failed attempts since the last success (0: none)."""
+        return self._count
+
+    def failed(self) -> int:
+        """Count one more failed attempt; return its number (1 for the first in a row)."""
+        with self._lock:
+            self._count += 1
+            return self._count
+
+    def succeeded(self) -> None:
+        """An attempt went through: the next failure is number 1 again."""
+        with self._lock:
+            self._count = 0
+
+
 def retry_transient(
     policy: RetryPolicy,
     description: str = "call",
     retry_if: Callable[[BaseException], bool] = is_retryable,
+    streak: AttemptStreak | None = None,
 ) -> Retrying:
     """Return a tenacity ``Retrying`` that retries ``retry_if`` errors under ``policy``.
 
@@ -177,8 +209,24 @@ def retry_transient(
     to ``is_retryable``; pass a narrower predicate for requests that are unsafe to repeat.
     When the attempts or the time run out, the last error is raised unchanged (not
     tenacity's ``RetryError``), so callers keep handling syncd's own types. ``description``
-    only names the call in log lines.
+    only names the call in log lines. Without ``streak`` a log line numbers the attempt
+    within this call ("attempt 2 of 4"); with one, within the streak ("attempt 7"): failed
+    attempts of earlier calls count, a success starts the count over.
     """
+    # The number of the attempt that just failed, as the log line shows it.
+    shown = [0]
+
+    def should_retry(retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if error is None:
+            if streak is not None:
+                streak.succeeded()
+            return False
+        if not retry_if(error):
+            return False
+        shown[0] = streak.failed() if streak is not None else retry_state.attempt_number
+        return True
 
     def wait(retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
@@ -188,19 +236,24 @@ def retry_transient(
     def log_retry(retry_state: RetryCallState) -> None:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
+        attempt = f"attempt {shown[0]}"
+        if streak is None:
+            attempt += f" of {policy.max_attempts}"
         # Only the type and our own message: syncd's error messages never carry secrets.
         logger.warning(
-            "%s failed (attempt %d of %d): %s: %s; retrying in %.1f s",
+            "%s failed (%s): %s: %s; retrying in %.1f s",
             description,
-            retry_state.attempt_number,
-            policy.max_attempts,
+            attempt,
             type(error).__name__,
             error,
             retry_state.upcoming_sleep,
+            # Copies differing only in the attempt and the wait are one repeated warning
+            # (summarised by the daemon's log handler, service/log_repeats.py).
+            extra={"repeat_key": f"{description} failed: {type(error).__name__}: {error}"},
         )
 
     return Retrying(
-        retry=retry_if_exception(retry_if),
+        retry=should_retry,
         stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_total_seconds),
         wait=wait,
         before_sleep=log_retry,

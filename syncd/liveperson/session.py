@@ -25,6 +25,7 @@ reading cannot hold a sender, and one that trickles the upgrade answer cannot ho
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import socket
 import ssl
@@ -55,6 +56,7 @@ from syncd.liveperson import protocol
 from syncd.liveperson.correlation import PendingRequests
 from syncd.liveperson.deadlines import shared_watchdog
 from syncd.liveperson.limits import MAX_MESSAGE_BYTES, PeerLimitError
+from syncd.rules.failure_text import describe_failure
 from syncd.rules.retry import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -200,7 +202,7 @@ class MessagingConnection:
             reason = (
                 f"no handshake from {_peer_address(ws, url)} within {timeout_seconds:.0f} s"
                 if alarm.cancel()
-                else f"{type(error).__name__}: {error}"
+                else describe_failure(error, _peer_address(ws, url))
             )
             raise ConnectionLostError(f"could not open the messaging WebSocket: {reason}") from None
         finally:
@@ -269,7 +271,9 @@ class MessagingConnection:
         self.close()
 
     def _start_thread(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        # copy_context: the thread logs under its starter's route label (service.log_route).
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(target,), name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
 

@@ -65,6 +65,11 @@ def count_files(count: int) -> str:
     return f"{count} file" if count == 1 else f"{count} files"
 
 
+def count_attempts(count: int) -> str:
+    """``"1 connection attempt"``, ``"9 connection attempts"``. Raises nothing."""
+    return f"{count} connection attempt" if count == 1 else f"{count} connection attempts"
+
+
 class OutageChange(enum.StrEnum):
     """What an observation of a link found, when it is worth a log line."""
 

@@ -29,11 +29,12 @@ from syncd.outbox.preparer import Preparer
 from syncd.outbox.reconcile import reconcile_route
 from syncd.outbox.sender import ACTIVE_STATES, RouteSender
 from syncd.outbox.watcher import PathSeen
+from syncd.service.log_route import in_route, install_route_labels, route_label
 from syncd.service.notify import Notifier, watchdog_interval_seconds
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
 from syncd.service.route_errors import RouteErrorCollector
 from syncd.service.route_folders import route_folder_problems
-from syncd.service.status import status_line, waiting_files
+from syncd.service.status import DismissedCount, status_line, waiting_files
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
@@ -88,6 +89,7 @@ class Daemon:
         self._outages = OutageReporter(lambda route: waiting_files(self.store, route))
         # The newest logged problem of each route, written to the state for `syncd status`.
         self._route_errors = RouteErrorCollector()
+        self._dismissed = DismissedCount(config)
         self._metrics: MetricsServer | None = None
 
     @property
@@ -110,6 +112,7 @@ class Daemon:
         if problems:
             raise ConfigError(problems)
         self._store = StateStore.open(self.config.state.database, exclusive=True)
+        install_route_labels()
         logging.getLogger().addHandler(self._route_errors)
         problems = self._store.integrity_problems()
         if problems:
@@ -174,7 +177,8 @@ class Daemon:
             state.next_scan_at = now + state.config.rescan_seconds
             for name, target in (("send", state.sender.run), ("receive", state.receiver.run)):
                 thread = threading.Thread(
-                    target=target,
+                    # Whatever the route's LivePerson client logs on it names the route.
+                    target=in_route(state.config.name, target),
                     args=(self._stop,),
                     name=f"{name}-{state.config.name}",
                     daemon=True,
@@ -267,7 +271,7 @@ class Daemon:
         self._record_route_errors()
         if now >= self._next_status_at:
             self._next_status_at = now + STATUS_INTERVAL_SECONDS
-            self._notifier.status(status_line(self.store, connection_states))
+            self._notifier.status(status_line(self.store, connection_states, self._dismissed))
         if self._watchdog_seconds is not None and now >= self._next_watchdog_at and self._healthy():
             self._next_watchdog_at = now + self._watchdog_seconds
             self._notifier.watchdog()
@@ -312,8 +316,9 @@ class Daemon:
 
     def _close_clients(self) -> None:
         """Close every route's LivePerson client, then the shared HTTP pool."""
-        for state in self._routes.values():
-            state.client.close()
+        for name, state in self._routes.items():
+            with route_label(name):
+                state.client.close()
         if self._services is not None:
             self._services.close()
 

@@ -8,6 +8,14 @@ again with the count and the time of the last dropped copy appended. A message t
 come back for ``forget_after_seconds`` counts as new. INFO and DEBUG lines always pass, and so
 do lines about one file (``file=NAME``): each of those is a distinct event (a file claimed,
 published, failed again after a retry).
+
+A line whose text changes with every copy while saying the same thing (a retried call's
+"attempt 7 … retrying in 2.1 s") names what makes it news in its record's ``repeat_key``
+attribute (``logger.warning(…, extra={"repeat_key": …})``); copies are then compared by that
+key and the route the line names. The copy that passes after a pause shows its own text, so
+an attempt counter that counts on says how far the retries went meanwhile.
+
+Under ``SYNCD_TEST_TIMERS=fast`` (see ``rules.retry``) both intervals are ten times shorter.
 """
 
 from __future__ import annotations
@@ -18,8 +26,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-SUMMARY_INTERVAL_SECONDS = 300.0
-FORGET_AFTER_SECONDS = 900.0
+from syncd.rules.retry import FAST_TEST_TIMERS
+
+SUMMARY_INTERVAL_SECONDS = 30.0 if FAST_TEST_TIMERS else 300.0
+FORGET_AFTER_SECONDS = 90.0 if FAST_TEST_TIMERS else 900.0
+# The record attribute a logging call sets (``extra=``) to be compared by it, not its text.
+REPEAT_KEY_ATTRIBUTE = "repeat_key"
 # Lines about one file ("route=R file=NAME: ...") are events, never a repeating condition.
 _FILE_EVENT = " file="
 # Distinct messages remembered at once; the least recently seen is forgotten first.
@@ -34,6 +46,16 @@ class _Seen:
     last_seen_at: float
     dropped: int = 0
     last_dropped_at: float = 0.0
+
+
+def _compared_text(record: logging.LogRecord, message: str) -> str:
+    """What copies of ``record`` are compared by: its ``repeat_key`` with the route its
+    message names (``route=NAME``), or else its whole message."""
+    repeat_key = getattr(record, REPEAT_KEY_ATTRIBUTE, None)
+    if not isinstance(repeat_key, str):
+        return message
+    route = message.split(":", 1)[0] if message.startswith("route=") else ""
+    return f"{route}\0{repeat_key}"
 
 
 def _clock_text(timestamp: float) -> str:
@@ -70,7 +92,7 @@ class RepeatSummaryFilter(logging.Filter):
             return True
         if _FILE_EVENT in message:
             return True  # about one file: an event of its own (it failed again after a retry)
-        key = (record.name, record.levelno, message)
+        key = (record.name, record.levelno, _compared_text(record, message))
         seen = self._seen.get(key)
         if seen is None or now - seen.last_seen_at >= self._forget_after:
             self._remember(key, _Seen(passed_at=now, last_seen_at=now))

@@ -56,15 +56,19 @@ def format_status(
     failed: int,
     inbound: int,
     route_states: Mapping[str, str],
+    dismissed: int = 0,
 ) -> str:
     """Build the one-line ``STATUS=`` summary of the daemon.
 
-    Goes in: counts of files waiting to be sent, sent, failed and received, and each route's
-    connection state in the order routes should be listed. Comes out, for example,
+    Goes in: counts of files waiting to be sent, sent, failed (still in ``failed/``),
+    dismissed (failed, then removed from ``failed/`` by a person) and received, and each
+    route's connection state in the order routes should be listed. Comes out, for example,
     ``"queued 3, sent 120, failed 1, inbound 4; invoices: connected, claims: reconnecting"``
-    (the part after ``;`` is left out when there are no routes). Raises nothing.
+    (``dismissed N`` follows ``failed`` only when N is not 0; the part after ``;`` is left out
+    when there are no routes). Raises nothing.
     """
-    summary = f"queued {queued}, sent {sent}, failed {failed}, inbound {inbound}"
+    counts = f"failed {failed}, dismissed {dismissed}" if dismissed else f"failed {failed}"
+    summary = f"queued {queued}, sent {sent}, {counts}, inbound {inbound}"
     if not route_states:
         return summary
     routes = ", ".join(
