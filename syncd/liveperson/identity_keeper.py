@@ -7,6 +7,10 @@
   configuration changed) is replaced, with a warning;
 * a token is renewed before it expires (``renew_due_at``) and whenever LivePerson refused
   it, by the flow's ``renew`` — the same consumer, so the same conversation and cursor;
+* a renewal that brought no later expiry (an IdP that refreshes only expired tokens) is due
+  again when that token expires, not at once: renewing sooner would only repeat it;
+* one renewal at a time: the lock is held through the IdP calls, and a caller that names
+  the token it saw refused gets the identity another caller already renewed;
 * a new consumer is made only when the flow says the old one is gone for good
   (IdentityGoneError). That is logged at WARNING with the reason and reported through
   ``on_replaced`` so ``syncd status`` can show it.
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 
 from syncd.crashpoints import crash_point
 from syncd.errors import IdentityGoneError
-from syncd.liveperson.identity import ConsumerIdentity, renew_due_at
+from syncd.liveperson.identity import ConsumerIdentity, jwt_expires_at, renew_due_at
 from syncd.liveperson.identity_flows import IdentityFlow
 from syncd.liveperson.retrying import RetryPolicy, retry_transient
 
@@ -95,7 +99,10 @@ class IdentityKeeper:
                     f"the configured identity changed from {identity.flow} to {self._flow.name}"
                 )
                 return self._replace(identity, reason)
-            self._adopt(identity)
+            if identity is not self._identity:
+                # Loaded from the store; an identity in use keeps its due time (which
+                # ``_postpone_if_not_extended`` may have moved).
+                self._adopt(identity)
             if self.seconds_until_renewal() == 0.0:
                 return self._renew(identity)
             return identity
@@ -127,6 +134,7 @@ class IdentityKeeper:
         crash_point("token-renewal-answered")
         self._store.save(renewed)
         self._adopt(renewed)
+        self._postpone_if_not_extended(identity, renewed)
         self.renewals += 1
         if renewed.consumer_id != identity.consumer_id:
             # LivePerson answered a renewal with someone else: the old identity is gone.
@@ -167,6 +175,22 @@ class IdentityKeeper:
             previous.consumer_id,
         )
         self._store.replaced(reason)
+
+    def _postpone_if_not_extended(
+        self, previous: ConsumerIdentity, renewed: ConsumerIdentity
+    ) -> None:
+        """Make a renewal that brought no later expiry due when its token expires.
+
+        An IdP that refreshes only expired tokens answers an early renewal with a token that
+        ends when the old one did. Its last quarter of life starts at once, so without this
+        the link would renew (and open a socket) over and over until the token expires.
+        """
+        previous_expiry = jwt_expires_at(previous.jwt)
+        renewed_expiry = jwt_expires_at(renewed.jwt)
+        if previous_expiry is None or renewed_expiry is None or renewed_expiry > previous_expiry:
+            return
+        if self._due_at is not None and self._due_at < renewed_expiry:
+            self._due_at = renewed_expiry
 
     def _adopt(self, identity: ConsumerIdentity) -> None:
         self._identity = identity
