@@ -15,6 +15,9 @@
   (IdentityGoneError). That is logged at WARNING with the reason and reported through
   ``on_replaced`` so ``syncd status`` can show it.
 
+``TokenRefusals`` decides when a token LivePerson closed a socket for is renewed at all (a
+signup token first gets one more try).
+
 Every identity obtained is saved before it is used, so a crash right after a renewal
 restarts with the renewed token, and a crash before it with the old one (still the same
 consumer: the flows renew from what is stored).
@@ -195,3 +198,33 @@ class IdentityKeeper:
     def _adopt(self, identity: ConsumerIdentity) -> None:
         self._identity = identity
         self._due_at = renew_due_at(identity.jwt, self._clock())
+
+
+class TokenRefusals:
+    """When a token LivePerson refused (a 4401/4407 close) must be renewed; one per link.
+
+    A token of a renewable flow is renewed at the first refusal. A signup token cannot be
+    renewed, only replaced by a new consumer, and LivePerson is known to send these codes
+    for other troubles: its first refusal gets one reconnect with the same token, and only
+    a second one, before a connection with it was subscribed again, means a new consumer.
+    ``refused``: the next connect must renew first.
+    """
+
+    def __init__(self) -> None:
+        self.refused = False
+        # The signup consumer whose token was closed with 4401/4407 once and gets one more try.
+        self._suspect: str | None = None
+
+    def closed(self, consumer_id: str | None, renewable: bool) -> bool:
+        """Record that a connection of ``consumer_id`` was closed for its token; True when
+        this is a signup token's first refusal (reconnect with it once more)."""
+        if not renewable and consumer_id is not None and self._suspect != consumer_id:
+            self._suspect = consumer_id
+            return True
+        self.refused = True
+        return False
+
+    def subscribed(self) -> None:
+        """A connection with the token in use was subscribed: a later refusal gets its one
+        retry again."""
+        self._suspect = None
