@@ -8,7 +8,8 @@
 * a token is renewed before it expires (``renew_due_at``) and whenever LivePerson refused
   it, by the flow's ``renew`` — the same consumer, so the same conversation and cursor;
 * a renewal that brought no later expiry (an IdP that refreshes only expired tokens) is due
-  again when that token expires, not at once: renewing sooner would only repeat it;
+  again when that token expires (at least a second later), not at once: renewing sooner
+  would only repeat it;
 * one renewal at a time: the lock is held through the IdP calls, and a caller that names
   the token it saw refused gets the identity another caller already renewed;
 * a new consumer is made only when the flow says the old one is gone for good
@@ -38,6 +39,10 @@ from syncd.liveperson.identity_flows import IdentityFlow
 from syncd.liveperson.retrying import RetryPolicy, retry_transient
 
 logger = logging.getLogger(__name__)
+
+# The least time between two renewals that brought no later expiry: without it a clock
+# ahead of LivePerson's would renew (and open a socket) in a loop until LivePerson's end.
+UNEXTENDED_RENEWAL_SPACING_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,8 @@ class IdentityKeeper:
     def _postpone_if_not_extended(
         self, previous: ConsumerIdentity, renewed: ConsumerIdentity
     ) -> None:
-        """Make a renewal that brought no later expiry due when its token expires.
+        """Make a renewal that brought no later expiry due when its token expires, and not
+        sooner than ``UNEXTENDED_RENEWAL_SPACING_SECONDS`` from now.
 
         An IdP that refreshes only expired tokens answers an early renewal with a token that
         ends when the old one did. Its last quarter of life starts at once, so without this
@@ -192,8 +198,11 @@ class IdentityKeeper:
         renewed_expiry = jwt_expires_at(renewed.jwt)
         if previous_expiry is None or renewed_expiry is None or renewed_expiry > previous_expiry:
             return
-        if self._due_at is not None and self._due_at < renewed_expiry:
-            self._due_at = renewed_expiry
+        # A token LivePerson still took although it expired by syncd's clock (which runs
+        # ahead) must not make the next renewal due at once either.
+        not_before = max(renewed_expiry, self._clock() + UNEXTENDED_RENEWAL_SPACING_SECONDS)
+        if self._due_at is not None and self._due_at < not_before:
+            self._due_at = not_before
 
     def _adopt(self, identity: ConsumerIdentity) -> None:
         self._identity = identity

@@ -9,7 +9,8 @@ timing that used to turn such a refusal into a new consumer happen every time:
 * a refresh refused as "not expired yet" whose answer arrives after the token expired (the
   ``idp_refusal_delay_ms`` knob holds the refusal past ``exp``);
 * a renewal that could not extend the token (refused early, the still valid token exchanged
-  again) is not repeated before the token expires.
+  again) is not repeated before the token expires, nor at once when syncd's clock is past
+  the token's end while the IdP's is not.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import pytest
 
 from syncd.emulator.server import RunningEmulator, start_emulator
 from syncd.liveperson.domains import DomainResolver
@@ -100,8 +103,9 @@ def test_a_refresh_refused_as_not_expired_that_arrives_after_expiry_keeps_the_co
     assert len(consumers) == 1
 
 
-def test_a_renewal_the_idp_would_not_extend_is_not_repeated_before_the_token_expires(
-    http: HttpClient, brand_keys: BrandKeys
+@pytest.mark.parametrize("clock_ahead_seconds", [50, 70])
+def test_a_renewal_the_idp_would_not_extend_is_not_repeated_at_once(
+    http: HttpClient, brand_keys: BrandKeys, clock_ahead_seconds: int
 ) -> None:
     lifetime_seconds = 60
     settings = identity_settings(
@@ -112,9 +116,9 @@ def test_a_renewal_the_idp_would_not_extend_is_not_repeated_before_the_token_exp
     )
     stored = StoredIdentity()
     with start_emulator(settings) as emulator:
-        # syncd's clock runs 50 s ahead of the IdP's: the token is in the last quarter of its
-        # life for syncd (due for renewal), but far from expired for the IdP.
-        keeper = _keeper(http, emulator, stored, clock=lambda: time.time() + 50)
+        # syncd's clock runs ahead of the IdP's: the token is in the last quarter of its life
+        # (50 s) or past its end (70 s) for syncd, but far from expired for the IdP.
+        keeper = _keeper(http, emulator, stored, clock=lambda: time.time() + clock_ahead_seconds)
         first = keeper.current()
         assert keeper.seconds_until_renewal() == 0.0
         renewed = keeper.current()
