@@ -83,6 +83,10 @@ class LinkDownError(ConnectionLostError):
     """
 
 
+class ClientClosedError(SyncdError):
+    """The consumer client was closed; it makes no further requests."""
+
+
 class RequestTimeoutError(TransientError):
     """A request over the WebSocket got no response in time."""
 

@@ -28,6 +28,10 @@ Knobs (``PUT /_emulator/faults`` merges the given ones; ``DELETE`` resets all):
   promises no order between a subscription's history and later frames;
 * ``agent_file_max_bytes`` — the largest file the emulated agent may send (None: LivePerson's
   5 MB), raised by tests to check the daemon's own limit;
+* ``idp_refusal_delay_ms`` — hold each refusal of the consumer IdP (signup, authenticate,
+  anonymous authorize/refresh, connector exchange) this long before sending it. The verdict
+  is reached when the request arrives, as on a slow IdP or link, so a refresh refused as
+  "not expired yet" can reach the client after that token has expired;
 * ``seed`` — re-seeds the random generator (setting it always re-seeds, even to the same value).
 
 Every draw comes from one ``random.Random(seed)``, and a knob draws only when its rate is
@@ -69,6 +73,7 @@ class FaultKnobs:
     upload_url_origin: str | None = None
     history_delay_ms: float = 0.0
     agent_file_max_bytes: int | None = None
+    idp_refusal_delay_ms: float = 0.0
     seed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -112,7 +117,7 @@ def _problem(name: str, value: Any) -> str | None:
     if name == "retry_after_seconds":
         ok = value is None or (_is_number(value) and value >= 0)
         return None if ok else "retry_after_seconds must be a number >= 0"
-    if name in ("latency_ms", "history_delay_ms"):
+    if name in ("latency_ms", "history_delay_ms", "idp_refusal_delay_ms"):
         return None if _is_number(value) and value >= 0 else f"{name} must be >= 0"
     if name == "upload_url_origin":
         ok = value is None or (
@@ -212,6 +217,11 @@ class Faults:
     def history_delay_seconds(self) -> float:
         """How long history waits behind later frames (0: sent with the response)."""
         return self.knobs.history_delay_ms / 1000
+
+    @property
+    def idp_refusal_delay_seconds(self) -> float:
+        """How long each IdP refusal is held before it is sent (0: at once)."""
+        return self.knobs.idp_refusal_delay_ms / 1000
 
     @property
     def latency_seconds(self) -> float:

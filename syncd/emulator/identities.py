@@ -191,6 +191,11 @@ class IdentityService:
         if previous is None:
             subject = str(uuid.uuid4())
         else:
+            # developer-center APIReference/unauthenticated-messaging.md, "Step 4 — Refresh
+            # an External Token": "Once the external token is expired (10 minutes by
+            # default), you can refresh it for a certain period of time (730 hours by
+            # default)". The window runs from the presented token's ``exp``; refreshing
+            # before it is the page's silence, refused only with the strict knob.
             claims = self._anonymous_claims(previous, now, allow_expired=True)
             window = self._settings.unauth_refresh_window_seconds
             if float(claims["exp"]) + window <= now:

@@ -9,12 +9,14 @@
 * ``POST /api/account/{account}/app/{connector}/authenticate?v=3.0`` ``{"id_token"}`` →
   ``{"token"}``: a LivePerson token for the anonymous identity (needs ``unauth_connector_id``).
 
-Refusals are JSON ``{"error": reason}`` with the status ``identities.py`` chose. Every call is
-logged in ``/_emulator/state``'s ``identityLog``; tokens never are.
+Refusals are JSON ``{"error": reason}`` with the status ``identities.py`` chose, held back by
+the ``idp_refusal_delay_ms`` fault knob. Every call is logged in ``/_emulator/state``'s
+``identityLog`` when it is decided; tokens never are.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -62,6 +64,10 @@ def _endpoint(call: str, handler: _Handler) -> Callable[[web.Request], Awaitable
         except Rejection as rejection:
             logger.info("IdP %s refused: %s", name, rejection.reason)
             core.identities.record(name, core.now_seconds(), None, rejection.reason)
+            # The verdict stands as of the request's arrival, however late it is delivered.
+            delay_seconds = core.faults.idp_refusal_delay_seconds
+            if delay_seconds > 0:
+                await asyncio.sleep(delay_seconds)
             return web.json_response({"error": rejection.reason}, status=rejection.code)
         core.identities.record(name, core.now_seconds(), consumer_id, None)
         return web.json_response(answer)

@@ -7,82 +7,47 @@ stored sequence, then subscribe to the consumer's OPEN conversations and wait fo
 (snapshot) notification, so the OPEN conversations are known before any request.
 Connecting never opens a conversation (a request rings an agent).
 
-A supervisor thread keeps it so. After a lost connection it reconnects with backoff until it
-succeeds or ``close()`` is called. Before the token expires it renews it (same consumer),
-opens and subscribes a second socket with the new token, makes it current and closes the
-old one once its requests are answered, so a token's end never interrupts a request.
+A supervisor thread (``link_supervisor.py``) keeps it so: it reconnects a lost connection
+with backoff, and renews the token before it expires (same consumer) onto a second socket
+(``link_sockets.py``) that takes over once subscribed; the old one is closed once its
+requests are answered, so a token's end never interrupts a request.
 
 A token refused at the upgrade (HTTP 401) or a socket closed with 4401/4407 ("a fresh token
-is required") is renewed by the configured flow. Signup tokens cannot be renewed: such a
-socket is reconnected once with the same token (LivePerson is known to send these codes for
-other troubles), and only a second refusal makes a new consumer. When the consumer changes,
-its old conversations are reported through ``on_conversations_lost`` so the route records
-them closed (the next file ready to send opens a new one).
+is required") is renewed by the configured flow; a signup token, which cannot be renewed,
+first gets one more try (``TokenRefusals``). When the consumer changes, its old
+conversations are reported through ``on_conversations_lost`` so the route records them
+closed (the next file ready to send opens a new one).
 
-Backoff and outages. The supervisor reconnects at once after a drop; once a connect has
-failed it waits (``ReconnectBackoff``: exponential with full jitter, capped at 10 s, at least
-a ``Retry-After``). A connect that failed for the link's reason (``is_link_failure``) starts
-an *outage* (``LinkHealth``): until the next successful connect the link is ``offline``,
-only the supervisor connects, and requests fail at once with ``LinkDownError`` instead of
-knocking on LivePerson's door themselves. Every successful connect (subscriptions done) is
-reported through ``on_connected``, so whatever waits for the link goes at once.
+Outages. A connect that failed for the link's reason (``is_link_failure``) starts an
+*outage* (``LinkHealth``): until the next successful connect the link is ``offline``, only
+the supervisor connects, and requests fail at once with ``LinkDownError``. Every successful
+connect (subscriptions done) is reported through ``on_connected``: what waits for it goes.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import quote
 
-from syncd.errors import AuthenticationError, LinkDownError, SyncdError
+from syncd.errors import AuthenticationError, ClientClosedError, LinkDownError, SyncdError
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_flows import IdentityFlow, SignupFlow
-from syncd.liveperson.identity_keeper import IdentityKeeper, IdentityStore
+from syncd.liveperson.identity_keeper import IdentityKeeper, IdentityStore, TokenRefusals
 from syncd.liveperson.link_health import LinkHealth
-from syncd.liveperson.resubscribe import subscribe_all
-from syncd.liveperson.retrying import ReconnectBackoff, RetryPolicy, is_link_failure
+from syncd.liveperson.link_sockets import MESSAGING_SERVICE as MESSAGING_SERVICE
+from syncd.liveperson.link_sockets import ConsumerSettings as ConsumerSettings
+from syncd.liveperson.link_sockets import LinkSockets
+from syncd.liveperson.link_sockets import consumer_socket_url as consumer_socket_url
+from syncd.liveperson.link_supervisor import LinkSupervisor
+from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.session import MessagingConnection, NotificationHandler
 
 logger = logging.getLogger(__name__)
-
-MESSAGING_SERVICE = "asyncMessagingEnt"
-
-
-class ClientClosedError(SyncdError):
-    """The consumer client was closed; it makes no further requests."""
-
-
-@dataclass(frozen=True)
-class ConsumerSettings:
-    """Timeouts, keepalive, TLS trust and retry policies of a consumer session.
-
-    ``retry_policy`` bounds in-call retries; ``reconnect_policy`` spaces the supervisor's
-    reconnect attempts once one has failed (it tries until ``close()``).
-    """
-
-    request_timeout_seconds: float = 10.0
-    connect_timeout_seconds: float = 10.0
-    keepalive_seconds: float = 30.0
-    ca_file: Path | None = None
-    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
-    reconnect_policy: ReconnectBackoff = field(default_factory=ReconnectBackoff)
-
-
-def consumer_socket_url(resolver: DomainResolver, account: str) -> str:
-    """The consumer messaging WebSocket of ``account`` (API version 3). Raises the
-    resolver's errors when the messaging domain cannot be resolved."""
-    return (
-        f"{resolver.ws_url(MESSAGING_SERVICE)}/ws_api/account/"
-        f"{quote(account, safe='')}/messaging/consumer?v=3"
-    )
 
 
 class ConsumerLink:
@@ -103,32 +68,37 @@ class ConsumerLink:
         identity_flow: IdentityFlow | None = None,
         on_connected: Callable[[], None] = lambda: None,
     ) -> None:
-        self._resolver = resolver
-        self._account = account
-        self._resume_sequence = resume_sequence
         self._tracker = tracker
-        self._on_notification = on_notification
-        self._settings = settings
         flow = identity_flow or SignupFlow(http, resolver, account)
         self._keeper = IdentityKeeper(flow, identity_store, settings.retry_policy)
         self._lock = threading.Lock()
         self._connection: MessagingConnection | None = None
         self._identity: ConsumerIdentity | None = None
         self._on_conversations_lost = on_conversations_lost
-        # The signup consumer whose token was closed with 4401/4407 once and gets one more try.
-        self._token_suspect: str | None = None
-        self._token_refused = False
+        self._refusals = TokenRefusals()
         self._state = "disconnected"
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._supervisor: threading.Thread | None = None
-        self._retiring: list[threading.Thread] = []
-        # The socket being opened and subscribed, before it becomes ``_connection``.
-        self._candidate: MessagingConnection | None = None
+        self._sockets = LinkSockets(
+            resolver=resolver,
+            account=account,
+            tracker=tracker,
+            resume_sequence=resume_sequence,
+            on_notification=on_notification,
+            on_close=self._handle_close,
+            settings=settings,
+        )
         self._on_connected = on_connected
         self._health = LinkHealth()
-        self._retry_now = threading.Event()
-        self._reconnect_pause_seconds = 0.0
+        self._supervisor = LinkSupervisor(
+            maintain=self._maintain,
+            report_failure=self._report_failure,
+            seconds_until_due=self._keeper.seconds_until_renewal,
+            backoff_seconds=lambda: self._health.backoff_seconds(
+                settings.reconnect_policy, time.time()
+            ),
+        )
+        # The supervisor's events, as the link sets and reads them.
+        self._wake = self._supervisor.wake
+        self._stopping = self._supervisor.stopping
 
     @property
     def state(self) -> str:
@@ -180,41 +150,21 @@ class ConsumerLink:
         """During an outage, cut the supervisor's current wait short (another route just
         reached LivePerson, so this one probably can too). Does nothing otherwise."""
         if self._health.offline_since is not None:
-            self._retry_now.set()
+            self._supervisor.retry_now.set()
 
     def close(self) -> None:
         """Stop reconnecting, close the connections and join the helper threads."""
-        self._stopping.set()
-        self._wake.set()
-        self._retry_now.set()
-        if self._supervisor is not None and self._supervisor is not threading.current_thread():
-            self._supervisor.join()
+        self._supervisor.stop()
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
             self._connection = None
             self._state = "disconnected"
-            retiring, self._retiring = self._retiring, []
+            retiring = self._sockets.take_retiring()
         for thread in retiring:
             thread.join()
 
     # --- internals -------------------------------------------------------------------
-
-    def _is_supervisor(self) -> bool:
-        return threading.current_thread() is self._supervisor
-
-    def _start_supervisor(self) -> None:
-        # Started by the first use, whatever its outcome: a link that never connected must
-        # keep trying too.
-        if self._supervisor is None:
-            # copy_context: the thread logs under its starter's route label (service.log_route).
-            self._supervisor = threading.Thread(
-                target=contextvars.copy_context().run,
-                args=(self._supervise,),
-                name="lp-consumer-supervisor",
-                daemon=True,
-            )
-            self._supervisor.start()
 
     def _ensure_connected_locked(self) -> tuple[MessagingConnection, bool]:
         """The open connection, and whether it was opened just now (lock held)."""
@@ -226,8 +176,9 @@ class ConsumerLink:
         if connection is not None:
             connection.close()
             self._connection = None
-        self._start_supervisor()
-        if self._health.offline_since is not None and not self._is_supervisor():
+        # Started by the first use, whatever its outcome: a link never connected retries too.
+        self._supervisor.start()
+        if self._health.offline_since is not None and not self._supervisor.is_current_thread():
             raise LinkDownError(f"LivePerson is unreachable: {self._health.last_failure}")
         self._state = "connecting"
         try:
@@ -248,26 +199,21 @@ class ConsumerLink:
         return connection, True
 
     def _connect_and_subscribe(self) -> MessagingConnection:
-        if self._token_refused:
+        if self._refusals.refused:
             identity = self._keeper.renew(self._identity)
         else:
             identity = self._keeper.current()
         try:
-            connection = self._open_connection(identity)
+            connection = self._sockets.open(identity)
         except AuthenticationError:
             # Refused at the upgrade: expired or revoked. Renew it (a new consumer only for
             # signup, whose tokens cannot be renewed) and try once more.
             identity = self._keeper.renew(identity)
-            connection = self._open_connection(identity)
-        self._token_refused = False
+            connection = self._sockets.open(identity)
+        self._refusals.refused = False
         self._adopt(identity)
-        try:
-            self._subscribe_all(connection)
-        except SyncdError:
-            connection.close()
-            raise
-        # Subscribed with this token: a later 4401/4407 gets its one retry again.
-        self._token_suspect = None
+        self._sockets.subscribe(connection)
+        self._refusals.subscribed()
         return connection
 
     def _adopt(self, identity: ConsumerIdentity) -> None:
@@ -276,16 +222,15 @@ class ConsumerLink:
         self._identity = identity
         if previous is None or previous.consumer_id == identity.consumer_id:
             return
-        lost: list[str] = []
         # The new consumer is no participant of the old one's conversations.
-        for conversation_id in self._tracker.tracked():
+        lost = self._tracker.tracked()
+        for conversation_id in lost:
             logger.warning(
                 "conversation %s belonged to consumer %s and is no longer followed",
                 conversation_id,
                 previous.consumer_id,
             )
             self._tracker.untrack(conversation_id)
-            lost.append(conversation_id)
         if lost:
             # Reported now, whatever happens next: they are untracked for good.
             self._on_conversations_lost(lost)
@@ -294,72 +239,31 @@ class ConsumerLink:
         """Renew the token and move to a socket opened with it (lock held)."""
         old = self._connection
         identity = self._keeper.renew()
-        connection = self._open_connection(identity)
+        connection = self._sockets.open(identity)
         self._adopt(identity)
-        try:
-            self._subscribe_all(connection)
-        except SyncdError:
-            connection.close()
-            raise
+        self._sockets.subscribe(connection)
         self._connection = connection
         self._state = "connected"
-        self._token_suspect = None
+        self._refusals.subscribed()
         if old is not None:
-            self._retire(old)
-
-    def _retire(self, connection: MessagingConnection) -> None:
-        """Close ``connection`` once its requests in flight are answered (or time out)."""
-        timeout = self._settings.request_timeout_seconds
-        thread = threading.Thread(
-            target=contextvars.copy_context().run,
-            args=(connection.close_when_idle, timeout),
-            name="lp-consumer-retire",
-            daemon=True,
-        )
-        self._retiring = [t for t in self._retiring if t.is_alive()] + [thread]
-        thread.start()
-
-    def _open_connection(self, identity: ConsumerIdentity) -> MessagingConnection:
-        connection = MessagingConnection()
-        self._candidate = connection
-        connection.connect(
-            consumer_socket_url(self._resolver, self._account),
-            identity.jwt,
-            self._settings.connect_timeout_seconds,
-            self._settings.ca_file,
-            self._settings.keepalive_seconds,
-            self._on_notification,
-            lambda error: self._handle_close(connection, error),
-        )
-        return connection
-
-    def _subscribe_all(self, connection: MessagingConnection) -> None:
-        subscribe_all(
-            connection, self._tracker, self._resume_sequence, self._settings.request_timeout_seconds
-        )
+            self._sockets.retire(old)
 
     def _handle_close(self, connection: MessagingConnection, error: SyncdError) -> None:
         # Runs on the dead connection's reader thread: only flags, no waiting.
-        if connection is not self._connection and connection is not self._candidate:
+        if connection is not self._connection and connection is not self._sockets.candidate:
             return  # a retired socket (its token may well have expired): nothing to do
         if isinstance(error, AuthenticationError):
             consumer_id = self.consumer_id
-            if self._keeper.flow.renewable:
-                self._token_refused = True
-            elif consumer_id is not None and self._token_suspect != consumer_id:
-                # The first refusal of a signup token: reconnect with it once more.
-                self._token_suspect = consumer_id
+            if self._refusals.closed(consumer_id, self._keeper.flow.renewable):
                 logger.warning(
                     "LivePerson closed the connection of consumer %s (%s); reconnecting with "
                     "the same token once before signing up a new consumer",
                     consumer_id,
                     error,
                 )
-            else:
-                self._token_refused = True
         self._state = "disconnected"
         # A peer that broke a limit asks for a pause (retry_after): it may do so again.
-        self._reconnect_pause_seconds = getattr(error, "retry_after_seconds", None) or 0.0
+        self._supervisor.pause_seconds = getattr(error, "retry_after_seconds", None) or 0.0
         self._wake.set()
 
     def _maintain(self) -> None:
@@ -387,28 +291,10 @@ class ConsumerLink:
         if opened:
             self._on_connected()
 
-    def _supervise(self) -> None:
-        while not self._stopping.is_set():
-            # Sleep until woken (a drop, a failed caller) or until the token is due.
-            self._wake.wait(self._keeper.seconds_until_renewal())
-            self._wake.clear()
-            pause, self._reconnect_pause_seconds = self._reconnect_pause_seconds, 0.0
-            if pause > 0:
-                self._stopping.wait(pause)
-            while not self._stopping.is_set():
-                # After a failed connect or renewal back off; after a drop, go at once.
-                wait = self._health.backoff_seconds(self._settings.reconnect_policy, time.time())
-                if wait > 0:
-                    self._retry_now.wait(wait)
-                    self._retry_now.clear()
-                    if self._stopping.is_set():
-                        return
-                try:
-                    self._maintain()
-                    break
-                except SyncdError as error:
-                    if is_link_failure(error):
-                        # The outage is reported by whoever watches offline_since.
-                        logger.debug("reconnect failed: %s", error)
-                    else:
-                        logger.warning("reconnect failed: %s", error)
+    def _report_failure(self, error: SyncdError) -> None:
+        """Log a failed reconnect or renewal of the supervisor."""
+        if is_link_failure(error):
+            # The outage is reported by whoever watches offline_since.
+            logger.debug("reconnect failed: %s", error)
+        else:
+            logger.warning("reconnect failed: %s", error)

@@ -98,6 +98,19 @@ def renew_due_at(jwt: str, obtained_at: float) -> float | None:
     return expires_at - margin
 
 
+def idp_url(resolver: DomainResolver, account: str, path: str) -> str:
+    """``https://{idp}/api/account/{account}/{path}``; raises the resolver's errors."""
+    return f"{resolver.http_url(IDP_SERVICE)}/api/account/{quote(account, safe='')}/{path}"
+
+
+def token_field(body: Any, name: str, what: str) -> str:
+    """The non-empty string ``name`` of an IdP answer; ProtocolError naming ``what`` else."""
+    value = body.get(name) if isinstance(body, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(f"the IdP {what} answer lacks {name!r}")
+    return value
+
+
 def signup(http: HttpClient, resolver: DomainResolver, account: str) -> ConsumerIdentity:
     """Sign up a new unauthenticated consumer and return its identity.
 

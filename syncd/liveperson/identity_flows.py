@@ -4,11 +4,9 @@
   signs an external JWT (RS256) for a fixed ``sub`` with the brand's private key and posts it
   as ``{"authCode": ...}`` to ``/api/account/{acc}/authenticate``; the answer is ``{"jwt"}``.
   The same ``sub`` always maps to the same consumer, so renewing is simply doing it again.
-* ``UnauthenticatedFlow`` (production; APIReference/unauthenticated-messaging.md):
-  ``/anonymous/authorize`` gives an external token; ``/app/{connector}/authenticate?v=3.0``
-  exchanges it (``{"id_token"}``) for a LivePerson token (``{"token"}``). Renewing refreshes
-  the external token by posting the previous one (``{"id_token"}``) to ``/anonymous/authorize``
-  — same identity — and exchanges the fresh one.
+* ``UnauthenticatedFlow`` (production; APIReference/unauthenticated-messaging.md), in
+  ``identity_anonymous.py`` and re-exported here: anonymous external tokens, refreshed to stay
+  the same identity and exchanged at the ACR0 connector.
 * ``SignupFlow`` (demo and emulator only): ``/signup``. Its tokens cannot be renewed.
 
 ``renew`` keeps the consumer or raises IdentityGoneError (only a new consumer helps);
@@ -19,35 +17,22 @@ key to fix when LivePerson refuses the configuration itself, and the transient e
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
-from urllib.parse import quote
 
-from syncd.errors import (
-    IdentityGoneError,
-    IdentityRejectedError,
-    ProtocolError,
-    TransientTransferError,
-)
+from syncd.errors import IdentityGoneError, IdentityRejectedError, TransientTransferError
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient, HttpStatusError
 from syncd.liveperson.identity import (
-    IDP_SERVICE,
     ConsumerIdentity,
     consumer_id_of,
-    jwt_expires_at,
-    jwt_payload,
-    renew_due_at,
+    idp_url,
     signup,
+    token_field,
 )
+from syncd.liveperson.identity_anonymous import UnauthenticatedFlow as UnauthenticatedFlow
 from syncd.liveperson.jwt_codec import PrivateKey, sign_rs256
-
-logger = logging.getLogger(__name__)
-
-# LivePerson's documented default: an expired anonymous token can be refreshed for 730 hours.
-DEFAULT_REFRESH_WINDOW_SECONDS = 730 * 3600.0
 
 # Lifetime of the external JWTs syncd signs. Each is used once, right away, so it can be
 # short; LivePerson does not document a limit.
@@ -74,29 +59,6 @@ class IdentityFlow(Protocol):
 
     def renew(self, identity: ConsumerIdentity) -> ConsumerIdentity:
         """Obtain a fresh token for ``identity``'s consumer."""
-
-
-def _idp_url(resolver: DomainResolver, account: str, path: str) -> str:
-    return f"{resolver.http_url(IDP_SERVICE)}/api/account/{quote(account, safe='')}/{path}"
-
-
-def _token_field(body: Any, name: str, what: str) -> str:
-    value = body.get(name) if isinstance(body, Mapping) else None
-    if not isinstance(value, str) or not value:
-        raise ProtocolError(f"the IdP {what} answer lacks {name!r}")
-    return value
-
-
-def _lifetime_seconds(token: str) -> float | None:
-    """``exp - iat`` of a LivePerson token, None when either is missing."""
-    try:
-        claims = jwt_payload(token)
-    except ProtocolError:
-        return None
-    expires, issued = claims.get("exp"), claims.get("iat")
-    if isinstance(expires, int | float) and isinstance(issued, int | float):
-        return float(expires) - float(issued)
-    return None
 
 
 class SignupFlow:
@@ -194,7 +156,7 @@ class AuthenticatedFlow:
     def new_identity(self) -> ConsumerIdentity:
         """Authenticate the route's ``sub``: the same consumer every time."""
         external = sign_rs256(self.external_claims(self._clock()), self._private_key)
-        url = _idp_url(self._resolver, self._account, "authenticate")
+        url = idp_url(self._resolver, self._account, "authenticate")
         try:
             body = self._http.post_json(url, {"authCode": external}).json
         except HttpStatusError as error:
@@ -203,7 +165,7 @@ class AuthenticatedFlow:
             if JWT_NOT_VALID_CODE in str(error):
                 raise self._rejected(f"internal error {JWT_NOT_VALID_CODE}") from None
             raise
-        token = _token_field(body, "jwt", "authenticate")
+        token = token_field(body, "jwt", "authenticate")
         return ConsumerIdentity(consumer_id_of(token), token, self.name)
 
     def renew(self, identity: ConsumerIdentity) -> ConsumerIdentity:
@@ -217,95 +179,3 @@ class AuthenticatedFlow:
             key="liveperson.private_key_file",
             step="authenticate",
         )
-
-
-class UnauthenticatedFlow:
-    """Anonymous consumers of an ACR0 (unauthenticated) connector, refreshed to stay the same."""
-
-    name = "unauthenticated"
-    renewable = True
-
-    def __init__(
-        self,
-        http: HttpClient,
-        resolver: DomainResolver,
-        account: str,
-        *,
-        connector_id: str,
-        refresh_window_seconds: float = DEFAULT_REFRESH_WINDOW_SECONDS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._http = http
-        self._resolver = resolver
-        self._account = account
-        self._connector_id = connector_id
-        self._refresh_window_seconds = refresh_window_seconds
-        self._clock = clock
-
-    def new_identity(self) -> ConsumerIdentity:
-        """A new anonymous identity: a fresh external token, exchanged."""
-        return self._exchange(self._authorize(None))
-
-    def renew(self, identity: ConsumerIdentity) -> ConsumerIdentity:
-        """Exchange the stored external token again, refreshing it first when it would not
-        outlive another LivePerson token (LivePerson's token cannot outlast the identity
-        token it came from, so exchanging a nearly spent one only buys a short token)."""
-        external = identity.external_token
-        if external is None:
-            raise IdentityGoneError("no anonymous external token is stored to refresh")
-        now = self._clock()
-        due = renew_due_at(external, now)
-        external_expires = jwt_expires_at(external)
-        token_lifetime = _lifetime_seconds(identity.jwt)
-        if (
-            due is None
-            or now >= due
-            or external_expires is None
-            or token_lifetime is None
-            or external_expires - now < token_lifetime
-        ):
-            try:
-                external = self._authorize(external)
-            except IdentityGoneError:
-                # LivePerson documents refreshing an *expired* token; should it refuse to
-                # refresh one that is still valid, use that one while it lasts.
-                if external_expires is None or external_expires <= self._clock():
-                    raise
-                logger.info("the anonymous token was not refreshed before it expired")
-        return self._exchange(external)
-
-    def _authorize(self, previous: str | None) -> str:
-        url = _idp_url(self._resolver, self._account, "anonymous/authorize")
-        payload = None if previous is None else {"id_token": previous}
-        try:
-            body = self._http.post_json(url, payload).json
-        except HttpStatusError as error:
-            if previous is not None:
-                raise IdentityGoneError(
-                    f"LivePerson refused to refresh the anonymous identity (HTTP "
-                    f"{error.status}): its refresh window has passed"
-                ) from None
-            raise IdentityRejectedError(
-                f"LivePerson refused an anonymous token (HTTP {error.status}): the account "
-                "needs the Messaging.Un_Auth_Messaging feature",
-                key="liveperson.identity",
-                step="anonymous authorize",
-            ) from None
-        return _token_field(body, "token", "anonymous/authorize")
-
-    def _exchange(self, external: str) -> ConsumerIdentity:
-        connector = quote(self._connector_id, safe="")
-        url = _idp_url(self._resolver, self._account, f"app/{connector}/authenticate?v=3.0")
-        try:
-            body = self._http.post_json(url, {"id_token": external}).json
-        except HttpStatusError as error:
-            raise IdentityRejectedError(
-                f"connector {self._connector_id} did not accept the anonymous token "
-                f"(HTTP {error.status}); it must be the ACR0 connector LivePerson provisioned",
-                key="liveperson.connector_id",
-                step="connector authenticate",
-            ) from None
-        token = _token_field(body, "token", "connector authenticate")
-        expires_at = jwt_expires_at(external)
-        deadline = None if expires_at is None else expires_at + self._refresh_window_seconds
-        return ConsumerIdentity(consumer_id_of(token), token, self.name, external, deadline)

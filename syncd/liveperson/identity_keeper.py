@@ -7,9 +7,17 @@
   configuration changed) is replaced, with a warning;
 * a token is renewed before it expires (``renew_due_at``) and whenever LivePerson refused
   it, by the flow's ``renew`` — the same consumer, so the same conversation and cursor;
+* a renewal that brought no later expiry (an IdP that refreshes only expired tokens) is due
+  again when that token expires (at least a second later), not at once: renewing sooner
+  would only repeat it;
+* one renewal at a time: the lock is held through the IdP calls, and a caller that names
+  the token it saw refused gets the identity another caller already renewed;
 * a new consumer is made only when the flow says the old one is gone for good
   (IdentityGoneError). That is logged at WARNING with the reason and reported through
   ``on_replaced`` so ``syncd status`` can show it.
+
+``TokenRefusals`` decides when a token LivePerson closed a socket for is renewed at all (a
+signup token first gets one more try).
 
 Every identity obtained is saved before it is used, so a crash right after a renewal
 restarts with the renewed token, and a crash before it with the old one (still the same
@@ -26,11 +34,15 @@ from dataclasses import dataclass
 
 from syncd.crashpoints import crash_point
 from syncd.errors import IdentityGoneError
-from syncd.liveperson.identity import ConsumerIdentity, renew_due_at
+from syncd.liveperson.identity import ConsumerIdentity, jwt_expires_at, renew_due_at
 from syncd.liveperson.identity_flows import IdentityFlow
 from syncd.liveperson.retrying import AttemptStreak, RetryPolicy, retry_transient
 
 logger = logging.getLogger(__name__)
+
+# The least time between two renewals that brought no later expiry: without it a clock
+# ahead of LivePerson's would renew (and open a socket) in a loop until LivePerson's end.
+UNEXTENDED_RENEWAL_SPACING_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,10 @@ class IdentityKeeper:
                     f"the configured identity changed from {identity.flow} to {self._flow.name}"
                 )
                 return self._replace(identity, reason)
-            self._adopt(identity)
+            if identity is not self._identity:
+                # Loaded from the store; an identity in use keeps its due time (which
+                # ``_postpone_if_not_extended`` may have moved).
+                self._adopt(identity)
             if self.seconds_until_renewal() == 0.0:
                 return self._renew(identity)
             return identity
@@ -131,6 +146,7 @@ class IdentityKeeper:
         crash_point("token-renewal-answered")
         self._store.save(renewed)
         self._adopt(renewed)
+        self._postpone_if_not_extended(identity, renewed)
         self.renewals += 1
         if renewed.consumer_id != identity.consumer_id:
             # LivePerson answered a renewal with someone else: the old identity is gone.
@@ -172,6 +188,56 @@ class IdentityKeeper:
         )
         self._store.replaced(reason)
 
+    def _postpone_if_not_extended(
+        self, previous: ConsumerIdentity, renewed: ConsumerIdentity
+    ) -> None:
+        """Make a renewal that brought no later expiry due when its token expires, and not
+        sooner than ``UNEXTENDED_RENEWAL_SPACING_SECONDS`` from now.
+
+        An IdP that refreshes only expired tokens answers an early renewal with a token that
+        ends when the old one did. Its last quarter of life starts at once, so without this
+        the link would renew (and open a socket) over and over until the token expires.
+        """
+        previous_expiry = jwt_expires_at(previous.jwt)
+        renewed_expiry = jwt_expires_at(renewed.jwt)
+        if previous_expiry is None or renewed_expiry is None or renewed_expiry > previous_expiry:
+            return
+        # A token LivePerson still took although it expired by syncd's clock (which runs
+        # ahead) must not make the next renewal due at once either.
+        not_before = max(renewed_expiry, self._clock() + UNEXTENDED_RENEWAL_SPACING_SECONDS)
+        if self._due_at is not None and self._due_at < not_before:
+            self._due_at = not_before
+
     def _adopt(self, identity: ConsumerIdentity) -> None:
         self._identity = identity
         self._due_at = renew_due_at(identity.jwt, self._clock())
+
+
+class TokenRefusals:
+    """When a token LivePerson refused (a 4401/4407 close) must be renewed; one per link.
+
+    A token of a renewable flow is renewed at the first refusal. A signup token cannot be
+    renewed, only replaced by a new consumer, and LivePerson is known to send these codes
+    for other troubles: its first refusal gets one reconnect with the same token, and only
+    a second one, before a connection with it was subscribed again, means a new consumer.
+    ``refused``: the next connect must renew first.
+    """
+
+    def __init__(self) -> None:
+        self.refused = False
+        # The signup consumer whose token was closed with 4401/4407 once and gets one more try.
+        self._suspect: str | None = None
+
+    def closed(self, consumer_id: str | None, renewable: bool) -> bool:
+        """Record that a connection of ``consumer_id`` was closed for its token; True when
+        this is a signup token's first refusal (reconnect with it once more)."""
+        if not renewable and consumer_id is not None and self._suspect != consumer_id:
+            self._suspect = consumer_id
+            return True
+        self.refused = True
+        return False
+
+    def subscribed(self) -> None:
+        """A connection with the token in use was subscribed: a later refusal gets its one
+        retry again."""
+        self._suspect = None

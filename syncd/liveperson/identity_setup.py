@@ -12,12 +12,8 @@ from syncd.config import LivePersonConfig, RouteConfig
 from syncd.errors import ConfigError
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
-from syncd.liveperson.identity_flows import (
-    AuthenticatedFlow,
-    IdentityFlow,
-    SignupFlow,
-    UnauthenticatedFlow,
-)
+from syncd.liveperson.identity_anonymous import UnauthenticatedFlow
+from syncd.liveperson.identity_flows import AuthenticatedFlow, IdentityFlow, SignupFlow
 from syncd.liveperson.jwt_codec import PrivateKey, load_private_key
 
 

@@ -163,14 +163,6 @@ def test_a_stored_signup_identity_is_replaced_when_the_config_names_another_flow
     assert any("NEW consumer" in record.getMessage() for record in caplog.records)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known race, open: about one run in three a refresh is refused with 401 after two "
-        "4401 closes, the keeper reads it as 'refresh window passed' and takes a NEW "
-        "anonymous consumer (so a new conversation); to be fixed in identity_keeper"
-    ),
-)
 def test_an_idp_that_refreshes_only_expired_tokens_still_keeps_the_anonymous_consumer(
     http: HttpClient, resolver: DomainResolver, brand_keys: BrandKeys
 ) -> None:
