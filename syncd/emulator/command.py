@@ -119,8 +119,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     identity.add_argument(
         "--unauth-refresh-only-expired",
-        action="store_true",
-        help="refuse to refresh an anonymous token before it has expired",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.unauth_refresh_only_expired,
+        help="refuse to refresh an anonymous token before it has expired, as LivePerson "
+        "promises no earlier refresh (default: on)",
     )
     identity.add_argument(
         "--token-lifetime-seconds",

@@ -195,7 +195,8 @@ class IdentityService:
             # an External Token": "Once the external token is expired (10 minutes by
             # default), you can refresh it for a certain period of time (730 hours by
             # default)". The window runs from the presented token's ``exp``; refreshing
-            # before it is the page's silence, refused only with the strict knob.
+            # before it is the page's silence: refused by default (no kinder than the page),
+            # allowed with ``unauth_refresh_only_expired = False``.
             claims = self._anonymous_claims(previous, now, allow_expired=True)
             window = self._settings.unauth_refresh_window_seconds
             if float(claims["exp"]) + window <= now:

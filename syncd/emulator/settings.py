@@ -59,8 +59,9 @@ class EmulatorSettings:
     tokens live ``token_lifetime_seconds`` (None: about 13 years for signup tokens, an hour
     for the connector flows), never longer than the external token they came from.
     ``signup_disabled`` refuses ``/signup`` as production accounts do.
-    ``unauth_refresh_only_expired`` refuses to refresh an anonymous token that has not
-    expired yet (the strictest reading of LivePerson's "once the external token is expired").
+    ``unauth_refresh_only_expired`` (the default) refuses to refresh an anonymous token that
+    has not expired yet: LivePerson documents refreshing "once the external token is expired"
+    and promises nothing earlier, so the emulator is no kinder; False allows early refreshes.
     ``agent_accept`` is ``auto`` (the agent accepts each conversation as it is requested) or
     ``manual`` (it waits for Accept on the console or the control API). ``auto_close_seconds``
     closes conversations whose consumer was inactive that long (None: never).
@@ -88,7 +89,7 @@ class EmulatorSettings:
     token_lifetime_seconds: int | None = None
     external_token_lifetime_seconds: int = 600
     signup_disabled: bool = False
-    unauth_refresh_only_expired: bool = False
+    unauth_refresh_only_expired: bool = True
     agent_accept: str = "auto"
     auto_close_seconds: float | None = None
     participant_ids: str = "same"

@@ -174,27 +174,40 @@ def _exchange(
     return _idp(emulator, f"app/{connector}/authenticate?v=3.0", {"id_token": external})
 
 
-def test_an_anonymous_token_is_exchanged_and_its_refresh_keeps_the_consumer(
+def test_by_default_an_anonymous_token_is_not_refreshed_before_it_expires(
     emulator: RunningEmulator,
 ) -> None:
     external = _anonymous(emulator).json()["token"]
-    first = _exchange(emulator, external)
-    refreshed = _anonymous(emulator, external)
-    second = _exchange(emulator, refreshed.json()["token"])
+    early = _anonymous(emulator, external)
+    assert early.status_code == 401
+    assert "not expired yet" in early.json()["error"]
+    # The refused token still works until it expires.
+    assert _exchange(emulator, external).status_code == 200
 
-    assert first.status_code == refreshed.status_code == second.status_code == 200
-    consumer = jwt_part(first.json()["token"], 1)["sub"]
-    assert jwt_part(second.json()["token"], 1)["sub"] == consumer
-    assert jwt_part(refreshed.json()["token"], 1)["sub"] == jwt_part(external, 1)["sub"]
-    assert _log_calls(emulator) == [
-        ("anonymous/authorize", True),
-        ("connector/authenticate", True),
-        ("anonymous/refresh", True),
-        ("connector/authenticate", True),
-    ]
-    # A new anonymous token is somebody else.
-    stranger = _exchange(emulator, _anonymous(emulator).json()["token"]).json()["token"]
-    assert jwt_part(stranger, 1)["sub"] != consumer
+
+def test_with_early_refresh_allowed_a_refresh_keeps_the_consumer(
+    emulator_settings: EmulatorSettings,
+) -> None:
+    lenient = dataclasses.replace(emulator_settings, unauth_refresh_only_expired=False)
+    with start_emulator(lenient) as emulator:
+        external = _anonymous(emulator).json()["token"]
+        first = _exchange(emulator, external)
+        refreshed = _anonymous(emulator, external)
+        second = _exchange(emulator, refreshed.json()["token"])
+
+        assert first.status_code == refreshed.status_code == second.status_code == 200
+        consumer = jwt_part(first.json()["token"], 1)["sub"]
+        assert jwt_part(second.json()["token"], 1)["sub"] == consumer
+        assert jwt_part(refreshed.json()["token"], 1)["sub"] == jwt_part(external, 1)["sub"]
+        assert _log_calls(emulator) == [
+            ("anonymous/authorize", True),
+            ("connector/authenticate", True),
+            ("anonymous/refresh", True),
+            ("connector/authenticate", True),
+        ]
+        # A new anonymous token is somebody else.
+        stranger = _exchange(emulator, _anonymous(emulator).json()["token"]).json()["token"]
+        assert jwt_part(stranger, 1)["sub"] != consumer
 
 
 def test_an_unknown_connector_is_404_and_a_foreign_token_401(emulator: RunningEmulator) -> None:
