@@ -21,8 +21,9 @@ module that implements it:
    foreign dialogs, publishing to a closed dialog and a never-uploaded ``relativePath`` all get
    code 400 with a short string body and type ``StringResponse``.
 2. A bad, foreign or expired JWT in the header or path is refused with HTTP 401 at the upgrade;
-   a token that expires on an open socket closes it with 4401; a socket that neither brought a
-   token nor sent ``InitConnection`` within 5 s is closed with 4401. ``v`` must be 3 (else 400).
+   a token that expires on an open socket closes it with 4401 (4407 for an anonymous
+   consumer); a socket that neither brought a token nor sent ``InitConnection`` within 5 s
+   is closed with 4401. ``v`` must be 3 (else 400).
 3. Response types: ``GetClockResponse``, ``KeepAliveResponse``, ``cm.RequestConversationResponse``,
    ``cqm.SubscribeExConversationsResponse``, ``GenericSubscribeResponse``,
    ``ms.PublishEventResponse``, ``ms.GenerateURLResponse``, ``StringResponse``.

@@ -45,6 +45,10 @@ REPLAY_BATCH_SIZE = 20
 STRING_RESPONSE = "StringResponse"
 AUTHENTICATION_HEADER_TYPE = ".ams.headers.ConsumerAuthentication"
 AUTHENTICATION_CLOSE_CODE = 4401
+# LivePerson's protocol overview: "4407: For unauthenticated identities, this status code
+# states that the client should ask the LivePerson IDP service to extend the validity of the
+# current identity." An anonymous consumer's expired token closes its socket with it.
+UNAUTHENTICATED_EXPIRY_CLOSE_CODE = 4407
 
 
 class Connection(Subscriber, Protocol):

@@ -4,7 +4,7 @@ Connecting. The token comes from ``Authorization: jwt <token>``, from the path, 
 ``InitConnection`` request within ``init_connection_timeout_seconds`` (else close 4401). A
 malformed, foreign or expired token in the header or path gets HTTP 401 at the upgrade; a
 missing or other ``v`` than 3 gets HTTP 400; an unknown account 404. When the token of an open
-socket expires the socket is closed with 4401.
+socket expires the socket is closed with 4401, or 4407 for a consumer of the anonymous flow.
 
 Idleness. A socket that sends no frame and no ping for ``idle_timeout_seconds`` is dropped
 without a close frame (clients see 1006, as reported against LivePerson); pings and pongs count
@@ -29,6 +29,7 @@ from aiohttp import WSMsgType, web
 
 from syncd.emulator.consumer_requests import (
     AUTHENTICATION_CLOSE_CODE,
+    UNAUTHENTICATED_EXPIRY_CLOSE_CODE,
     error_response,
     handle_request,
 )
@@ -66,6 +67,7 @@ class ConsumerSocket:
     ) -> None:
         self.consumer_id: str | None = None
         self.token_expires_at_seconds: float | None = None
+        self.expiry_close_code = AUTHENTICATION_CLOSE_CODE
         self.conversation_subscriptions: dict[str, ConversationSubscription] = {}
         self.dialog_ids: set[str] = set()
         self.closing = False
@@ -79,6 +81,9 @@ class ConsumerSocket:
         """Bind the socket to the consumer of ``claims`` until the token expires."""
         self.consumer_id = claims.consumer_id
         self.token_expires_at_seconds = claims.expires_at_seconds
+        self.expiry_close_code = (
+            UNAUTHENTICATED_EXPIRY_CLOSE_CODE if claims.anonymous else AUTHENTICATION_CLOSE_CODE
+        )
 
     def send(self, text: str) -> None:
         """Queue a text frame (ignored once the socket is closing)."""
@@ -140,7 +145,7 @@ def _next_deadline(
         deadlines.append((auth_deadline - loop_now, AUTHENTICATION_CLOSE_CODE))
     if socket.token_expires_at_seconds is not None:
         remaining = socket.token_expires_at_seconds - core.now_seconds()
-        deadlines.append((remaining, AUTHENTICATION_CLOSE_CODE))
+        deadlines.append((remaining, socket.expiry_close_code))
     return min(deadlines)
 
 

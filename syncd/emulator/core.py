@@ -149,7 +149,8 @@ class EmulatorCore:
         participant and ``originatorId``); raises TokenError/TokenExpiredError."""
         claims = self.tokens.verify(token, self.now_seconds())
         consumer_id = self.identities.consumer_for_token_subject(claims.consumer_id)
-        return dataclasses.replace(claims, consumer_id=consumer_id)
+        anonymous = self.identities.is_anonymous(consumer_id)
+        return dataclasses.replace(claims, consumer_id=consumer_id, anonymous=anonymous)
 
     # --- storage --------------------------------------------------------------------------
 

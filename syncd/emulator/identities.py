@@ -114,6 +114,11 @@ class IdentityService:
         entry.update(ok=error is None, error=error)
         self.log.append(entry)
 
+    def is_anonymous(self, consumer_id: str) -> bool:
+        """True when ``consumer_id`` was identified by the anonymous (unauthenticated) flow."""
+        record = self.consumers.get(consumer_id)
+        return record is not None and record.flow == UNAUTHENTICATED
+
     def counted(self, consumer_id: str) -> None:
         """Count one LivePerson token issued to ``consumer_id``."""
         record = self.consumers.get(consumer_id)

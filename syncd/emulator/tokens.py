@@ -36,6 +36,9 @@ class ConsumerClaims:
     account: str
     issued_at_seconds: int
     expires_at_seconds: int
+    # True for a consumer of the anonymous (unauthenticated) flow: its socket closes with
+    # 4407 ("extend the validity of the current identity") instead of 4401 when it expires.
+    anonymous: bool = False
 
 
 class TokenSigner:

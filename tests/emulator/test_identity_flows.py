@@ -265,6 +265,19 @@ def test_a_short_lived_token_closes_its_socket_with_4401_and_is_then_refused_at_
             open_socket(emulator, token)
 
 
+def test_an_anonymous_consumers_expiring_token_closes_its_socket_with_4407(
+    emulator_settings: EmulatorSettings,
+) -> None:
+    # LivePerson: 4407 tells an unauthenticated identity to ask the IdP to extend it.
+    settings = dataclasses.replace(emulator_settings, token_lifetime_seconds=1)
+    with start_emulator(settings) as emulator:
+        token = _exchange(emulator, _anonymous(emulator).json()["token"]).json()["token"]
+        ws = open_socket(emulator, token)
+        assert read_close_code(ws) == 4407
+        with pytest.raises(Exception, match="401"):
+            open_socket(emulator, token)
+
+
 def test_a_connector_token_never_outlives_its_external_token(
     emulator_settings: EmulatorSettings,
 ) -> None:
