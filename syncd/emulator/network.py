@@ -36,11 +36,13 @@ CONTROL_PREFIX = "/_emulator/"
 @dataclass(frozen=True)
 class Interval:
     """One request or answer on the emulated network: ``kind`` (``http`` or ``ws``), when it
-    arrived (``started``) and when its answer left (``finished``), on the loop's clock."""
+    arrived (``started``) and when its answer left (``finished``), on the loop's clock, and
+    for HTTP its ``method``."""
 
     kind: str
     started: float
     finished: float
+    method: str = ""
 
 
 class NetworkLog:
@@ -49,9 +51,9 @@ class NetworkLog:
     def __init__(self) -> None:
         self._entries: deque[Interval] = deque(maxlen=NETWORK_LOG_ENTRIES)
 
-    def record(self, kind: str, started: float, finished: float) -> None:
+    def record(self, kind: str, started: float, finished: float, method: str = "") -> None:
         """Remember one interval."""
-        self._entries.append(Interval(kind, started, finished))
+        self._entries.append(Interval(kind, started, finished, method))
 
     def entries(self, kind: str | None = None) -> list[Interval]:
         """The remembered intervals (of ``kind`` only, when given), oldest first."""
@@ -128,6 +130,6 @@ def round_trip_middleware(rtt_seconds: Callable[[], float], log: NetworkLog) -> 
         try:
             return await handler(request)
         finally:
-            log.record("http", started, loop.time())
+            log.record("http", started, loop.time(), request.method)
 
     return middleware
