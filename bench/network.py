@@ -1,4 +1,4 @@
-"""Benchmark 9: pages/s over an emulated network (round trip, narrow uplink), 1 and 4 routes.
+"""Benchmark 8: pages/s over an emulated network (round trip, narrow uplink), 1 and 4 routes.
 
 The emulator's ``rtt_ms`` knob adds a round trip to every request and answer (requests in
 flight overlap, a socket's answers keep their order) and ``uplink_kbps`` paces every storage
@@ -21,25 +21,30 @@ The limit of each row: for ordered publishes one page per round trip per route (
 RTT), on a narrow uplink uplink / bytes per page (each method's own bytes: syncd uploads its
 re-encode, the tutorial the original scan), whichever is smaller.
 
-Run alone: ``python -m bench.network [--quick]``.
+Run alone: ``python -m bench.network [--quick]`` (adds its section to bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 import websocket
 
-from bench import daemon_run, inputs, report, seed_method, throughput
+from bench import daemon_run, inputs, latency, report, seed_method, throughput
 
+# A control row: the same round trip with small photos that fit (passed through, no image
+# work), so the network pipeline's own figure shows apart from the CPU's.
+SMALL_LABEL = "rtt 100 ms, 50 kB photos"
 # (label, rtt_ms, uplink_kbps)
 SETTINGS: tuple[tuple[str, float, float | None], ...] = (
     ("rtt 0 ms", 0, None),
@@ -49,6 +54,7 @@ SETTINGS: tuple[tuple[str, float, float | None], ...] = (
     ("rtt 200 ms", 200, None),
     ("10 Mbit/s, rtt 50 ms", 50, 10_000),
     ("50 Mbit/s, rtt 50 ms", 50, 50_000),
+    (SMALL_LABEL, 100, None),
 )
 ROUTE_COUNTS = (1, 4)
 METHODS = ("syncd window 4", "syncd window 1", "tutorial")
@@ -245,7 +251,9 @@ def run(quick: bool = False, only: tuple[str, ...] = ()) -> dict[str, Any]:
     ``only`` limits the run to the settings with those labels (to look at one row; the
     goals then need the rows they read)."""
     settings = [setting for setting in SETTINGS if not only or setting[0] in only]
+    load_before = os.getloadavg()
     files = inputs.scanner_batch(80, throughput.DPI, throughput.QUALITY)
+    small = latency.small_jpeg()
     results: dict[tuple[str, int, str], dict[str, float]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="syncd-bench-network-") as scratch,
@@ -268,12 +276,17 @@ def run(quick: bool = False, only: tuple[str, ...] = ()) -> dict[str, Any]:
                         files[0], folder / route / "outbox" / f"warm{window}-{route}.jpg"
                     )
                 _wait_for_batch(running, f"warm{window}-", len(routes))
+            small_files = []
+            for number in range(40):
+                path = Path(scratch) / f"small-{number:02d}.jpg"
+                path.write_bytes(small)
+                small_files.append(path)
             rotation = 0
             for label, rtt_ms, uplink_kbps in settings:
                 running.set_faults(rtt_ms=rtt_ms, uplink_kbps=uplink_kbps)
                 for routes_count in ROUTE_COUNTS:
                     pages = _batch_pages(routes_count, uplink_kbps, quick)
-                    batch = files[:pages]
+                    batch = small_files[:pages] if label == SMALL_LABEL else files[:pages]
                     order = METHODS[rotation % 3 :] + METHODS[: rotation % 3]
                     rotation += 1
                     for method in order:
@@ -293,10 +306,15 @@ def run(quick: bool = False, only: tuple[str, ...] = ()) -> dict[str, Any]:
         for key, result in results.items():
             print(key, {name: round(value, 3) for name, value in result.items()})
         return {}
-    return _report(results, quick)
+    return _report(results, quick, load_before, os.getloadavg())
 
 
-def _report(results: dict[tuple[str, int, str], dict[str, float]], quick: bool) -> dict[str, Any]:
+def _report(
+    results: dict[tuple[str, int, str], dict[str, float]],
+    quick: bool,
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> dict[str, Any]:
     rows = []
     for label, rtt_ms, uplink_kbps in SETTINGS:
         for routes in ROUTE_COUNTS:
@@ -321,9 +339,10 @@ def _report(results: dict[tuple[str, int, str], dict[str, float]], quick: bool) 
             rows.append(row)
     goals = _goals(results)
     return {
-        "title": "9. Over a network: round trip and uplink, 1 and 4 routes",
+        "title": "8. Over a network: round trip and uplink, 1 and 4 routes",
         "what": (
             f"Batches of {throughput.DPI} dpi A4 colour scans (JPEG q{throughput.QUALITY}) into "
+            f"(the last row: {SMALL_LABEL}, 800x600 JPEGs that fit and are passed through) "
             "syncd with its upload window (4 files), syncd with a window of 1 (one file at a "
             "time, as before the window) and the tutorial's per-file method (new WebSocket, "
             "upload URL, PUT of the unchanged scan, publish, one after another; one script per "
@@ -350,7 +369,12 @@ def _report(results: dict[tuple[str, int, str], dict[str, float]], quick: bool) 
             }
         ],
         "goals": goals,
-        "notes": _notes(),
+        "notes": [
+            *_notes(),
+            f"Load average (1 min) when the run began: {load_before[0]:.1f}, when it ended: "
+            f"{load_after[0]:.1f}, on 2 cores shared with other work: the image step of 300 dpi "
+            "pages needs the CPU the rows at short round trips are limited by.",
+        ],
     }
 
 
@@ -415,6 +439,9 @@ def main() -> None:
     arguments = parser.parse_args()
     result = run(arguments.quick, tuple(arguments.only))
     if result:
+        date = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        command = "python -m bench.network" + (" --quick" if arguments.quick else "")
+        report.add_result(report.RESULTS, result, command, date)
         print(report.section(result))
 
 
