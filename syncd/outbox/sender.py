@@ -156,6 +156,10 @@ class RouteSender:
         self._window.offer(rows, now)
         if head.id in busy_ids:
             return UPLOAD_AHEAD_POLL_SECONDS  # its upload ahead wakes us when it ends
+        if head.has_pages and finishing_ids:
+            # A document is finished once its pages are done; its last one may be being
+            # finished right now (the finisher wakes us when it is).
+            return UPLOAD_AHEAD_POLL_SECONDS
         try:
             self._advance(head)
         except (TransientError, RequestRejectedError) as error:

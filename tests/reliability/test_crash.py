@@ -21,9 +21,10 @@ from syncd.crashpoints import TRANSITIONS
 from syncd.emulator.server import RunningEmulator
 from syncd.emulator.settings import EmulatorSettings
 from syncd.state.model import OutboundState
-from tests.helpers.harness import stop_process
+from tests.helpers.harness import read_state, stop_process
+from tests.helpers.lookups import captions_in_order, hosted_file_events
 from tests.helpers.waiting import wait_until
-from tests.reliability.workload import Workload, kill_hard
+from tests.reliability.workload import ROUTE, Workload, kill_hard
 
 # LivePerson as documented, not as kind as the default emulator: history late, split,
 # shuffled and repeated, and our originatorId unlike our token's sub.
@@ -147,6 +148,40 @@ def test_kills_while_uploads_run_ahead_lose_and_duplicate_nothing(
     # A round trip instead of a serialising latency: the upload window has several files
     # in flight (URL asked, PUT under way, uploaded and waiting) when the kill lands.
     _random_crash_rounds(tmp_path, emulator, RANDOM_ROUNDS, knob="rtt_ms", scans_per_round=4)
+
+
+@pytest.mark.parametrize("emulator_settings", [EmulatorSettings(rtt_ms=300)])
+def test_rows_uploaded_ahead_at_a_kill_are_published_in_order_with_their_uploads(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    # Killed at the third ``uploaded``: with the window, files behind the next one are
+    # uploaded but not published. After the restart each is published once, in file order,
+    # with the object it was uploaded to (no second upload, whatever its URL's age).
+    workload = Workload.create(tmp_path, emulator)
+    crashing = workload.start(env={"SYNCD_CRASH_AFTER": "uploaded", "SYNCD_CRASH_AFTER_COUNT": "3"})
+    names = workload.drop_good(5, "ahead")
+    context = "SIGKILL after the third 'uploaded' with uploads ahead"
+    assert crashing.wait(timeout=120) == -signal.SIGKILL, f"{context}: {workload.log_tail()}"
+    uploaded = read_state(
+        workload.database,
+        lambda store: {
+            row.source_name: row.relative_path
+            for row in store.outbound_in_states((OutboundState.UPLOADED,), ROUTE)
+        },
+    )
+    assert uploaded is not None and len(uploaded) >= 2, f"{context}: uploaded rows {uploaded}"
+    restarted = workload.start()
+    try:
+        workload.wait_settled(context)
+    finally:
+        assert stop_process(restarted) == 0, f"{context}: {workload.log_tail()}"
+    workload.check_invariants(context)
+    assert captions_in_order(emulator) == sorted(names)
+    published = {
+        event["event"]["message"]["caption"]: event["event"]["message"]["relativePath"]
+        for event in hosted_file_events(emulator)
+    }
+    assert {name: published[name] for name in uploaded} == uploaded
 
 
 @pytest.mark.soak
