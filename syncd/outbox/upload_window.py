@@ -19,11 +19,14 @@ restart like any ``uploaded`` row (their objects stay in storage).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from syncd.outbox.row_upload import RowUploader
 from syncd.state.model import OutboundRow, OutboundState
+
+log = logging.getLogger("syncd.sender")
 
 # Rows that were offered once are remembered; the memory is dropped past this many.
 MAX_REMEMBERED_ROWS = 10_000
@@ -79,6 +82,8 @@ class UploadWindow:
     def _run(self, row: OutboundRow) -> None:
         try:
             self._uploader.upload_ahead(row)
+        except Exception as error:  # e.g. the state closed under a stopping daemon
+            log.warning("upload ahead of row %d stopped: %s", row.id, error)
         finally:
             with self._lock:
                 self._in_flight.discard(row.id)
