@@ -36,6 +36,7 @@ class Published:
     caption: str
     conversation_id: str
     server_time: float  # unix seconds, from the emulator's serverTimestamp (ms)
+    relative_path: str = ""  # where the file is in the emulator's storage
 
 
 @contextmanager
@@ -70,6 +71,7 @@ def published(running: RunningEmulator) -> list[Published]:
                             str(body["message"].get("caption", "")),
                             conversation.conversation_id,
                             event.server_timestamp_ms / 1000,
+                            str(body["message"].get("relativePath", "")),
                         )
                     )
         return found
@@ -85,6 +87,7 @@ def write_config(
     settle_seconds: float | None = None,
     watch: str = "events",
     caption: str = "{filename}",
+    upload_window_files: int | None = None,
 ) -> Path:
     """A config for ``routes`` under ``folder`` (state in ``folder/state``); its path."""
     lines = [
@@ -108,6 +111,8 @@ def write_config(
         ]
         if settle_seconds is not None:
             lines.append(f"settle_seconds = {settle_seconds!r}")
+        if upload_window_files is not None:
+            lines.append(f"upload_window_files = {upload_window_files}")
         (folder / name / "outbox").mkdir(parents=True, exist_ok=True)
     path = folder / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite bench/RESULTS.md (``make bench``).
 
-``python -m bench.run_all`` takes about 10 minutes on 2 cores; ``--quick`` is a smoke run of
+``python -m bench.run_all`` takes about 15 minutes on 2 cores; ``--quick`` is a smoke run of
 about 2-3 minutes with fewer rounds, pages and drops (its figures are noisier). ``--only``
 runs some of the benchmarks (the others are left out of RESULTS.md). A benchmark that fails
 is reported in RESULTS.md and makes the exit code 1; the others still run.
@@ -23,6 +23,7 @@ from bench import (
     image_step,
     large_scans,
     latency,
+    network,
     report,
     scale,
     seed_method,
@@ -44,6 +45,7 @@ def plan(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
             "scale": lambda: scale.run(rows=100_000, queued=1_000, rounds=2),
             "large_scans": large_scans.run,
             "documents": lambda: documents.run(rounds=2),
+            "network": lambda: network.run(quick=True),
         }
     return {
         "image_step": lambda: image_step.run(rounds=7),
@@ -53,6 +55,7 @@ def plan(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
         "idle": lambda: idle.run(seconds=60),
         "scale": lambda: scale.run(rows=100_000, queued=10_000, rounds=5),
         "documents": lambda: documents.run(rounds=5),
+        "network": network.run,
     }
 
 

@@ -27,6 +27,9 @@ DEFAULT_CAPTION = "{filename}"
 # The caption of each page of a document of more than one page (PDF, multi-page TIFF).
 DEFAULT_DOCUMENT_CAPTION = "{filename} ({page}/{pages})"
 DEFAULT_MAX_PAGES = 100
+# Files of a route whose upload may run ahead of its ordered publishes (1: one at a time).
+DEFAULT_UPLOAD_WINDOW_FILES = 4
+MAX_UPLOAD_WINDOW_FILES = 16
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,9 @@ class RouteConfig:
     ``outbox`` and ``inbox`` are absolute; they must exist unless ``create_folders`` is set
     (a typo'd path must not silently become a new, unwatched-by-anyone folder). The folders
     syncd keeps inside the outbox (``work_dir``, ``sent_dir``, ``failed_dir``) are derived,
-    not configured, and always made by syncd.
+    not configured, and always made by syncd. ``upload_window_files`` is how many of the
+    route's next files may be uploaded or uploading at once, the one being published
+    included (1: each file is uploaded only when it is the next to publish).
     """
 
     name: str
@@ -109,6 +114,7 @@ class RouteConfig:
     close_after_idle_minutes: float | None = None
     document_caption: str = DEFAULT_DOCUMENT_CAPTION
     max_pages: int = DEFAULT_MAX_PAGES
+    upload_window_files: int = DEFAULT_UPLOAD_WINDOW_FILES
 
     @property
     def work_dir(self) -> Path:
@@ -184,6 +190,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "close_after_idle_minutes",
         "document_caption",
         "max_pages",
+        "upload_window_files",
     ),
 }
 

@@ -22,7 +22,9 @@ from syncd.config.model import (
     DEFAULT_DOCUMENT_CAPTION,
     DEFAULT_DOMAIN_API,
     DEFAULT_MAX_PAGES,
+    DEFAULT_UPLOAD_WINDOW_FILES,
     LOG_LEVEL_CHOICES,
+    MAX_UPLOAD_WINDOW_FILES,
     SECTION_KEYS,
     WATCH_CHOICES,
     AdminConfig,
@@ -273,6 +275,9 @@ def _parse_route(table: TableReader, base_dir: Path, identity: IdentityMode) -> 
     if document_caption_problem:
         table.problem("document_caption", document_caption_problem)
     max_pages = table.integer("max_pages", DEFAULT_MAX_PAGES, 1, 10_000)
+    upload_window_files = table.integer(
+        "upload_window_files", DEFAULT_UPLOAD_WINDOW_FILES, 1, MAX_UPLOAD_WINDOW_FILES
+    )
     skill_id = table.digits("skill_id")
     after_send = table.choice("after_send", AFTER_SEND_CHOICES, "archive")
     watch = table.choice("watch", WATCH_CHOICES, "auto")
@@ -311,4 +316,5 @@ def _parse_route(table: TableReader, base_dir: Path, identity: IdentityMode) -> 
         close_after_idle_minutes or None,
         document_caption=document_caption,
         max_pages=max_pages,
+        upload_window_files=upload_window_files,
     )

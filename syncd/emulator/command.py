@@ -166,6 +166,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.history_delay_ms,
         help="send subscription history this late, split, shuffled and partly repeated",
     )
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=defaults.rtt_ms,
+        help="a network round trip added to every request and answer (they overlap)",
+    )
+    parser.add_argument(
+        "--uplink-kbps",
+        type=float,
+        default=defaults.uplink_kbps,
+        help="the kilobits per second all uploads share (default: no limit)",
+    )
 
 
 def is_loopback_bind(host: str) -> bool:
@@ -209,6 +221,10 @@ def settings_from(
         raise ValueError("--auto-close-seconds must be above 0")
     if args.history_delay_ms < 0:
         raise ValueError("--history-delay-ms must be 0 or more")
+    if args.rtt_ms < 0:
+        raise ValueError("--rtt-ms must be 0 or more")
+    if args.uplink_kbps is not None and args.uplink_kbps <= 0:
+        raise ValueError("--uplink-kbps must be above 0")
     return EmulatorSettings(
         host=args.host,
         port=args.port,
@@ -233,6 +249,8 @@ def settings_from(
         auto_close_seconds=args.auto_close_seconds,
         participant_ids=args.participant_ids,
         history_delay_ms=args.history_delay_ms,
+        rtt_ms=args.rtt_ms,
+        uplink_kbps=args.uplink_kbps,
     )
 
 

@@ -17,12 +17,17 @@ before reading the socket's next frame (raw-frame tests use that to observe one 
 time); this is a property of the emulator, not a promise. The ``history_delay_ms`` fault knob
 removes it: history then arrives after later responses and live events, split, shuffled and
 partly repeated.
+
+Round trip. With the ``rtt_ms`` knob every frame the socket sends leaves that long after it
+was queued, in queue order, while the reader goes on handling the next requests: requests in
+flight overlap and answers keep their order, as on a real connection (``network.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
@@ -36,6 +41,7 @@ from syncd.emulator.consumer_requests import (
 from syncd.emulator.core import EmulatorCore
 from syncd.emulator.faults import Faults
 from syncd.emulator.keys import CORE
+from syncd.emulator.network import NetworkLog
 from syncd.emulator.subscriptions import ConversationSubscription
 from syncd.emulator.tokens import ConsumerClaims, TokenError
 from syncd.errors import ProtocolError
@@ -63,8 +69,15 @@ class ConsumerSocket:
     """One consumer WebSocket: its identity, subscriptions and outgoing queue."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, request: web.Request, claims: ConsumerClaims | None
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        claims: ConsumerClaims | None,
+        rtt_seconds: Callable[[], float] = lambda: 0.0,
+        network_log: NetworkLog | None = None,
     ) -> None:
+        """``rtt_seconds`` is read as each frame is queued: the frame leaves that much later
+        (the ``rtt_ms`` knob); ``network_log`` records each frame's queued and sent times."""
         self.consumer_id: str | None = None
         self.token_expires_at_seconds: float | None = None
         self.expiry_close_code = AUTHENTICATION_CLOSE_CODE
@@ -73,7 +86,10 @@ class ConsumerSocket:
         self.closing = False
         self._ws = ws
         self._request = request
-        self._queue: asyncio.Queue[str | _Pong | _Close] = asyncio.Queue()
+        # Each item with the loop time it was queued at and the time it may leave.
+        self._queue: asyncio.Queue[tuple[float, float, str | _Pong | _Close]] = asyncio.Queue()
+        self._rtt_seconds = rtt_seconds
+        self._network_log = network_log
         if claims is not None:
             self.authenticate(claims)
 
@@ -88,12 +104,12 @@ class ConsumerSocket:
     def send(self, text: str) -> None:
         """Queue a text frame (ignored once the socket is closing)."""
         if not self.closing:
-            self._queue.put_nowait(text)
+            self._put(text)
 
     def pong(self, data: bytes) -> None:
         """Queue a pong answering a ping."""
         if not self.closing:
-            self._queue.put_nowait(_Pong(data))
+            self._put(_Pong(data))
 
     def close(self, code: int) -> None:
         """Close after the queued frames with ``code``; 1006 aborts the connection now."""
@@ -103,13 +119,22 @@ class ConsumerSocket:
         logger.info("closing consumer socket of %s with %d", self.consumer_id, code)
         if code == DROP_CODE and self._request.transport is not None:
             self._request.transport.abort()
-        self._queue.put_nowait(_Close(code))
+        self._put(_Close(code))
+
+    def _put(self, item: str | _Pong | _Close) -> None:
+        now = asyncio.get_running_loop().time()
+        self._queue.put_nowait((now, now + self._rtt_seconds(), item))
 
     async def write_loop(self) -> None:
         """Send queued items in order until a close item or a broken connection."""
         try:
             while True:
-                item = await self._queue.get()
+                queued_at, due_at, item = await self._queue.get()
+                # In queue order, each no earlier than its due time: answers keep their
+                # order and overlap in flight (the reader never waits for them).
+                wait_seconds = due_at - asyncio.get_running_loop().time()
+                if wait_seconds > 0:
+                    await asyncio.sleep(wait_seconds)
                 if isinstance(item, _Close):
                     if item.code != DROP_CODE:
                         await self._ws.close(code=item.code)
@@ -120,6 +145,8 @@ class ConsumerSocket:
                     await self._ws.pong(item.data)
                 else:
                     await self._ws.send_str(item)
+                    if self._network_log is not None:
+                        self._network_log.record("ws", queued_at, asyncio.get_running_loop().time())
         except ConnectionError:
             return  # the peer went away; the read loop notices and ends the handler
 
@@ -250,7 +277,7 @@ async def consumer_socket(request: web.Request) -> web.StreamResponse:
             raise web.HTTPUnauthorized(text="Invalid or expired token") from error
     ws = web.WebSocketResponse(autoping=False, timeout=CLOSE_HANDSHAKE_SECONDS)
     await ws.prepare(request)
-    socket = ConsumerSocket(ws, request, claims)
+    socket = ConsumerSocket(ws, request, claims, lambda: core.faults.rtt_seconds, core.network_log)
     core.hub.add(socket)
     logger.info("consumer socket opened for %s", socket.consumer_id or "<unauthenticated>")
     writer = asyncio.create_task(socket.write_loop())

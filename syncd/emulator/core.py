@@ -34,6 +34,7 @@ from syncd.emulator.faults import FaultKnobs, Faults
 from syncd.emulator.hub import Hub
 from syncd.emulator.identities import ConsumerRecord, IdentityService, load_public_key
 from syncd.emulator.model import ConversationBook
+from syncd.emulator.network import NetworkLog, Uplink
 from syncd.emulator.objects import ObjectStore
 from syncd.emulator.rejection import Rejection
 from syncd.emulator.settings import MAX_UPLOAD_FILE_BYTES, SWIFT_ACCOUNT, EmulatorSettings
@@ -70,7 +71,15 @@ class EmulatorCore:
         self.objects = ObjectStore()
         self.site_settings = SiteSettings(settings.file_sharing_enabled)
         self.admin = AdminLogins(settings.admin_user, settings.admin_password)
-        self.faults = Faults(FaultKnobs(history_delay_ms=settings.history_delay_ms))
+        self.faults = Faults(
+            FaultKnobs(
+                history_delay_ms=settings.history_delay_ms,
+                rtt_ms=settings.rtt_ms,
+                uplink_kbps=settings.uplink_kbps,
+            )
+        )
+        self.uplink = Uplink()
+        self.network_log = NetworkLog()
         self.tokens = TokenSigner(secrets.token_bytes(32), settings.account)
         public_key = load_public_key(settings.auth_public_key) if settings.auth_public_key else None
         self.identities = IdentityService(settings, public_key)

@@ -13,7 +13,13 @@ Knobs (``PUT /_emulator/faults`` merges the given ones; ``DELETE`` resets all):
   this knob to those requests (None, the default: every request);
 * ``swift_error_rate`` / ``swift_error_code`` — answer a storage PUT/GET/HEAD with that HTTP
   status (with ``Retry-After`` when ``retry_after_seconds`` is set), storing nothing;
-* ``latency_ms`` — wait that long before handling each WebSocket request and storage request;
+* ``latency_ms`` — wait that long before handling each WebSocket request and storage request
+  (one after another: a socket's next frame waits too);
+* ``rtt_ms`` — a network round trip: every HTTP request is handled, and every frame a
+  consumer socket sends leaves, that long later; requests in flight overlap and a socket's
+  answers keep their order (``network.py``);
+* ``uplink_kbps`` — the kilobits per second at which storage PUT bodies are read, shared by
+  every upload at once as on one line (None, the default: no limit);
 * ``upload_url_ttl_seconds`` — lifetime of new upload/download URLs (overrides the setting;
   negative values hand out URLs that are already expired);
 * ``drop_responses_rate`` — process a request but never send its response;
@@ -67,6 +73,8 @@ class FaultKnobs:
     swift_error_rate: float = 0.0
     swift_error_code: int = 503
     latency_ms: float = 0.0
+    rtt_ms: float = 0.0
+    uplink_kbps: float | None = None
     upload_url_ttl_seconds: int | None = None
     drop_responses_rate: float = 0.0
     signup_token_ttl_seconds: int | None = None
@@ -117,7 +125,10 @@ def _problem(name: str, value: Any) -> str | None:
     if name == "retry_after_seconds":
         ok = value is None or (_is_number(value) and value >= 0)
         return None if ok else "retry_after_seconds must be a number >= 0"
-    if name in ("latency_ms", "history_delay_ms", "idp_refusal_delay_ms"):
+    if name == "uplink_kbps":
+        ok = value is None or (_is_number(value) and value > 0)
+        return None if ok else "uplink_kbps must be None or a number above 0"
+    if name in ("latency_ms", "history_delay_ms", "idp_refusal_delay_ms", "rtt_ms"):
         return None if _is_number(value) and value >= 0 else f"{name} must be >= 0"
     if name == "upload_url_origin":
         ok = value is None or (
@@ -222,6 +233,16 @@ class Faults:
     def idp_refusal_delay_seconds(self) -> float:
         """How long each IdP refusal is held before it is sent (0: at once)."""
         return self.knobs.idp_refusal_delay_ms / 1000
+
+    @property
+    def rtt_seconds(self) -> float:
+        """The network round trip added to each request and answer, in seconds."""
+        return self.knobs.rtt_ms / 1000
+
+    @property
+    def uplink_kbps(self) -> float | None:
+        """The shared upload rate in kilobits per second (None: no limit)."""
+        return self.knobs.uplink_kbps
 
     @property
     def latency_seconds(self) -> float:

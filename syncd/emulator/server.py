@@ -40,6 +40,7 @@ from syncd.emulator.consumer_ws import DROP_CODE, consumer_socket
 from syncd.emulator.core import EmulatorCore
 from syncd.emulator.guard import control_guard
 from syncd.emulator.keys import CORE
+from syncd.emulator.network import round_trip_middleware
 from syncd.emulator.settings import MAX_OBJECT_BYTES, EmulatorSettings
 
 __all__ = ["EmulatorSettings", "RunningEmulator", "create_app", "start_emulator"]
@@ -72,7 +73,10 @@ def create_app(core: EmulatorCore) -> web.Application:
     """Return a new aiohttp application serving ``core`` (one per listening period)."""
     app = web.Application(
         client_max_size=MAX_OBJECT_BYTES,
-        middlewares=[control_guard(core.settings.control_token)],
+        middlewares=[
+            control_guard(core.settings.control_token),
+            round_trip_middleware(lambda: core.faults.rtt_seconds, core.network_log),
+        ],
     )
     app[CORE] = core
     domain_routes.add_routes(app)

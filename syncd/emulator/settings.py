@@ -67,7 +67,8 @@ class EmulatorSettings:
     closes conversations whose consumer was inactive that long (None: never).
     ``participant_ids`` ``distinct`` makes the consumer's ``originatorId`` differ from its
     JWT ``sub`` (as for authenticated consumers); ``same`` keeps them equal.
-    ``history_delay_ms`` is the start-up value of that fault knob.
+    ``history_delay_ms``, ``rtt_ms`` and ``uplink_kbps`` are the start-up values of those
+    fault knobs.
     """
 
     host: str = "127.0.0.1"
@@ -94,6 +95,8 @@ class EmulatorSettings:
     auto_close_seconds: float | None = None
     participant_ids: str = "same"
     history_delay_ms: float = 0.0
+    rtt_ms: float = 0.0
+    uplink_kbps: float | None = None
 
     @property
     def uses_tls(self) -> bool:

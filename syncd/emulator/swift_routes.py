@@ -12,9 +12,10 @@ A request without either parameter gets Swift's plain 401 page (normal auth, no 
   ``inline`` query parameters) and ``Expires`` (the URL's expiry); an absent object → 404.
 * Objects only exist under ``/v1/AUTH_async-images/{account}/``; other containers → 404.
 
-Fault knobs: ``latency_ms`` delays every answer; ``swift_error_rate`` answers PUT/GET/HEAD with
-``swift_error_code`` (and ``Retry-After`` when ``retry_after_seconds`` is set) before the
-signature is even checked, storing nothing.
+Fault knobs: ``latency_ms`` delays every answer; ``uplink_kbps`` paces the reading of PUT
+bodies (``network.py``; ``rtt_ms`` applies to every HTTP request); ``swift_error_rate``
+answers PUT/GET/HEAD with ``swift_error_code`` (and ``Retry-After`` when
+``retry_after_seconds`` is set) before the signature is even checked, storing nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from aiohttp import web
 from syncd.emulator import tempurl
 from syncd.emulator.core import EmulatorCore
 from syncd.emulator.keys import CORE
+from syncd.emulator.network import read_through_uplink
 from syncd.emulator.objects import StoredObject
+from syncd.emulator.settings import MAX_OBJECT_BYTES
 
 logger = logging.getLogger("syncd.emulator")
 
@@ -82,8 +85,14 @@ async def _put(request: web.Request, core: EmulatorCore) -> web.Response:
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     if request.content_length is None and not chunked:
         return _plain(request, 411, "Missing Content-Length header.")
+    if (request.content_length or 0) > MAX_OBJECT_BYTES:
+        await _drain_body(request)
+        return _plain(request, 413, "Your request is too large.")
     try:
-        data = await request.read()
+        # Through the emulated uplink (the uplink_kbps knob), shared by every upload.
+        data = await read_through_uplink(
+            request, core.uplink, lambda: core.faults.uplink_kbps, MAX_OBJECT_BYTES
+        )
     except web.HTTPRequestEntityTooLarge:
         return _plain(request, 413, "Your request is too large.")
     if not request.path.startswith(core.container_path() + "/"):

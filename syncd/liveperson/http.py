@@ -71,6 +71,9 @@ STREAM_CHUNK_BYTES = 64 * 1024
 # An upload's answer is read up to this much (Swift's is empty); a longer one is dropped
 # with its connection instead.
 DRAINED_ANSWER_BYTES = 64 * 1024
+# Connections kept alive per host: every route's uploads in its window may run at once, and
+# a connection beyond the pool is closed after its request (a new handshake the next time).
+CONNECTIONS_KEPT_PER_HOST = 32
 _QUERY_IN_TEXT = re.compile(r"\?[^\s'\")]*")
 
 
@@ -235,7 +238,7 @@ class HttpClient:
         self._session = requests.Session()
         self._session.headers["User-Agent"] = user_agent
         for prefix in ("https://", "http://"):
-            self._session.mount(prefix, _WatchedAdapter())
+            self._session.mount(prefix, _WatchedAdapter(pool_maxsize=CONNECTIONS_KEPT_PER_HOST))
         # Verification is never switched off; a private CA is added, not a bypass.
         self._verify: str | bool = str(ca_file) if ca_file is not None else True
         self._timeout_seconds = timeout_seconds

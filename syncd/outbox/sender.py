@@ -11,11 +11,11 @@ publish happened; its absence from the complete history proves it did not.
 The sender is the only part that opens a conversation, and only when a file is ready to
 publish and the route has none OPEN (a request rings an agent).
 
-Whose fault: a step that failed for the link's reason (``retrying.is_link_failure``: socket
-closed or refused, timeout, 429/5xx) leaves the row untouched — it does not climb the row's
-retry schedule — and the sender waits for the link (``LinkWaiter``), woken the moment the
-link reconnects. A failure about the file itself (a 4xx, an answer syncd refuses) follows
-the row's durable schedule (``rules.next_attempt_at``).
+Only the publishes need that order: the uploads of the next few files run ahead of them
+(``upload_window.py``, ``upload_window_files`` per route), so over a network the round trips
+of the uploads overlap the publishes; archiving a published file is done off that path too
+(``finisher.py``). Whose fault a failed step was, and what follows, is ``send_faults.py``.
+With ``upload_window_files = 1`` the sender does every step itself, one file at a time.
 """
 
 from __future__ import annotations
@@ -24,34 +24,31 @@ import logging
 import threading
 from collections.abc import Callable
 
-from syncd import rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import (
     AuthenticationError,
-    ConnectionLostError,
     FolderChangedError,
     PermanentFileError,
     ProtocolError,
     RequestRejectedError,
-    RequestTimeoutError,
     SyncdError,
     TlsVerificationError,
     TransientError,
     UnsafeRemoteError,
     UploadUrlExpiredError,
 )
-from syncd.folders import remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.http import HttpStatusError
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import SwiftStorage
-from syncd.outbox.archive import archive_original
 from syncd.outbox.documents import fail_page_after_a_failed_one, finish_document
-from syncd.outbox.preparer import Preparer, fail_row
-from syncd.outbox.uploads import read_named_upload, upload_name_of
-from syncd.rules import printable_name
+from syncd.outbox.finisher import Finisher
+from syncd.outbox.preparer import Preparer
+from syncd.outbox.row_upload import RowUploader
+from syncd.outbox.send_faults import SendFaults
+from syncd.outbox.upload_window import UploadWindow
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
 from syncd.worker_loop import run_woken_loop
@@ -65,15 +62,12 @@ ACTIVE_STATES = (
     OutboundState.PUBLISHING,
     OutboundState.PUBLISHED,
 )
-# How many rows ahead of the head the preparer works, so preparing overlaps uploading.
+# How many rows ahead of the upload window the preparer works, so preparing overlaps
+# uploading.
 PREPARE_AHEAD_ROWS = 4
-# A fresh upload URL is asked for at most this often per row before giving up for now.
-UPLOAD_URL_ATTEMPTS = 3
-# A 4xx on publish is retried this many times (the conversation may have just closed).
-PUBLISH_REJECTIONS_BEFORE_FAILING = 3
-# Storage refusing a row's upload (401 every time, 403, another 4xx) or a local file problem
-# with that row: this many tries, then the row fails and the route goes on.
-ROW_FAULTS_BEFORE_FAILING = 3
+# While an upload ahead of the head row runs, look again after this long at most (the
+# window wakes the sender as soon as it finishes).
+UPLOAD_AHEAD_POLL_SECONDS = 1.0
 
 
 class RouteSender:
@@ -104,6 +98,12 @@ class RouteSender:
         # but costs a write transaction per file, on the one store every thread shares.
         self._recorded_conversation: str | None = None
         self._link_waiter = client.link_waiter()
+        self._faults = SendFaults(
+            route, store, folders, self._link_waiter, self._verified_publishing
+        )
+        self._uploader = RowUploader(route, store, folders, client, storage, preparer, clock)
+        self._window = UploadWindow(self._uploader, route.upload_window_files, self.wake)
+        self._finisher = Finisher(route, store, folders, clock, self.wake)
 
     def wake(self) -> None:
         """Ask the sender thread to look at the queue now (a file was claimed or prepared)."""
@@ -130,8 +130,16 @@ class RouteSender:
         except FolderChangedError as error:
             self._store.note_error(self.route.name, str(error), now)
             return 60.0
+        # Read before the rows: a row not busy now cannot be changed behind our back.
+        busy_ids = self._window.busy_ids()
+        finishing_ids = self._finisher.busy_ids()
         # Send order: FIFO, with a document's pages in page order in its place.
-        rows = self._store.send_queue(self.route.name, ACTIVE_STATES, PREPARE_AHEAD_ROWS)
+        window_files = self.route.upload_window_files
+        queue = self._store.send_queue(
+            self.route.name, ACTIVE_STATES, window_files + PREPARE_AHEAD_ROWS + len(finishing_ids)
+        )
+        # Rows being finished were published: the next one to publish is behind them.
+        rows = [row for row in queue if row.id not in finishing_ids]
         if not rows:
             return 60.0
         for row in rows:
@@ -145,114 +153,58 @@ class RouteSender:
         link_wait_seconds = self._link_waiter.seconds_left(now)
         if link_wait_seconds > 0:
             return link_wait_seconds
+        self._window.offer(rows, now)
+        if head.id in busy_ids:
+            return UPLOAD_AHEAD_POLL_SECONDS  # its upload ahead wakes us when it ends
+        if head.has_pages and finishing_ids:
+            # A document is finished once its pages are done; its last one may be being
+            # finished right now (the finisher wakes us when it is).
+            return UPLOAD_AHEAD_POLL_SECONDS
         try:
             self._advance(head)
         except (TransientError, RequestRejectedError) as error:
             if is_link_failure(error):
-                return self._wait_for_link(head, error, now)
+                return self._faults.wait_for_link(head, error, now)
             if isinstance(error, RequestRejectedError):
-                self._rejected(head, error, now)
+                self._faults.rejected(head, error, now)
             else:
-                self._retry_later(head, error, now)
+                self._faults.retry_later(head, error, now)
         except (AuthenticationError, TlsVerificationError) as error:
             # A certificate that does not verify is a configuration problem: say so on the
             # row and in the log (not as a crash), keep the file, and try again.
-            self._retry_later(head, error, now)
+            self._faults.retry_later(head, error, now)
         except (UnsafeRemoteError, ProtocolError) as error:
             # LivePerson answered something syncd refuses (a URL for another host, a
             # malformed answer): keep the file, record why, and do not hammer the server.
-            self._retry_later(head, error, now, minimum_seconds=300)
+            self._faults.retry_later(head, error, now, minimum_seconds=300)
         except FolderChangedError as error:
             self._store.note_error(self.route.name, str(error), now)
             return 60.0
         except (HttpStatusError, UploadUrlExpiredError, PermanentFileError, OSError) as error:
             # About this row only (storage refusing its upload, its file unusable): a few
             # tries, then it fails and the rows behind it move on.
-            self._row_fault(head, error, now)
+            self._faults.row_fault(head, error, now)
         self._link_waiter.succeeded()
         return 0.0
-
-    def _wait_for_link(self, row: OutboundRow, error: SyncdError, now: float) -> float:
-        """The link failed the head row's step: keep the row as it is (no attempt counted,
-        no schedule climbed) and wait for the link; returns the seconds to sleep."""
-        if isinstance(error, ConnectionLostError | RequestTimeoutError) and (
-            row.state in (OutboundState.UPLOADED, OutboundState.PUBLISHING)
-        ):
-            # The publish may or may not have reached LivePerson: replay before publishing.
-            self._verified_publishing.discard(row.id)
-        wait_seconds = self._link_waiter.failed(error, now)
-        if self._link_waiter.failures_in_a_row == 1:
-            # Once per wait: during an outage the daemon reports the link, not every file.
-            self._store.note_error(self.route.name, str(error), now)
-            log.warning(
-                "route=%s file=%s: waiting for LivePerson (%s); the file keeps its place",
-                self.route.name,
-                row.source_name,
-                error,
-            )
-        else:
-            log.debug("route=%s: still waiting for LivePerson: %s", self.route.name, error)
-        return wait_seconds
 
     def _advance(self, row: OutboundRow) -> None:
         if row.state == OutboundState.PREPARED and row.has_pages:
             finish_document(self._store, self.route, self._folders, row, self._clock())
-        elif row.state == OutboundState.PREPARED:
-            if not fail_page_after_a_failed_one(
+        elif row.state in (OutboundState.PREPARED, OutboundState.UPLOADED):
+            # A page uploaded ahead may belong to a document whose earlier page has failed
+            # since: it is failed, not published, like a page still prepared.
+            if fail_page_after_a_failed_one(
                 self._store, self.route, self._folders, row, self._clock()
             ):
-                self._upload(row)
-        elif row.state == OutboundState.UPLOADED:
-            self._publish(row)
+                return
+            if row.state == OutboundState.PREPARED:
+                self._uploader.upload(row)
+            else:
+                self._publish(row)
         elif row.state == OutboundState.PUBLISHING:
             self._settle_publishing(row)
         elif row.state == OutboundState.PUBLISHED:
-            self._finish(row)
-
-    def _upload(self, row: OutboundRow) -> None:
-        try:
-            # Read and checked against its hash here, right before the PUT.
-            data = read_named_upload(self._folders.work, upload_name_of(row))
-        except FileNotFoundError:
-            if row.is_page:
-                # Pages are written durably before their rows exist: only outside hands
-                # remove one. The document then fails as a whole when its turn comes.
-                reason = f"the prepared page {row.page} of {row.source_name} disappeared"
-                fail_row(self._store, self.route, self._folders, row, reason, self._clock())
-                return
-            # Lost in a crash (written without fsync on purpose): prepare it again.
-            self._preparer.prepare_now(row, self.route)
-            return
-        except PermanentFileError as error:
-            if row.is_page:
-                # A page cannot be prepared alone: it fails, and with it the document.
-                reason = f"the prepared page {row.page} of {row.source_name} is unusable: {error}"
-                fail_row(self._store, self.route, self._folders, row, reason, self._clock())
-                return
-            log.error(
-                "route=%s file=%s: prepared upload refused (%s); preparing it again",
-                self.route.name,
-                row.source_name,
-                error,
-            )
-            remove_entry(self._folders.work, upload_name_of(row))
-            self._preparer.prepare_now(row, self.route)
-            return
-        for _attempt in range(UPLOAD_URL_ATTEMPTS):
-            temp_url = self._client.request_upload_url(len(data), row.file_type or "JPG")
-            try:
-                self._storage().upload(temp_url, data)
-            except UploadUrlExpiredError:
-                log.info(
-                    "route=%s file=%s: upload URL expired, asking again",
-                    self.route.name,
-                    row.source_name,
-                )
-                continue
-            self._store.mark_uploaded(row.id, temp_url.relative_path, self._clock())
-            crash_point("uploaded")
-            return
-        raise UploadUrlExpiredError("the upload URL expired before the upload finished, 3 times")
+            self._finisher.finish(row)
 
     def _publish(self, row: OutboundRow) -> None:
         conversation_id = self._client.ensure_open_conversation()
@@ -285,6 +237,9 @@ class RouteSender:
         )
         if self._on_published is not None:
             self._on_published(self._store.get_outbound(row.id))
+        if self.route.upload_window_files > 1:
+            # Off the path of the next publish (``finisher.py``).
+            self._finisher.finish_in_background(row.id)
 
     def _settle_publishing(self, row: OutboundRow) -> None:
         """A row left in ``publishing``: find out whether its publish happened."""
@@ -317,84 +272,3 @@ class RouteSender:
         else:
             self._verified_publishing.discard(row.id)
             self._store.revert_publishing(row.id, self._clock())
-
-    def _finish(self, row: OutboundRow) -> None:
-        """published → done: archive (or delete) the original, drop the prepared upload.
-
-        An original that cannot be archived does not hold the route: the row is done (it
-        was published) and its ``last_error`` says where the original is and why.
-        """
-        final_path, problem = archive_original(self.route, self._folders, row)
-        self._store.mark_done(row.id, final_path, self._clock(), note=problem)
-        if problem is None:
-            self._store.note_success(self.route.name, self._clock())
-        else:
-            log.error(
-                "route=%s file=%s: %s", self.route.name, printable_name(row.source_name), problem
-            )
-            self._store.note_error(self.route.name, f"{row.source_name}: {problem}", self._clock())
-        crash_point("done")
-
-    def _row_fault(self, row: OutboundRow, error: Exception, now: float) -> None:
-        """A fault of this row alone: retried ``ROW_FAULTS_BEFORE_FAILING`` times, then the
-        row fails (its original to failed/ with the reason) and the route goes on."""
-        if row.state == OutboundState.PUBLISHED:
-            # Published already: failing it would lose that fact. Archiving is retried.
-            self._retry_later(row, error, now, minimum_seconds=60)
-            return
-        if row.attempts + 1 >= ROW_FAULTS_BEFORE_FAILING:
-            fail_row(self._store, self.route, self._folders, row, f"not sent: {error}", now)
-            self._store.note_error(self.route.name, f"{row.source_name}: not sent: {error}", now)
-            return
-        self._retry_later(row, error, now)
-
-    def _retry_later(
-        self, row: OutboundRow, error: Exception, now: float, minimum_seconds: float = 0.0
-    ) -> None:
-        if isinstance(error, ConnectionLostError | RequestTimeoutError | ProtocolError) and (
-            row.state in (OutboundState.UPLOADED, OutboundState.PUBLISHING)
-        ):
-            # The publish may or may not have reached LivePerson: replay before publishing.
-            self._verified_publishing.discard(row.id)
-        retry_after = getattr(error, "retry_after_seconds", None)
-        when = max(rules.next_attempt_at(row.attempts + 1, now, retry_after), now + minimum_seconds)
-        self._store.schedule_retry(row.id, str(error), when, now)
-        self._store.note_error(self.route.name, str(error), now)
-        log.warning(
-            "route=%s file=%s: %s; retrying in %.0f s",
-            self.route.name,
-            row.source_name,
-            error,
-            when - now,
-        )
-
-    def _rejected(self, row: OutboundRow, error: RequestRejectedError, now: float) -> None:
-        if row.state == OutboundState.PREPARED:
-            # A refused upload URL is about the account (file sharing disabled, limits), not
-            # this file: keep the file and keep trying, loudly.
-            log.error(
-                "route=%s: LivePerson refused an upload URL (%s); is file sharing enabled? "
-                "(syncd enable-file-sharing)",
-                self.route.name,
-                error.body,
-            )
-            self._retry_later(row, error, now, minimum_seconds=60)
-            return
-        current = self._store.get_outbound(row.id)
-        if current.state == OutboundState.PUBLISHING and (
-            current.conversation_id not in self._store.open_conversations(self.route.name)
-        ):
-            # Refused because the conversation is gone (closed, or a new consumer cannot see
-            # it): not the file's fault; it is published into the route's current one.
-            self._verified_publishing.discard(row.id)
-            self._store.revert_publishing(row.id, now)
-            self._retry_later(row, error, now)
-            return
-        if row.attempts + 1 >= PUBLISH_REJECTIONS_BEFORE_FAILING:
-            fail_row(
-                self._store, self.route, self._folders, row, f"LivePerson refused it: {error}", now
-            )
-            return
-        # A refused publish into the current conversation stays in publishing for its next
-        # try: reverting would reset the row's attempts, and it would never climb its schedule.
-        self._retry_later(row, error, now)

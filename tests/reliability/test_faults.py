@@ -162,6 +162,22 @@ def test_storage_urls_expiring_before_the_upload_arrives(
     assert counter.refused_storage >= 2
 
 
+def test_storage_urls_expiring_while_uploads_run_ahead(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    # Over a 700 ms round trip a 1 s upload URL has expired when its PUT is checked, for
+    # the uploads the window runs ahead as for the next file's own: each asks again, and
+    # once URLs live long enough every file is published, in order, once.
+    counter = _inject(
+        tmp_path,
+        emulator,
+        {"upload_url_ttl_seconds": 1, "rtt_ms": 700},
+        hits=4,
+        hit_count="refused_storage",
+    )
+    assert counter.refused_storage >= 4
+
+
 def test_storage_answering_503_to_every_put(tmp_path: Path, emulator: RunningEmulator) -> None:
     counter = _inject(
         tmp_path, emulator, {"swift_error_rate": 1.0, "swift_error_code": 503}, hits=4
