@@ -61,8 +61,12 @@ class HostilePeer:
 
     def close(self) -> None:
         self.stop.set()
+        # close() alone leaves a thread blocked in accept() asleep on Linux; shutdown wakes it.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._listener.close()
+        self._acceptor.join(10)
         for thread in self._threads:
             thread.join(10)
 
