@@ -108,7 +108,10 @@ def _matches(group: str, name: str, verdict: Verdict) -> bool:
     return any(verdict.change in line for line in added)
 
 
-SQL_WORDS = re.compile(r"\b(select|insert|update|delete|from|where|order by|set)\b", re.I)
+SQL_WORDS = re.compile(
+    r"\b(select|insert|update|delete|from|where|order by|set|and|or|as|is not null|coalesce)\b",
+    re.I,
+)
 COLUMN_KEY = re.compile(r'^\s*"[a-z_0-9]+": ')
 TABLE_ARGUMENT = re.compile(r'transaction\.(insert|get|update|upsert)\("[a-z_]+"')
 SQL_CASE_WHY = (

@@ -605,3 +605,19 @@ def test_a_file_the_file_system_will_not_let_go_is_claimed_by_copy_and_left_in_p
         assert len(_rows(store)) == 1
     finally:
         _set_immutable(path, False)
+
+
+def test_an_entry_swapped_for_a_link_to_the_file_that_was_read_is_not_claimed(
+    route: RouteConfig, intake: Intake, store: StateStore, folders: RouteFolders, tmp_path: Path
+) -> None:
+    (route.outbox / "page.jpg").write_bytes(jpeg_bytes(16, 16))
+    read = read_entry(folders.outbox, "page.jpg", 10_000_000)
+    # The very file that was read moves away and a link to it takes its name.
+    os.rename(route.outbox / "page.jpg", tmp_path / "moved.jpg")
+    os.symlink(tmp_path / "moved.jpg", route.outbox / "page.jpg")
+    candidate = Candidate(route.outbox / "page.jpg", first_seen_at=0.0)
+    assert intake._claim_all([(candidate, read)], now=1.0) == 0
+    (row,) = _rows(store)
+    assert row.state == OutboundState.FAILED
+    assert (route.failed_dir / "page.jpg").is_symlink()
+    assert os.listdir(route.work_dir) == []

@@ -328,20 +328,33 @@ def test_inbound_retries_failures_and_listings(store: StateStore) -> None:
 def test_a_preview_over_the_limit_is_refused_before_anything_is_written(store: StateStore) -> None:
     row_id = _journal(store, "a.jpg")
     store.mark_claimed(row_id, Path("/work/a.jpg"), NOW)
-    with pytest.raises(StateError):
-        store.mark_prepared(row_id, "Scan", "JPG", 1, "x" * 10_000_000, 1, 1, NOW)
+    with pytest.raises(StateError, match=r"^preview has 30001 characters; at most 30000 can"):
+        store.mark_prepared(row_id, "Scan", "JPG", 1, "x" * 30_001, 1, 1, NOW)
     assert store.get_outbound(row_id).state == OutboundState.CLAIMED
 
 
 def test_an_illegal_move_names_the_table_and_row(store: StateStore) -> None:
     row_id = _journal(store, "a.jpg")
-    with pytest.raises(IllegalTransitionError, match=rf"outbound row {row_id}"):
+    with pytest.raises(IllegalTransitionError, match=rf" outbound row {row_id}: "):
         store.mark_done(row_id, None, NOW)
+    with pytest.raises(IllegalTransitionError, match=rf" outbound row {row_id}: "):
+        store.mark_uploaded(row_id, "/files/x", NOW)
+    with pytest.raises(IllegalTransitionError, match=rf" outbound row {row_id}: "):
+        store.reset_for_retry(row_id, Path("/outbox/a.jpg"), NOW)
+    store.mark_failed(row_id, "x", NOW)
+    with pytest.raises(IllegalTransitionError, match=rf" outbound row {row_id}: "):
+        store.mark_failed(row_id, "again", NOW)
+    with pytest.raises(IllegalTransitionError, match=rf" outbound row {row_id}: "):
+        store.schedule_retry(row_id, "again", NOW, NOW)
     inbound = _inbound(store, 1)
     assert inbound is not None
     store.mark_inbound_failed(inbound, "x", NOW)
-    with pytest.raises(IllegalTransitionError, match=rf"inbound row {inbound}"):
+    with pytest.raises(IllegalTransitionError, match=rf" inbound row {inbound}: "):
         store.mark_inbound_done(inbound, Path("/x"), 1, NOW)
+    with pytest.raises(IllegalTransitionError, match=rf" inbound row {inbound}: "):
+        store.mark_inbound_failed(inbound, "again", NOW)
+    with pytest.raises(IllegalTransitionError, match=rf" inbound row {inbound}: "):
+        store.schedule_inbound_retry(inbound, "again", NOW, NOW)
 
 
 # Each query with the action its error names when the database fails under it (here: its

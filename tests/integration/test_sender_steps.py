@@ -1,0 +1,275 @@
+"""The sender driven one step at a time against the real emulator, with its fault knobs.
+
+``RouteSender.step(now)`` is the unit the daemon's sender thread repeats; here the test
+calls it with explicit times, so retry schedules are stepped through instead of waited out.
+Each test checks what a row's state says after a fault and that the file is sent exactly
+once (or fails with its reason) in the end.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from syncd.config import RouteConfig, load_config
+from syncd.emulator.server import RunningEmulator
+from syncd.folders.route import RouteFolders
+from syncd.imaging import pipeline as imaging
+from syncd.liveperson.consumer import ConsumerClient
+from syncd.outbox.intake import Intake
+from syncd.outbox.preparer import Preparer
+from syncd.outbox.sender import (
+    PUBLISH_REJECTIONS_BEFORE_FAILING,
+    ROW_FAULTS_BEFORE_FAILING,
+    RouteSender,
+)
+from syncd.service.wiring import LivePersonServices
+from syncd.state.model import OutboundRow, OutboundState
+from syncd.state.store import StateStore
+from tests.helpers.harness import write_config
+from tests.helpers.images import jpeg_bytes
+from tests.helpers.lookups import hosted_file_events
+from tests.helpers.waiting import wait_until
+
+# Far enough apart that every retry schedule the sender may set has passed.
+STEP_SECONDS = 4000.0
+
+
+class Clock:
+    """The time the sender reads; the test moves it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Parts:
+    route: RouteConfig
+    store: StateStore
+    folders: RouteFolders
+    client: ConsumerClient
+    sender: RouteSender
+    clock: Clock
+    intake: Intake
+    preparer: Preparer
+
+
+@pytest.fixture
+def parts(tmp_path: Path, emulator: RunningEmulator) -> Iterator[Parts]:
+    # A short request timeout: a lost answer is given up on quickly.
+    config = load_config(
+        write_config(
+            tmp_path,
+            emulator.base_url,
+            emulator.account,
+            liveperson={"request_timeout_seconds": 2},
+        )
+    )
+    route = config.routes[0]
+    clock = Clock(1_000_000.0)
+    with StateStore.open(config.state.database) as store:
+        folders = RouteFolders(route.name, route.outbox, route.inbox)
+        services = LivePersonServices(config, store)
+        preparer = Preparer(
+            store,
+            {route.name: route},
+            {route.name: folders},
+            workers=1,
+            limits=imaging.ImageLimits(),
+            clock=clock,
+            on_finished=lambda _route: None,
+        )
+        client = services.client_for(
+            route, on_messaging_event=lambda _e: None, on_conversation_change=lambda _c: None
+        )
+        sender = RouteSender(route, store, folders, client, services.storage, preparer, clock)
+        try:
+            yield Parts(
+                route,
+                store,
+                folders,
+                client,
+                sender,
+                clock,
+                Intake(route, store, folders),
+                preparer,
+            )
+        finally:
+            client.close()
+            preparer.shutdown()
+            services.close()
+            folders.close()
+
+
+def _prepared_row(parts: Parts, name: str = "scan.jpg", seed: int = 0) -> OutboundRow:
+    """Drop a photo, claim it and prepare it; returns its row (prepared)."""
+    path = parts.route.outbox / name
+    path.write_bytes(jpeg_bytes(320, 240, seed=seed))
+    now = parts.clock.now
+    parts.intake.note_seen(path, close_write=True, now=now)
+    for offset in (0.0, 60.0, 120.0):
+        if parts.intake.step(now + offset):
+            break
+    (row,) = [
+        r for r in parts.store.outbound_in_states([OutboundState.CLAIMED]) if r.source_name == name
+    ]
+    assert parts.preparer.prepare_now(row, parts.route)
+    return parts.store.get_outbound(row.id)
+
+
+def _step(parts: Parts, times: int = 1) -> None:
+    for _ in range(times):
+        parts.clock.now += STEP_SECONDS
+        parts.sender.step(parts.clock.now)
+
+
+def _row(parts: Parts, row_id: int) -> OutboundRow:
+    return parts.store.get_outbound(row_id)
+
+
+def test_a_row_goes_through_every_state_to_done_one_step_each(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    seen = []
+    for _ in range(6):
+        _step(parts)
+        seen.append(_row(parts, row.id).state)
+        if seen[-1] == OutboundState.DONE:
+            break
+    assert seen == [OutboundState.UPLOADED, OutboundState.PUBLISHED, OutboundState.DONE]
+    done = _row(parts, row.id)
+    assert done.final_path is not None and done.final_path.exists()
+    assert done.attempts == 0 and done.last_error is None
+    (event,) = hosted_file_events(emulator)
+    assert done.relative_path is not None and done.relative_path in str(event)
+
+
+def test_storage_refusing_every_upload_fails_the_row_after_its_tries_and_the_route_goes_on(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    emulator.set_faults(swift_error_rate=1.0, swift_error_code=403)
+    for attempt in range(1, ROW_FAULTS_BEFORE_FAILING):
+        _step(parts)
+        current = _row(parts, row.id)
+        assert (current.state, current.attempts) == (OutboundState.PREPARED, attempt)
+        assert "403" in (current.last_error or "")
+        assert current.next_attempt_at > parts.clock.now
+    _step(parts)
+    failed = _row(parts, row.id)
+    assert failed.state == OutboundState.FAILED
+    assert (failed.last_error or "").startswith("not sent: ")
+    assert (parts.route.failed_dir / "scan.jpg").exists()
+    emulator.reset_faults()
+    second = _prepared_row(parts, "next.jpg", seed=1)
+    _step(parts, 3)
+    assert _row(parts, second.id).state == OutboundState.DONE
+    assert len(hosted_file_events(emulator)) == 1
+
+
+def test_a_refused_publish_is_retried_on_its_schedule_then_fails_with_liveperson_s_reason(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    _step(parts)
+    assert _row(parts, row.id).state == OutboundState.UPLOADED
+    emulator.set_faults(
+        request_error_rate=1.0, request_error_code=400, request_error_types=["ms.PublishEvent"]
+    )
+    for attempt in range(1, PUBLISH_REJECTIONS_BEFORE_FAILING):
+        _step(parts)
+        current = _row(parts, row.id)
+        assert (current.state, current.attempts) == (OutboundState.PUBLISHING, attempt)
+    _step(parts)
+    failed = _row(parts, row.id)
+    assert failed.state == OutboundState.FAILED
+    assert (failed.last_error or "").startswith("LivePerson refused it: ")
+    emulator.reset_faults()
+    assert hosted_file_events(emulator) == []
+
+
+def test_a_refused_upload_url_keeps_the_file_and_asks_about_file_sharing(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = _prepared_row(parts)
+    emulator.set_faults(
+        request_error_rate=1.0,
+        request_error_code=403,
+        request_error_types=["ms.GenerateURLForUploadFile"],
+    )
+    with caplog.at_level(logging.ERROR, logger="syncd.sender"):
+        before = parts.clock.now + STEP_SECONDS
+        _step(parts)
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts) == (OutboundState.PREPARED, 1)
+    assert current.next_attempt_at >= before + 60
+    assert any(
+        "LivePerson refused an upload URL" in r.getMessage()
+        and "syncd enable-file-sharing" in r.getMessage()
+        for r in caplog.records
+    )
+    emulator.reset_faults()
+    _step(parts, 3)
+    assert _row(parts, row.id).state == OutboundState.DONE
+
+
+def test_a_link_failure_leaves_the_row_untouched_and_waits_for_the_link(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = _prepared_row(parts)
+    emulator.set_faults(request_error_rate=1.0, request_error_code=503)
+    with caplog.at_level(logging.WARNING, logger="syncd.sender"):
+        _step(parts)
+        _step(parts)
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts) == (OutboundState.PREPARED, 0)
+    waits = [r.getMessage() for r in caplog.records if "waiting for LivePerson" in r.getMessage()]
+    assert len(waits) == 1
+    assert waits[0].startswith("route=scans file=scan.jpg: waiting for LivePerson (")
+    assert waits[0].endswith("); the file keeps its place")
+    emulator.reset_faults()
+    # The session reconnects on its own schedule (real time): step until the file is done.
+    wait_until(lambda: _step_until_done(parts, row.id), 60, "the file after the outage")
+    assert len(hosted_file_events(emulator)) == 1
+
+
+def _step_until_done(parts: Parts, row_id: int) -> bool:
+    _step(parts)
+    return _row(parts, row_id).state == OutboundState.DONE
+
+
+def test_upload_urls_that_have_always_expired_are_asked_for_again_then_count_as_a_fault(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    emulator.set_faults(upload_url_ttl_seconds=-10)
+    _step(parts)
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts) == (OutboundState.PREPARED, 1)
+    assert "expired" in (current.last_error or "")
+    emulator.reset_faults()
+    _step(parts, 3)
+    assert _row(parts, row.id).state == OutboundState.DONE
+
+
+def test_a_publish_whose_answer_was_lost_is_found_by_replay_and_not_sent_twice(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    _step(parts)
+    parts.client.ensure_open_conversation()
+    emulator.set_faults(drop_responses_rate=1.0)
+    _step(parts)
+    assert _row(parts, row.id).state == OutboundState.PUBLISHING
+    emulator.reset_faults()
+    _step(parts, 3)
+    assert _row(parts, row.id).state == OutboundState.DONE
+    assert len(hosted_file_events(emulator)) == 1
