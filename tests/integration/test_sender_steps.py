@@ -20,6 +20,7 @@ from syncd.emulator.server import RunningEmulator
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.outbox import sender as sender_module
 from syncd.outbox.intake import Intake
 from syncd.outbox.preparer import Preparer
 from syncd.outbox.sender import (
@@ -27,6 +28,7 @@ from syncd.outbox.sender import (
     ROW_FAULTS_BEFORE_FAILING,
     RouteSender,
 )
+from syncd.rules.retry import DEFAULT_RETRY_POLICY
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
@@ -153,21 +155,34 @@ def test_a_row_goes_through_every_state_to_done_one_step_each(
 
 
 def test_storage_refusing_every_upload_fails_the_row_after_its_tries_and_the_route_goes_on(
-    parts: Parts, emulator: RunningEmulator
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     row = _prepared_row(parts)
     emulator.set_faults(swift_error_rate=1.0, swift_error_code=403)
     for attempt in range(1, ROW_FAULTS_BEFORE_FAILING):
-        _step(parts)
+        with caplog.at_level(logging.WARNING, logger="syncd.sender"):
+            _step(parts)
         current = _row(parts, row.id)
         assert (current.state, current.attempts) == (OutboundState.PREPARED, attempt)
         assert "403" in (current.last_error or "")
-        assert current.next_attempt_at > parts.clock.now
+        # The durable schedule: 5 s after the first try, 10 s after the second (+20 % jitter).
+        wait = current.next_attempt_at - parts.clock.now
+        assert DEFAULT_RETRY_POLICY.first_delays_seconds[attempt - 1] <= wait
+        assert wait <= 1.2 * DEFAULT_RETRY_POLICY.first_delays_seconds[attempt - 1]
+        summary = parts.store.route_summary("scans")
+        assert (summary.last_error, summary.last_error_at) == (current.last_error, parts.clock.now)
+        (line,) = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+        assert line == f"route=scans file=scan.jpg: {current.last_error}; retrying in {wait:.0f} s"
+        caplog.clear()
     _step(parts)
     failed = _row(parts, row.id)
     assert failed.state == OutboundState.FAILED
     assert (failed.last_error or "").startswith("not sent: ")
+    assert "403" in (failed.last_error or "")
     assert (parts.route.failed_dir / "scan.jpg").exists()
+    summary = parts.store.route_summary("scans")
+    assert summary.last_error == f"scan.jpg: {failed.last_error}"
+    assert summary.last_error_at == parts.clock.now
     emulator.reset_faults()
     second = _prepared_row(parts, "next.jpg", seed=1)
     _step(parts, 3)
@@ -188,6 +203,7 @@ def test_a_refused_publish_is_retried_on_its_schedule_then_fails_with_liveperson
         _step(parts)
         current = _row(parts, row.id)
         assert (current.state, current.attempts) == (OutboundState.PUBLISHING, attempt)
+        assert "400" in (current.last_error or "")
     _step(parts)
     failed = _row(parts, row.id)
     assert failed.state == OutboundState.FAILED
@@ -210,12 +226,13 @@ def test_a_refused_upload_url_keeps_the_file_and_asks_about_file_sharing(
         _step(parts)
     current = _row(parts, row.id)
     assert (current.state, current.attempts) == (OutboundState.PREPARED, 1)
-    assert current.next_attempt_at >= before + 60
-    assert any(
-        "LivePerson refused an upload URL" in r.getMessage()
-        and "syncd enable-file-sharing" in r.getMessage()
-        for r in caplog.records
-    )
+    assert "403" in (current.last_error or "")
+    # At least a minute (the schedule alone would say 5 s): the account, not the file, is wrong.
+    assert before + 60 <= current.next_attempt_at < before + 61
+    assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
+        "route=scans: LivePerson refused an upload URL (Injected fault); is file sharing "
+        "enabled? (syncd enable-file-sharing)"
+    ]
     emulator.reset_faults()
     _step(parts, 3)
     assert _row(parts, row.id).state == OutboundState.DONE
@@ -273,3 +290,35 @@ def test_a_publish_whose_answer_was_lost_is_found_by_replay_and_not_sent_twice(
     _step(parts, 3)
     assert _row(parts, row.id).state == OutboundState.DONE
     assert len(hosted_file_events(emulator)) == 1
+
+
+def test_the_file_published_before_a_lost_answer_is_told_apart_by_its_upload_path(
+    parts: Parts, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real crash point kills the process; here each point reached is recorded.
+    reached: list[str] = []
+    monkeypatch.setattr(sender_module, "crash_point", reached.append)
+    first = _prepared_row(parts, "a.jpg")
+    _step(parts, 3)
+    assert _row(parts, first.id).state == OutboundState.DONE
+    second = _prepared_row(parts, "b.jpg", seed=1)
+    _step(parts)
+    emulator.set_faults(drop_responses_rate=1.0)
+    _step(parts)
+    assert _row(parts, second.id).state == OutboundState.PUBLISHING
+    emulator.reset_faults()
+    reached.clear()
+    # The publish happened, only its answer was lost: the replay finds b.jpg's event (not
+    # a.jpg's, also ours, in the same conversation) and records it without publishing again.
+    _step(parts)
+    published = _row(parts, second.id)
+    assert published.state == OutboundState.PUBLISHED
+    assert reached == ["published"]
+    _step(parts)
+    events = hosted_file_events(emulator)
+    assert len(events) == 2
+    for row_id in (first.id, second.id):
+        done = _row(parts, row_id)
+        assert done.state == OutboundState.DONE
+        (event,) = [e for e in events if done.relative_path and done.relative_path in str(e)]
+        assert event["sequence"] == done.sequence

@@ -196,18 +196,21 @@ def _minutes(seconds: float) -> str:
 
 
 def run_summary(group: str) -> tuple[str, str]:
-    """(commits measured on, wall time) of a group: the time of its last run that started
-    from scratch or ran every queued mutant, plus the runs that re-tested survivors."""
+    """(commits measured on, wall time) of a group's standing results: the runs since the
+    last one that started it afresh (interrupted runs resumed count together), and the runs
+    that re-tested survivors after that."""
     runs = group_runs(group)
-    if not runs:
+    fresh = [index for index, run in enumerate(runs) if run.get("fresh", index == 0)]
+    if not fresh:
         return "-", "-"
-    commits = ", ".join(dict.fromkeys(f"`{run['commit']}`" for run in runs))
-    first = sum(float(str(run["seconds"])) for run in runs if not run["survivors_only"])
-    again = sum(float(str(run["seconds"])) for run in runs if run["survivors_only"])
+    standing = runs[fresh[-1] :]
+    commits = ", ".join(dict.fromkeys(f"`{run['commit']}`" for run in standing))
+    first = sum(float(str(run["seconds"])) for run in standing if not run["survivors_only"])
+    again = sum(float(str(run["seconds"])) for run in standing if run["survivors_only"])
     time_text = _minutes(first)
     if again:
         time_text += f" + {_minutes(again)} re-runs"
-    if any(run["time_limit_stopped"] for run in runs):
+    if any(run["time_limit_stopped"] for run in standing):
         time_text += " (time limit hit)"
     return commits, time_text
 

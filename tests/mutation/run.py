@@ -14,7 +14,8 @@ were added for them.
 
 Each run appends to ``.mutmut/<group>/runs.json``: the commit it ran on (``+changes`` when
 the mutated files differed from it), wall-clock seconds, the exit code, whether the time
-limit stopped it. The report prints these.
+limit stopped it, whether mutmut started the group afresh (no results yet, or its tests
+changed) and the tests. The report prints these.
 
 Raises nothing on a failed mutmut run: its exit code is recorded and the next group runs;
 the process exits non-zero if any group failed.
@@ -136,6 +137,10 @@ def run_group(group: Group, max_children: int, time_limit: float | None, again: 
     command = [str(mutmut), "run", "--max-children", str(max_children), *names]
     print(f"== {group.name}: {' '.join(group.mutate)} with {' '.join(group.tests)}", flush=True)
     label = commit_label(group)
+    runs_file = group.folder / "runs.json"
+    runs = json.loads(runs_file.read_text(encoding="utf-8")) if runs_file.exists() else []
+    # mutmut starts a group afresh when it has no results yet or when its tests changed.
+    fresh = not runs or runs[-1].get("tests") != group.tests
     started = time.monotonic()
     # Its own session, so that a time limit can stop mutmut and its workers together.
     # mutmut's progress spinner goes to a log in the group's folder, not to the terminal.
@@ -156,8 +161,6 @@ def run_group(group: Group, max_children: int, time_limit: float | None, again: 
             process.wait()
         code = -1
     elapsed = time.monotonic() - started
-    runs_file = group.folder / "runs.json"
-    runs = json.loads(runs_file.read_text(encoding="utf-8")) if runs_file.exists() else []
     runs.append(
         {
             "commit": label,
@@ -166,6 +169,8 @@ def run_group(group: Group, max_children: int, time_limit: float | None, again: 
             "exit_code": code,
             "time_limit_stopped": stopped,
             "survivors_only": again,
+            "fresh": fresh,
+            "tests": group.tests,
             "max_children": max_children,
         }
     )
