@@ -243,15 +243,30 @@ def test_a_link_failure_leaves_the_row_untouched_and_waits_for_the_link(
 ) -> None:
     row = _prepared_row(parts)
     emulator.set_faults(request_error_rate=1.0, request_error_code=503)
-    with caplog.at_level(logging.WARNING, logger="syncd.sender"):
+    with caplog.at_level(logging.DEBUG, logger="syncd.sender"):
         _step(parts)
+        first_step_at = parts.clock.now
+        lines = [r.getMessage() for r in caplog.records if r.name == "syncd.sender"]
+        caplog.clear()
         _step(parts)
+        later = [r.getMessage() for r in caplog.records if r.name == "syncd.sender"]
     current = _row(parts, row.id)
-    assert (current.state, current.attempts) == (OutboundState.PREPARED, 0)
-    waits = [r.getMessage() for r in caplog.records if "waiting for LivePerson" in r.getMessage()]
-    assert len(waits) == 1
-    assert waits[0].startswith("route=scans file=scan.jpg: waiting for LivePerson (")
-    assert waits[0].endswith("); the file keeps its place")
+    assert (current.state, current.attempts, current.last_error) == (
+        OutboundState.PREPARED,
+        0,
+        None,
+    )
+    # The route (not the file) carries the error, noted once per outage.
+    summary = parts.store.route_summary("scans")
+    assert summary.last_error is not None and "503" in summary.last_error
+    assert summary.last_error_at == first_step_at
+    assert lines == [
+        f"route=scans file=scan.jpg: waiting for LivePerson ({summary.last_error}); "
+        "the file keeps its place"
+    ]
+    assert len(later) == 1
+    assert later[0].startswith("route=scans: still waiting for LivePerson: ")
+    assert "503" in later[0]
     emulator.reset_faults()
     # The session reconnects on its own schedule (real time): step until the file is done.
     wait_until(lambda: _step_until_done(parts, row.id), 60, "the file after the outage")
@@ -293,7 +308,10 @@ def test_a_publish_whose_answer_was_lost_is_found_by_replay_and_not_sent_twice(
 
 
 def test_the_file_published_before_a_lost_answer_is_told_apart_by_its_upload_path(
-    parts: Parts, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+    parts: Parts,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The real crash point kills the process; here each point reached is recorded.
     reached: list[str] = []
@@ -310,10 +328,15 @@ def test_the_file_published_before_a_lost_answer_is_told_apart_by_its_upload_pat
     reached.clear()
     # The publish happened, only its answer was lost: the replay finds b.jpg's event (not
     # a.jpg's, also ours, in the same conversation) and records it without publishing again.
-    _step(parts)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="syncd.sender"):
+        _step(parts)
     published = _row(parts, second.id)
     assert published.state == OutboundState.PUBLISHED
     assert reached == ["published"]
+    assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
+        f"route=scans file=b.jpg: found already published as sequence {published.sequence}"
+    ]
     _step(parts)
     events = hosted_file_events(emulator)
     assert len(events) == 2
@@ -322,3 +345,21 @@ def test_the_file_published_before_a_lost_answer_is_told_apart_by_its_upload_pat
         assert done.state == OutboundState.DONE
         (event,) = [e for e in events if done.relative_path and done.relative_path in str(e)]
         assert event["sequence"] == done.sequence
+
+
+def test_a_publish_cut_off_before_it_arrived_is_proven_absent_by_replay_and_sent_once(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    _step(parts)
+    parts.client.ensure_open_conversation()
+    # The socket closes on the publish request: it never reaches the conversation.
+    emulator.set_faults(ws_close_rate=1.0)
+    _step(parts)
+    assert _row(parts, row.id).state == OutboundState.PUBLISHING
+    emulator.reset_faults()
+    wait_until(lambda: _step_until_done(parts, row.id), 60, "the file after the reconnect")
+    done = _row(parts, row.id)
+    (event,) = hosted_file_events(emulator)
+    assert done.relative_path is not None and done.relative_path in str(event)
+    assert event["sequence"] == done.sequence
