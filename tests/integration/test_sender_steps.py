@@ -8,7 +8,11 @@ once (or fails with its reason) in the end.
 
 from __future__ import annotations
 
+import array
+import fcntl
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,3 +367,129 @@ def test_a_publish_cut_off_before_it_arrived_is_proven_absent_by_replay_and_sent
     (event,) = hosted_file_events(emulator)
     assert done.relative_path is not None and done.relative_path in str(event)
     assert event["sequence"] == done.sequence
+
+
+def test_the_sender_thread_steps_on_its_own_until_stopped(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    stop = threading.Event()
+    thread = threading.Thread(target=parts.sender.run, args=(stop,), name="send-test")
+    thread.start()
+    try:
+        parts.sender.wake()
+        wait_until(
+            lambda: _row(parts, row.id).state == OutboundState.DONE, 30, "the file to be sent"
+        )
+    finally:
+        stop.set()
+        parts.sender.wake()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(hosted_file_events(emulator)) == 1
+
+
+def test_a_swapped_route_folder_stops_sending_and_says_why(
+    parts: Parts, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    row = _prepared_row(parts)
+    parts.route.inbox.rename(tmp_path / "inbox-moved")
+    parts.route.inbox.mkdir()
+    parts.clock.now += STEP_SECONDS
+    assert parts.sender.step(parts.clock.now) == 60.0
+    summary = parts.store.route_summary("scans")
+    assert summary.last_error_at == parts.clock.now
+    assert summary.last_error is not None and str(parts.route.inbox) in summary.last_error
+    assert _row(parts, row.id).state == OutboundState.PREPARED
+    assert hosted_file_events(emulator) == []
+
+
+def test_step_says_how_long_to_wait(parts: Parts, emulator: RunningEmulator) -> None:
+    now = parts.clock.now
+    assert parts.sender.step(now) == 60.0  # nothing to send
+    path = parts.route.outbox / "scan.jpg"
+    path.write_bytes(jpeg_bytes(320, 240))
+    parts.intake.note_seen(path, close_write=True, now=now)
+    parts.intake.step(now)
+    parts.intake.step(now + 60)
+    (row,) = parts.store.outbound_in_states([OutboundState.CLAIMED])
+    # Claimed, due now: handed to the preparer; the preparer wakes the sender when done.
+    assert parts.sender.step(row.next_attempt_at) == 1.0
+    wait_until(lambda: _row(parts, row.id).state == OutboundState.PREPARED, 30, "the preparer")
+    parts.store.schedule_retry(row.id, "busy", row.next_attempt_at + 25.0, row.next_attempt_at)
+    assert parts.sender.step(row.next_attempt_at + 10.0) == 15.0
+    assert parts.sender.step(row.next_attempt_at + 25.0) == 0.0
+    assert _row(parts, row.id).state == OutboundState.UPLOADED
+
+
+def test_the_happy_path_passes_each_crash_point_and_tells_the_daemon(
+    parts: Parts, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reached: list[str] = []
+    monkeypatch.setattr(sender_module, "crash_point", reached.append)
+    published: list[OutboundRow] = []
+    sender = RouteSender(
+        parts.route,
+        parts.store,
+        parts.folders,
+        parts.client,
+        parts.sender._storage,
+        parts.preparer,
+        parts.clock,
+        on_published=published.append,
+    )
+    row = _prepared_row(parts)
+    for _ in range(3):
+        parts.clock.now += STEP_SECONDS
+        sender.step(parts.clock.now)
+    assert reached == ["uploaded", "publishing", "publish-sent", "published", "done"]
+    assert [(r.id, r.state) for r in published] == [(row.id, OutboundState.PUBLISHED)]
+    summary = parts.store.route_summary("scans")
+    assert summary.last_success_at == parts.clock.now
+
+
+def test_an_original_that_cannot_be_archived_leaves_the_row_done_with_the_reason(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = _prepared_row(parts)
+    _step(parts, 2)
+    assert _row(parts, row.id).state == OutboundState.PUBLISHED
+    parts.route.sent_dir.mkdir(exist_ok=True)
+    # Immutable: even root cannot move a file into it (EPERM).
+    if not _set_immutable(parts.route.sent_dir, True):
+        pytest.skip("this file system or user cannot make a folder immutable")
+    try:
+        with caplog.at_level(logging.ERROR, logger="syncd.sender"):
+            _step(parts)
+    finally:
+        _set_immutable(parts.route.sent_dir, False)
+    done = _row(parts, row.id)
+    assert done.state == OutboundState.DONE
+    assert done.final_path is None
+    problem = done.last_error or ""
+    assert problem.startswith("sent, but could not be archived (Operation not permitted)")
+    summary = parts.store.route_summary("scans")
+    assert (summary.last_error, summary.last_error_at) == (f"scan.jpg: {problem}", parts.clock.now)
+    assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
+        f"route=scans file=scan.jpg: {problem}"
+    ]
+
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_IOC_SETFLAGS = 0x40086602
+FS_IMMUTABLE_FL = 0x00000010
+
+
+def _set_immutable(path: Path, immutable: bool) -> bool:
+    """Set or clear the immutable flag (chattr +i); False where that is refused."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        flags = array.array("l", [0])
+        fcntl.ioctl(descriptor, FS_IOC_GETFLAGS, flags, True)
+        flags[0] = flags[0] | FS_IMMUTABLE_FL if immutable else flags[0] & ~FS_IMMUTABLE_FL
+        fcntl.ioctl(descriptor, FS_IOC_SETFLAGS, flags, True)
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+    return True
