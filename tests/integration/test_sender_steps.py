@@ -36,6 +36,7 @@ from syncd.rules.retry import DEFAULT_RETRY_POLICY
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
+from tests.helpers.documents import pdf_document
 from tests.helpers.harness import write_config
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events
@@ -473,6 +474,30 @@ def test_an_original_that_cannot_be_archived_leaves_the_row_done_with_the_reason
     assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
         f"route=scans file=scan.jpg: {problem}"
     ]
+
+
+def test_a_two_page_document_is_sent_page_by_page_in_order(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    path = parts.route.outbox / "contract.pdf"
+    path.write_bytes(pdf_document(2))
+    now = parts.clock.now
+    parts.intake.note_seen(path, close_write=True, now=now)
+    for offset in (0.0, 60.0, 120.0):
+        if parts.intake.step(now + offset):
+            break
+    (row,) = parts.store.outbound_in_states([OutboundState.CLAIMED])
+    assert parts.preparer.prepare_now(row, parts.route)
+    for _ in range(12):
+        _step(parts)
+        rows = parts.store.outbound_in_states(tuple(OutboundState))
+        if all(r.state == OutboundState.DONE for r in rows):
+            break
+    rows = parts.store.outbound_in_states(tuple(OutboundState))
+    assert all(r.state == OutboundState.DONE for r in rows), [(r.id, r.state) for r in rows]
+    events = hosted_file_events(emulator)
+    assert len(events) == 2
+    assert [event["sequence"] for event in events] == sorted(e["sequence"] for e in events)
 
 
 FS_IOC_GETFLAGS = 0x80086601

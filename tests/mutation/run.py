@@ -9,8 +9,8 @@ in and keeps its results in ``mutants/`` there. So each group gets a folder,
 ``.mutmut/<group>/``, holding links to the checkout's files and a copy of ``pyproject.toml``
 whose ``[tool.mutmut]`` names the group's files and tests; mutmut runs in it. A later run of
 a group only tests mutants without a result (and functions that changed); ``--survivors``
-runs again, by name, the group's survivors and the mutants no test reached, after tests
-were added for them.
+runs again, by name, the group's survivors, the mutants no test reached and those no run
+reached yet, after tests were added for them.
 
 Each run appends to ``.mutmut/<group>/runs.json``: the commit it ran on (``+changes`` when
 the mutated files differed from it), wall-clock seconds, the exit code, whether the time
@@ -99,11 +99,12 @@ NOT_KILLED_CODES = {0, 5, 33}
 
 
 def survivors(group: Group) -> list[str]:
-    """Names of the group's mutants that survived or that no test reached, last time."""
+    """Names of the group's mutants that survived, that no test reached, or that no run
+    has reached yet (an earlier run stopped by its time limit)."""
     names = []
     for meta in sorted((group.folder / "mutants").rglob("*.py.meta")):
         codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
-        names += [name for name, code in codes.items() if code in NOT_KILLED_CODES]
+        names += [name for name, code in codes.items() if code is None or code in NOT_KILLED_CODES]
     return names
 
 
