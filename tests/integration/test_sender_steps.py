@@ -32,9 +32,10 @@ from syncd.outbox.sender import (
     ROW_FAULTS_BEFORE_FAILING,
     RouteSender,
 )
+from syncd.outbox.uploads import upload_name_of
 from syncd.rules.retry import DEFAULT_RETRY_POLICY
 from syncd.service.wiring import LivePersonServices
-from syncd.state.model import OutboundRow, OutboundState
+from syncd.state.model import IllegalTransitionError, OutboundRow, OutboundState
 from syncd.state.store import StateStore
 from tests.helpers.documents import pdf_document
 from tests.helpers.harness import write_config
@@ -498,6 +499,73 @@ def test_a_two_page_document_is_sent_page_by_page_in_order(
     events = hosted_file_events(emulator)
     assert len(events) == 2
     assert [event["sequence"] for event in events] == sorted(e["sequence"] for e in events)
+
+
+# Found by this test: RouteSender._upload hands the row, still ``prepared``, to
+# Preparer.prepare_now, whose mark_prepared accepts only ``claimed`` rows, so the step raises
+# IllegalTransitionError every time and the file is never sent (start-up reconciliation is
+# what recovers it today). Strict: it fails loudly once the sender is fixed.
+@pytest.mark.xfail(
+    strict=True, raises=IllegalTransitionError, reason="re-preparing a prepared row is refused"
+)
+@pytest.mark.parametrize("damage", ["missing", "unusable"])
+def test_a_lost_or_damaged_prepared_upload_is_prepared_again_and_sent_once(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    row = _prepared_row(parts)
+    upload = parts.route.work_dir / upload_name_of(row)
+    original = upload.read_bytes()
+    if damage == "missing":
+        upload.unlink()
+    else:
+        upload.write_bytes(b"not the prepared bytes")
+    with caplog.at_level(logging.ERROR, logger="syncd.sender"):
+        _step(parts)
+    assert _row(parts, row.id).state == OutboundState.PREPARED
+    assert upload.read_bytes() == original
+    messages = [r.getMessage() for r in caplog.records if r.name == "syncd.sender"]
+    if damage == "unusable":
+        (message,) = messages
+        assert message.startswith("route=scans file=scan.jpg: prepared upload refused (")
+        assert message.endswith("); preparing it again")
+    else:
+        assert messages == []
+    _step(parts, 3)
+    assert _row(parts, row.id).state == OutboundState.DONE
+    assert len(hosted_file_events(emulator)) == 1
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("missing", "the prepared page 1 of contract.pdf disappeared"),
+        ("unusable", "the prepared page 1 of contract.pdf is unusable: "),
+    ],
+)
+def test_a_lost_or_damaged_page_fails_its_document_unsent(
+    parts: Parts, emulator: RunningEmulator, damage: str, reason: str
+) -> None:
+    path = parts.route.outbox / "contract.pdf"
+    path.write_bytes(pdf_document(2))
+    now = parts.clock.now
+    parts.intake.note_seen(path, close_write=True, now=now)
+    for offset in (0.0, 60.0, 120.0):
+        if parts.intake.step(now + offset):
+            break
+    (row,) = parts.store.outbound_in_states([OutboundState.CLAIMED])
+    assert parts.preparer.prepare_now(row, parts.route)
+    pages = [r for r in parts.store.outbound_in_states(tuple(OutboundState)) if r.is_page]
+    first = min(pages, key=lambda r: r.page or 0)
+    upload = parts.route.work_dir / upload_name_of(first)
+    if damage == "missing":
+        upload.unlink()
+    else:
+        upload.write_bytes(b"not the prepared bytes")
+    _step(parts, 4)
+    failed = _row(parts, first.id)
+    assert failed.state == OutboundState.FAILED
+    assert (failed.last_error or "").startswith(reason)
+    assert hosted_file_events(emulator) == []
 
 
 FS_IOC_GETFLAGS = 0x80086601

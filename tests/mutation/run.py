@@ -1,6 +1,6 @@
 """Run mutmut over the groups of ``tests/mutation/modules.toml``, each with its own tests.
 
-``python -m tests.mutation.run [--max-children N] [--time-limit SECONDS] [--survivors]
+``python -m tests.mutation.run [--max-children N] [--time-limit SECONDS] [--survivors [--only GLOB]]
 [GROUP ...]`` (``make mutate`` runs it, then ``tests.mutation.report``). No group named
 means every group, in the file's order.
 
@@ -24,6 +24,7 @@ the process exits non-zero if any group failed.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import signal
@@ -127,10 +128,14 @@ def commit_label(group: Group) -> str:
     return f"{head or 'unknown'}{'+changes' if changed else ''}"
 
 
-def run_group(group: Group, max_children: int, time_limit: float | None, again: bool) -> int:
+def run_group(
+    group: Group, max_children: int, time_limit: float | None, again: bool, only: str | None
+) -> int:
     """Run mutmut for one group; returns its exit code (-1 when stopped by the time limit)."""
     prepare(group)
     names = survivors(group) if again else []
+    if only:
+        names = [name for name in names if fnmatch.fnmatch(name, only)]
     if again and not names:
         print(f"== {group.name}: no survivors to run again", flush=True)
         return 0
@@ -186,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--time-limit", type=float, help="seconds per group")
     parser.add_argument("--survivors", action="store_true", help="run survivors again")
+    parser.add_argument("--only", help="with --survivors: only the names matching this glob")
     args = parser.parse_args(argv)
     groups = load_groups()
     known = {g.name for g in groups}
@@ -195,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [g for g in groups if not args.groups or g.name in args.groups]
     failed = 0
     for group in chosen:
-        code = run_group(group, args.max_children, args.time_limit, args.survivors)
+        code = run_group(group, args.max_children, args.time_limit, args.survivors, args.only)
         failed += code not in (0, -1)
     return 1 if failed else 0
 
