@@ -257,6 +257,18 @@ PROBLEM_CASES = [
     ("liveperson.account", "le123", "liveperson.account: expected a string of digits, got 'le123'"),
     ("liveperson.account", -5, "liveperson.account: expected a string of digits, got -5"),
     ("liveperson.domain_api", 8080, "liveperson.domain_api: expected a string, got 8080"),
+    ("liveperson.domain_api", False, "liveperson.domain_api: expected a string, got false"),
+    # a value is shown whole up to 60 characters (its repr), cut with "..." beyond
+    (
+        "daemon.prepare_workers",
+        "y" * 58,
+        "daemon.prepare_workers: expected a whole number, got '" + "y" * 58 + "'",
+    ),
+    (
+        "daemon.prepare_workers",
+        "z" * 59,
+        "daemon.prepare_workers: expected a whole number, got '" + "z" * 56 + "...",
+    ),
     (
         "liveperson.request_timeout_seconds",
         "30",

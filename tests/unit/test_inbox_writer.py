@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -149,9 +150,26 @@ def test_when_every_name_is_taken_it_says_so_and_leaves_no_temp_file(
     monkeypatch.setattr(writer, "candidate_names", lambda name: iter([name, "form-2.png"]))
     (inbox.path / "form.png").write_bytes(b"one")
     (inbox.path / "form-2.png").write_bytes(b"two")
-    with pytest.raises(OSError, match=r"no free name for 'form\.png'"):
+    with pytest.raises(OSError, match=r"no free name for 'form\.png'") as raised:
         write_into_inbox(inbox, "form.png", b"three", "1")
+    assert raised.value.errno == errno.EEXIST
     assert _names(inbox) == ["form-2.png", "form.png"]
+
+
+def test_a_folder_holding_the_name_is_not_taken_for_the_same_file(inbox: Folder) -> None:
+    (inbox.path / "form.png").mkdir()
+    assert write_into_inbox(inbox, "form.png", b"content", "1") == "form-2.png"
+    assert (inbox.path / "form-2.png").read_bytes() == b"content"
+    assert os.listdir(inbox.path / "form.png") == []
+
+
+def test_a_named_pipe_holding_the_name_is_skipped_without_waiting_for_a_writer(
+    inbox: Folder,
+) -> None:
+    # Opened without O_NONBLOCK, a FIFO with no writer would block the receiver for ever.
+    os.mkfifo(inbox.path / "form.png")
+    assert write_into_inbox(inbox, "form.png", b"content", "1") == "form-2.png"
+    assert stat.S_ISFIFO(os.stat(inbox.path / "form.png").st_mode)
 
 
 def test_stale_temp_files_are_removed_and_counted_and_nothing_else(inbox: Folder) -> None:
@@ -161,3 +179,13 @@ def test_stale_temp_files_are_removed_and_counted_and_nothing_else(inbox: Folder
     assert remove_stale_temp_files(inbox) == 2
     assert _names(inbox) == [".syncd-1.txt", ".syncd-x.part", "a.part", "form.png"]
     assert remove_stale_temp_files(inbox) == 0
+
+
+def test_every_stale_temp_file_is_removed_whatever_else_the_folder_holds(inbox: Folder) -> None:
+    # Many other entries, so that the listing mixes them with the temp files in any order.
+    others = [f"scan-{number:02d}.pdf" for number in range(30)]
+    stale = [f".syncd-{number}.part" for number in range(5)]
+    for name in others + stale:
+        (inbox.path / name).write_bytes(b"x")
+    assert remove_stale_temp_files(inbox) == len(stale)
+    assert _names(inbox) == sorted(others)

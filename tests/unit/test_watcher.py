@@ -207,6 +207,27 @@ def test_a_network_outbox_is_polled_by_a_polling_observer(
         watcher.stop()
 
 
+def test_a_polled_outbox_reports_a_new_file_at_its_poll_interval(tmp_path: Path) -> None:
+    seen: queue.Queue[PathSeen] = queue.Queue()
+    watcher = _watcher(tmp_path, seen, watch_mode="poll")
+    assert watcher.kind == "poll"
+    watcher.start()
+    try:
+        (tmp_path / "page.jpg").write_bytes(b"\xff\xd8\xff")
+        events: list[PathSeen] = []
+
+        def page_seen() -> bool:
+            while not seen.empty():
+                events.append(seen.get_nowait())
+            return any(event.path == tmp_path / "page.jpg" for event in events)
+
+        # Polled every 0.1 s: well within the wait, however loaded the machine.
+        wait_until(page_seen, 10, "the polled file")
+    finally:
+        watcher.stop()
+    assert {event.route for event in events} == {"scans"}
+
+
 def test_a_local_outbox_is_watched_with_inotify(tmp_path: Path) -> None:
     watcher = _watcher(tmp_path, queue.Queue(), watch_mode="auto")
     assert watcher.kind == "events"
