@@ -24,18 +24,17 @@ from syncd.emulator.server import RunningEmulator
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.outbox import finisher as finisher_module
+from syncd.outbox import row_upload as row_upload_module
 from syncd.outbox import sender as sender_module
 from syncd.outbox.intake import Intake
 from syncd.outbox.preparer import Preparer
-from syncd.outbox.sender import (
-    PUBLISH_REJECTIONS_BEFORE_FAILING,
-    ROW_FAULTS_BEFORE_FAILING,
-    RouteSender,
-)
+from syncd.outbox.send_faults import PUBLISH_REJECTIONS_BEFORE_FAILING, ROW_FAULTS_BEFORE_FAILING
+from syncd.outbox.sender import RouteSender
 from syncd.outbox.uploads import upload_name_of
 from syncd.rules.retry import DEFAULT_RETRY_POLICY
 from syncd.service.wiring import LivePersonServices
-from syncd.state.model import IllegalTransitionError, OutboundRow, OutboundState
+from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
 from tests.helpers.documents import pdf_document
 from tests.helpers.harness import write_config
@@ -71,12 +70,15 @@ class Parts:
 
 @pytest.fixture
 def parts(tmp_path: Path, emulator: RunningEmulator) -> Iterator[Parts]:
-    # A short request timeout: a lost answer is given up on quickly.
+    # A short request timeout: a lost answer is given up on quickly. A window of one file:
+    # the sender does every step itself, so each step's effect is visible when it returns
+    # (uploads ahead and background finishing are tests/integration/test_upload_window.py's).
     config = load_config(
         write_config(
             tmp_path,
             emulator.base_url,
             emulator.account,
+            routes=[{"name": "scans", "upload_window_files": 1}],
             liveperson={"request_timeout_seconds": 2},
         )
     )
@@ -428,7 +430,8 @@ def test_the_happy_path_passes_each_crash_point_and_tells_the_daemon(
     parts: Parts, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reached: list[str] = []
-    monkeypatch.setattr(sender_module, "crash_point", reached.append)
+    for module in (sender_module, row_upload_module, finisher_module):
+        monkeypatch.setattr(module, "crash_point", reached.append)
     published: list[OutboundRow] = []
     sender = RouteSender(
         parts.route,
@@ -505,9 +508,6 @@ def test_a_two_page_document_is_sent_page_by_page_in_order(
 # Preparer.prepare_now, whose mark_prepared accepts only ``claimed`` rows, so the step raises
 # IllegalTransitionError every time and the file is never sent (start-up reconciliation is
 # what recovers it today). Strict: it fails loudly once the sender is fixed.
-@pytest.mark.xfail(
-    strict=True, raises=IllegalTransitionError, reason="re-preparing a prepared row is refused"
-)
 @pytest.mark.parametrize("damage", ["missing", "unusable"])
 def test_a_lost_or_damaged_prepared_upload_is_prepared_again_and_sent_once(
     parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture, damage: str
