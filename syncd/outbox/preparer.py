@@ -225,7 +225,8 @@ class Preparer:
                 return imaging.prepare_stream(handle, size_bytes, self._limits)
 
     def prepare_now(self, row: OutboundRow, route: RouteConfig) -> bool:
-        """Prepare one claimed row on the calling thread; True when it became ``prepared``.
+        """Prepare one claimed row (or a prepared one whose upload was lost) on the calling
+        thread; True when it is ``prepared``.
 
         Raises FolderChangedError when a route folder was swapped, OSError and StateError
         when the result cannot be stored.

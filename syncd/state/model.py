@@ -100,7 +100,9 @@ class Transition:
 
 _S = OutboundState
 CLAIM = Transition("claim", frozenset({_S.DETECTED}), _S.CLAIMED)
-PREPARE = Transition("prepare", frozenset({_S.CLAIMED}), _S.PREPARED)
+# A prepared row is prepared again when its prepared upload was lost or damaged before its
+# upload (the sender makes it again from the claimed original in the work folder).
+PREPARE = Transition("prepare", frozenset({_S.CLAIMED, _S.PREPARED}), _S.PREPARED)
 UPLOAD = Transition("record the upload of", frozenset({_S.PREPARED}), _S.UPLOADED)
 BEGIN_PUBLISH = Transition("begin publishing", frozenset({_S.UPLOADED}), _S.PUBLISHING)
 CONFIRM_PUBLISH = Transition("confirm", frozenset({_S.PUBLISHING}), _S.PUBLISHED)

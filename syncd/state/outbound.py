@@ -107,6 +107,8 @@ class OutboundRecords(RecordsBase):
     ) -> None:
         """claimed → prepared, keeping what the image step made so a restart never redoes it.
 
+        A ``prepared`` row may be prepared again (its prepared upload was lost or damaged).
+
         Raises ``StateError`` when ``preview`` exceeds ``MAX_PREVIEW_CHARS``.
         """
         check_preview(preview)

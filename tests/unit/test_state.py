@@ -36,7 +36,7 @@ SHA = "ab" * 32
 HAPPY_PATH = ["detected", "claimed", "prepared", "uploaded", "publishing", "published", "done"]
 LEGAL_SOURCES = {
     "mark_claimed": {"detected"},
-    "mark_prepared": {"claimed"},
+    "mark_prepared": {"claimed", "prepared"},  # prepared again when its upload was lost
     "mark_uploaded": {"prepared"},
     "mark_publishing": {"uploaded"},
     "mark_published": {"publishing"},
