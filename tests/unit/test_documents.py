@@ -477,7 +477,9 @@ def test_a_document_whose_pages_are_all_done_is_archived_to_sent(
     route = RouteConfig("r", tmp_path / "outbox", tmp_path / "inbox")
     folders = route_folders(route)
     original = route.work_dir / "00000001__doc.pdf"
-    original.write_bytes(documents.pdf_document(2))
+    # Made once: Pillow stamps a PDF with the time, so a second call a second later differs.
+    pdf = documents.pdf_document(2)
+    original.write_bytes(pdf)
     document = store.journal_detected("r", route.outbox / "doc.pdf", 10, 1, 2, "s", NOW)
     store.mark_claimed(document, original, NOW)
     first, second = store.mark_document_prepared(document, [_page(1), _page(2)], NOW)
@@ -495,7 +497,7 @@ def test_a_document_whose_pages_are_all_done_is_archived_to_sent(
     row = store.get_outbound(document)
     assert row.state == OutboundState.DONE and row.last_error is None
     assert row.final_path == route.sent_dir / "doc.pdf"
-    assert (route.sent_dir / "doc.pdf").read_bytes() == documents.pdf_document(2)
+    assert (route.sent_dir / "doc.pdf").read_bytes() == pdf
     assert not original.exists()
 
 
