@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trustme
 
 from syncd.config import RouteConfig, load_config
-from syncd.emulator.server import RunningEmulator
+from syncd.emulator.server import EmulatorSettings, RunningEmulator
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.liveperson.consumer import ConsumerClient
@@ -40,6 +41,7 @@ from tests.helpers.documents import pdf_document
 from tests.helpers.harness import write_config
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events
+from tests.helpers.tls import write_server_certificate
 from tests.helpers.waiting import wait_until
 
 # Far enough apart that every retry schedule the sender may set has passed.
@@ -66,6 +68,18 @@ class Parts:
     clock: Clock
     intake: Intake
     preparer: Preparer
+
+
+@pytest.fixture
+def emulator_settings(request: pytest.FixtureRequest, tmp_path: Path) -> EmulatorSettings:
+    """The emulator's settings: plain HTTP, or (parametrized indirectly with "private CA")
+    HTTPS with a certificate from a CA the test's configuration does not trust."""
+    if getattr(request, "param", None) != "private CA":
+        return EmulatorSettings(port=0)
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    cert_path, key_path = write_server_certificate(trustme.CA(), folder)
+    return EmulatorSettings(port=0, tls_cert=cert_path, tls_key=key_path)
 
 
 @pytest.fixture
@@ -586,3 +600,117 @@ def _set_immutable(path: Path, immutable: bool) -> bool:
     finally:
         os.close(descriptor)
     return True
+
+
+@pytest.mark.parametrize(
+    ("origin", "refusal"),
+    [
+        # A full URL as relativePath: the answer itself is refused (ProtocolError).
+        ("http://elsewhere.invalid:9", "not a path on the storage host"),
+        # Scheme-relative: a path, but not on the configured storage host (UnsafeRemoteError).
+        ("//elsewhere.invalid:9", "refusing"),
+    ],
+)
+def test_an_upload_url_for_another_host_keeps_the_file_and_is_not_asked_again_for_minutes(
+    parts: Parts,
+    emulator: RunningEmulator,
+    caplog: pytest.LogCaptureFixture,
+    origin: str,
+    refusal: str,
+) -> None:
+    row = _prepared_row(parts)
+    emulator.set_faults(upload_url_origin=origin)
+    parts.clock.now += STEP_SECONDS
+    with caplog.at_level(logging.WARNING, logger="syncd.sender"):
+        assert parts.sender.step(parts.clock.now) == 0.0
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts) == (OutboundState.PREPARED, 1)
+    assert refusal in (current.last_error or "")
+    # Five minutes at least (the schedule alone would say 5 s): LivePerson is not hammered.
+    assert parts.clock.now + 300 <= current.next_attempt_at < parts.clock.now + 301
+    summary = parts.store.route_summary("scans")
+    assert (summary.last_error, summary.last_error_at) == (current.last_error, parts.clock.now)
+    assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
+        f"route=scans file=scan.jpg: {current.last_error}; retrying in 300 s"
+    ]
+    emulator.reset_faults()
+    _step(parts, 3)
+    assert _row(parts, row.id).state == OutboundState.DONE
+    assert len(hosted_file_events(emulator)) == 1
+
+
+@pytest.mark.parametrize("emulator_settings", ["private CA"], indirect=True)
+def test_a_certificate_that_does_not_verify_keeps_the_file_on_its_schedule(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The emulator's certificate comes from a CA the configuration does not name.
+    row = _prepared_row(parts)
+    parts.clock.now += STEP_SECONDS
+    with caplog.at_level(logging.WARNING, logger="syncd.sender"):
+        assert parts.sender.step(parts.clock.now) == 0.0
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts) == (OutboundState.PREPARED, 1)
+    assert "liveperson.ca_file" in (current.last_error or "")
+    wait = current.next_attempt_at - parts.clock.now
+    assert DEFAULT_RETRY_POLICY.first_delays_seconds[0] <= wait
+    assert wait <= 1.2 * DEFAULT_RETRY_POLICY.first_delays_seconds[0]
+    summary = parts.store.route_summary("scans")
+    assert (summary.last_error, summary.last_error_at) == (current.last_error, parts.clock.now)
+    assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
+        f"route=scans file=scan.jpg: {current.last_error}; retrying in {wait:.0f} s"
+    ]
+    assert hosted_file_events(emulator) == []
+
+
+def test_storage_asking_to_retry_after_five_minutes_is_waited_out_without_touching_the_row(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    # Connected before the fault: a connect after the failure would end the wait at once.
+    parts.client.ensure_open_conversation()
+    emulator.set_faults(swift_error_rate=1.0, swift_error_code=503, retry_after_seconds=300)
+    start = parts.clock.now + STEP_SECONDS
+    wait_seconds = parts.sender.step(start)
+    assert wait_seconds >= 300
+    # The next look, before the wait is over, says how long is left and does not try.
+    emulator.reset_faults()
+    assert parts.sender.step(start + 100) == pytest.approx(wait_seconds - 100)
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts, current.last_error) == (
+        OutboundState.PREPARED,
+        0,
+        None,
+    )
+    assert parts.sender.step(start + wait_seconds) == 0.0
+    assert _row(parts, row.id).state == OutboundState.UPLOADED
+
+
+def test_a_publish_refused_because_the_conversation_closed_meanwhile_goes_to_the_next_one(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    first = _prepared_row(parts, "a.jpg")
+    _step(parts, 3)
+    done = _row(parts, first.id)
+    assert done.state == OutboundState.DONE and done.conversation_id is not None
+    second = _prepared_row(parts, "b.jpg", seed=1)
+    _step(parts)
+    assert _row(parts, second.id).state == OutboundState.UPLOADED
+    # The conversation's close is recorded while b.jpg's publish is on its way, and
+    # LivePerson refuses that publish: not the file's fault, it goes back to be published
+    # into the route's current conversation.
+    parts.store.mark_conversation_closed(done.conversation_id, parts.clock.now)
+    emulator.set_faults(
+        request_error_rate=1.0, request_error_code=400, request_error_types=["ms.PublishEvent"]
+    )
+    _step(parts)
+    current = _row(parts, second.id)
+    assert current.state == OutboundState.UPLOADED
+    assert current.conversation_id is None
+    assert "400" in (current.last_error or "")
+    wait = current.next_attempt_at - parts.clock.now
+    assert DEFAULT_RETRY_POLICY.first_delays_seconds[current.attempts - 1] <= wait
+    assert wait <= 1.2 * DEFAULT_RETRY_POLICY.first_delays_seconds[current.attempts - 1]
+    emulator.reset_faults()
+    _step(parts, 2)
+    assert _row(parts, second.id).state == OutboundState.DONE
+    assert len(hosted_file_events(emulator)) == 2
