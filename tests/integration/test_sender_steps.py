@@ -714,3 +714,57 @@ def test_a_publish_refused_because_the_conversation_closed_meanwhile_goes_to_the
     _step(parts, 2)
     assert _row(parts, second.id).state == OutboundState.DONE
     assert len(hosted_file_events(emulator)) == 2
+
+
+def _uploader(parts: Parts) -> row_upload_module.RowUploader:
+    """The route's row uploader as the upload window uses it (the same parts as the sender)."""
+    return row_upload_module.RowUploader(
+        parts.route,
+        parts.store,
+        parts.folders,
+        parts.client,
+        parts.sender._storage,
+        parts.preparer,
+        parts.clock,
+    )
+
+
+def test_an_upload_ahead_commits_uploaded_and_the_sender_then_publishes_it(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    assert _uploader(parts).upload_ahead(row) is True
+    uploaded = _row(parts, row.id)
+    assert uploaded.state == OutboundState.UPLOADED
+    assert uploaded.relative_path is not None and uploaded.updated_at == parts.clock.now
+    _step(parts, 2)
+    done = _row(parts, row.id)
+    assert done.state == OutboundState.DONE
+    (event,) = hosted_file_events(emulator)
+    assert uploaded.relative_path in str(event)
+
+
+@pytest.mark.parametrize("problem", ["storage refuses", "prepared upload missing"])
+def test_an_upload_ahead_that_fails_leaves_the_row_as_it_was_for_the_sender(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture, problem: str
+) -> None:
+    row = _prepared_row(parts)
+    if problem == "storage refuses":
+        emulator.set_faults(swift_error_rate=1.0, swift_error_code=403)
+    else:
+        (parts.route.work_dir / upload_name_of(row)).unlink()
+    with caplog.at_level(logging.DEBUG, logger="syncd.sender"):
+        assert _uploader(parts).upload_ahead(row) is False
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts, current.last_error) == (
+        OutboundState.PREPARED,
+        0,
+        None,
+    )
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "syncd.sender"]
+    assert message.startswith("route=scans file=scan.jpg: upload ahead did not finish (")
+    assert message.endswith("); it is uploaded in its turn")
+    emulator.reset_faults()
+    _step(parts, 4)
+    assert _row(parts, row.id).state == OutboundState.DONE
+    assert len(hosted_file_events(emulator)) == 1
