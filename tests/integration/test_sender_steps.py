@@ -768,3 +768,30 @@ def test_an_upload_ahead_that_fails_leaves_the_row_as_it_was_for_the_sender(
     _step(parts, 4)
     assert _row(parts, row.id).state == OutboundState.DONE
     assert len(hosted_file_events(emulator)) == 1
+
+
+def test_a_publish_cut_off_in_a_conversation_closed_since_goes_back_to_be_published_again(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    _step(parts)
+    conversation_id = parts.client.ensure_open_conversation()
+    emulator.set_faults(ws_close_rate=1.0)
+    _step(parts)
+    cut_off = _row(parts, row.id)
+    assert (cut_off.state, cut_off.conversation_id) == (OutboundState.PUBLISHING, conversation_id)
+    emulator.reset_faults()
+    # The conversation's close is recorded before the row's turn comes again: once the
+    # replay proves the publish absent, the row goes back to be published anew.
+    parts.store.mark_conversation_closed(conversation_id, parts.clock.now)
+
+    def settled() -> bool:
+        _step(parts)
+        return _row(parts, row.id).state != OutboundState.PUBLISHING
+
+    wait_until(settled, 60, "the cut-off publish to be settled after the reconnect")
+    reverted = _row(parts, row.id)
+    assert (reverted.state, reverted.conversation_id) == (OutboundState.UPLOADED, None)
+    assert hosted_file_events(emulator) == []
+    wait_until(lambda: _step_until_done(parts, row.id), 60, "the file to be sent")
+    assert len(hosted_file_events(emulator)) == 1
