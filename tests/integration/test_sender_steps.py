@@ -301,11 +301,17 @@ def _step_until_done(parts: Parts, row_id: int) -> bool:
 
 
 def test_upload_urls_that_have_always_expired_are_asked_for_again_then_count_as_a_fault(
-    parts: Parts, emulator: RunningEmulator
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     row = _prepared_row(parts)
     emulator.set_faults(upload_url_ttl_seconds=-10)
-    _step(parts)
+    with caplog.at_level(logging.INFO, logger="syncd.sender"):
+        _step(parts)
+    # One fresh URL asked for after each expired one, up to the limit.
+    expired = [r.getMessage() for r in caplog.records if "expired, asking again" in r.getMessage()]
+    assert expired == ["route=scans file=scan.jpg: upload URL expired, asking again"] * (
+        row_upload_module.UPLOAD_URL_ATTEMPTS
+    )
     current = _row(parts, row.id)
     assert (current.state, current.attempts) == (OutboundState.PREPARED, 1)
     assert "expired" in (current.last_error or "")
@@ -795,3 +801,24 @@ def test_a_publish_cut_off_in_a_conversation_closed_since_goes_back_to_be_publis
     assert hosted_file_events(emulator) == []
     wait_until(lambda: _step_until_done(parts, row.id), 60, "the file to be sent")
     assert len(hosted_file_events(emulator)) == 1
+
+
+def test_the_published_event_carries_the_row_s_caption_and_preview_and_the_log_says_where(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = _prepared_row(parts)
+    _step(parts)
+    with caplog.at_level(logging.INFO, logger="syncd.sender"):
+        _step(parts)
+    published = _row(parts, row.id)
+    assert published.state == OutboundState.PUBLISHED
+    (event,) = hosted_file_events(emulator)
+    message = event["event"]["message"]
+    assert message["caption"] == published.caption
+    assert message["preview"] == published.preview
+    assert message["relativePath"] == published.relative_path
+    assert message["fileType"] == published.file_type
+    assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
+        f"route=scans file=scan.jpg: published to conversation {published.conversation_id} "
+        f"as sequence {published.sequence}"
+    ]
