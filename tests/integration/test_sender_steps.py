@@ -9,6 +9,7 @@ once (or fails with its reason) in the end.
 from __future__ import annotations
 
 import array
+import dataclasses
 import fcntl
 import logging
 import os
@@ -822,3 +823,31 @@ def test_the_published_event_carries_the_row_s_caption_and_preview_and_the_log_s
         f"route=scans file=scan.jpg: published to conversation {published.conversation_id} "
         f"as sequence {published.sequence}"
     ]
+
+
+def test_with_a_window_of_two_a_published_file_is_finished_off_the_publish_path(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    route = dataclasses.replace(parts.route, upload_window_files=2)
+    sender = RouteSender(
+        route,
+        parts.store,
+        parts.folders,
+        parts.client,
+        parts.sender._storage,
+        parts.preparer,
+        parts.clock,
+    )
+    row = _prepared_row(parts)
+
+    def published() -> bool:
+        parts.clock.now += STEP_SECONDS
+        sender.step(parts.clock.now)
+        return _row(parts, row.id).state in (OutboundState.PUBLISHED, OutboundState.DONE)
+
+    wait_until(published, 30, "the file to be published")
+    # No further step: the finisher's own thread archives the original.
+    wait_until(lambda: _row(parts, row.id).state == OutboundState.DONE, 30, "the finisher")
+    done = _row(parts, row.id)
+    assert done.final_path is not None and done.final_path.exists()
+    assert len(hosted_file_events(emulator)) == 1
