@@ -548,6 +548,7 @@ def test_a_lost_or_damaged_prepared_upload_is_prepared_again_and_sent_once(
     if damage == "unusable":
         (message,) = messages
         assert message.startswith("route=scans file=scan.jpg: prepared upload refused (")
+        assert upload_name_of(row) in message  # what was wrong, with the upload's name
         assert message.endswith("); preparing it again")
     else:
         assert messages == []
@@ -682,6 +683,7 @@ def test_storage_asking_to_retry_after_five_minutes_is_waited_out_without_touchi
     # The next look, before the wait is over, says how long is left and does not try.
     emulator.reset_faults()
     assert parts.sender.step(start + 100) == pytest.approx(wait_seconds - 100)
+    assert parts.sender.step(start + wait_seconds - 0.5) == pytest.approx(0.5)
     current = _row(parts, row.id)
     assert (current.state, current.attempts, current.last_error) == (
         OutboundState.PREPARED,
