@@ -827,11 +827,21 @@ def test_the_published_event_carries_the_row_s_caption_and_preview_and_the_log_s
     ]
 
 
-def test_with_a_window_of_two_a_published_file_is_finished_off_the_publish_path(
+def test_with_a_window_of_two_the_next_file_is_uploaded_ahead_and_finishing_is_off_the_path(
     parts: Parts, emulator: RunningEmulator
 ) -> None:
     route = dataclasses.replace(parts.route, upload_window_files=2)
-    sender = RouteSender(
+    # Which threads woke the sender: the window's and the finisher's are named.
+    woken_by: list[str] = []
+
+    class WokenSender(RouteSender):
+        def wake(self) -> None:
+            woken_by.append(threading.current_thread().name)
+            super().wake()
+
+    first = _prepared_row(parts, "a.jpg")
+    second = _prepared_row(parts, "b.jpg", seed=1)
+    sender = WokenSender(
         route,
         parts.store,
         parts.folders,
@@ -840,16 +850,28 @@ def test_with_a_window_of_two_a_published_file_is_finished_off_the_publish_path(
         parts.preparer,
         parts.clock,
     )
-    row = _prepared_row(parts)
 
     def published() -> bool:
         parts.clock.now += STEP_SECONDS
         sender.step(parts.clock.now)
-        return _row(parts, row.id).state in (OutboundState.PUBLISHED, OutboundState.DONE)
+        return _row(parts, first.id).state in (OutboundState.PUBLISHED, OutboundState.DONE)
 
-    wait_until(published, 30, "the file to be published")
-    # No further step: the finisher's own thread archives the original.
-    wait_until(lambda: _row(parts, row.id).state == OutboundState.DONE, 30, "the finisher")
-    done = _row(parts, row.id)
+    wait_until(published, 30, "the first file to be published")
+    # No further step: the finisher's own thread archives the original and wakes the sender;
+    # the upload of b.jpg ahead of its turn, on a thread of the window's, woke it too.
+    wait_until(lambda: _row(parts, first.id).state == OutboundState.DONE, 30, "the finisher")
+    wait_until(lambda: {"finish", "upload-ahead"} <= set(woken_by), 30, "both wakes")
+    assert _row(parts, second.id).state == OutboundState.UPLOADED
+    done = _row(parts, first.id)
     assert done.final_path is not None and done.final_path.exists()
-    assert len(hosted_file_events(emulator)) == 1
+
+    def second_done() -> bool:
+        parts.clock.now += STEP_SECONDS
+        sender.step(parts.clock.now)
+        return _row(parts, second.id).state == OutboundState.DONE
+
+    wait_until(second_done, 30, "the second file to be sent")
+    events = hosted_file_events(emulator)
+    assert [e["sequence"] for e in events] == sorted(
+        [_row(parts, first.id).sequence, _row(parts, second.id).sequence]
+    )
