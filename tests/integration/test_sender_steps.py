@@ -773,6 +773,8 @@ def test_an_upload_ahead_that_fails_leaves_the_row_as_it_was_for_the_sender(
     (message,) = [r.getMessage() for r in caplog.records if r.name == "syncd.sender"]
     assert message.startswith("route=scans file=scan.jpg: upload ahead did not finish (")
     assert message.endswith("); it is uploaded in its turn")
+    # The reason is named: storage's status, or the prepared upload that is missing.
+    assert ("403" if problem == "storage refuses" else upload_name_of(row)) in message
     emulator.reset_faults()
     _step(parts, 4)
     assert _row(parts, row.id).state == OutboundState.DONE
