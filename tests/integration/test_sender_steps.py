@@ -9,6 +9,7 @@ once (or fails with its reason) in the end.
 from __future__ import annotations
 
 import array
+import dataclasses
 import fcntl
 import logging
 import os
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trustme
 
 from syncd.config import RouteConfig, load_config
-from syncd.emulator.server import RunningEmulator
+from syncd.emulator.server import EmulatorSettings, RunningEmulator
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.liveperson.consumer import ConsumerClient
@@ -40,6 +42,7 @@ from tests.helpers.documents import pdf_document
 from tests.helpers.harness import write_config
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.lookups import hosted_file_events
+from tests.helpers.tls import write_server_certificate
 from tests.helpers.waiting import wait_until
 
 # Far enough apart that every retry schedule the sender may set has passed.
@@ -66,6 +69,18 @@ class Parts:
     clock: Clock
     intake: Intake
     preparer: Preparer
+
+
+@pytest.fixture
+def emulator_settings(request: pytest.FixtureRequest, tmp_path: Path) -> EmulatorSettings:
+    """The emulator's settings: plain HTTP, or (parametrized indirectly with "private CA")
+    HTTPS with a certificate from a CA the test's configuration does not trust."""
+    if getattr(request, "param", None) != "private CA":
+        return EmulatorSettings(port=0)
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    cert_path, key_path = write_server_certificate(trustme.CA(), folder)
+    return EmulatorSettings(port=0, tls_cert=cert_path, tls_key=key_path)
 
 
 @pytest.fixture
@@ -287,11 +302,17 @@ def _step_until_done(parts: Parts, row_id: int) -> bool:
 
 
 def test_upload_urls_that_have_always_expired_are_asked_for_again_then_count_as_a_fault(
-    parts: Parts, emulator: RunningEmulator
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     row = _prepared_row(parts)
     emulator.set_faults(upload_url_ttl_seconds=-10)
-    _step(parts)
+    with caplog.at_level(logging.INFO, logger="syncd.sender"):
+        _step(parts)
+    # One fresh URL asked for after each expired one, up to the limit.
+    expired = [r.getMessage() for r in caplog.records if "expired, asking again" in r.getMessage()]
+    assert expired == ["route=scans file=scan.jpg: upload URL expired, asking again"] * (
+        row_upload_module.UPLOAD_URL_ATTEMPTS
+    )
     current = _row(parts, row.id)
     assert (current.state, current.attempts) == (OutboundState.PREPARED, 1)
     assert "expired" in (current.last_error or "")
@@ -527,6 +548,7 @@ def test_a_lost_or_damaged_prepared_upload_is_prepared_again_and_sent_once(
     if damage == "unusable":
         (message,) = messages
         assert message.startswith("route=scans file=scan.jpg: prepared upload refused (")
+        assert upload_name_of(row) in message  # what was wrong, with the upload's name
         assert message.endswith("); preparing it again")
     else:
         assert messages == []
@@ -586,3 +608,272 @@ def _set_immutable(path: Path, immutable: bool) -> bool:
     finally:
         os.close(descriptor)
     return True
+
+
+@pytest.mark.parametrize(
+    ("origin", "refusal"),
+    [
+        # A full URL as relativePath: the answer itself is refused (ProtocolError).
+        ("http://elsewhere.invalid:9", "not a path on the storage host"),
+        # Scheme-relative: a path, but not on the configured storage host (UnsafeRemoteError).
+        ("//elsewhere.invalid:9", "refusing"),
+    ],
+)
+def test_an_upload_url_for_another_host_keeps_the_file_and_is_not_asked_again_for_minutes(
+    parts: Parts,
+    emulator: RunningEmulator,
+    caplog: pytest.LogCaptureFixture,
+    origin: str,
+    refusal: str,
+) -> None:
+    row = _prepared_row(parts)
+    emulator.set_faults(upload_url_origin=origin)
+    parts.clock.now += STEP_SECONDS
+    with caplog.at_level(logging.WARNING, logger="syncd.sender"):
+        assert parts.sender.step(parts.clock.now) == 0.0
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts) == (OutboundState.PREPARED, 1)
+    assert refusal in (current.last_error or "")
+    # Five minutes at least (the schedule alone would say 5 s): LivePerson is not hammered.
+    assert parts.clock.now + 300 <= current.next_attempt_at < parts.clock.now + 301
+    summary = parts.store.route_summary("scans")
+    assert (summary.last_error, summary.last_error_at) == (current.last_error, parts.clock.now)
+    assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
+        f"route=scans file=scan.jpg: {current.last_error}; retrying in 300 s"
+    ]
+    emulator.reset_faults()
+    _step(parts, 3)
+    assert _row(parts, row.id).state == OutboundState.DONE
+    assert len(hosted_file_events(emulator)) == 1
+
+
+@pytest.mark.parametrize("emulator_settings", ["private CA"], indirect=True)
+def test_a_certificate_that_does_not_verify_keeps_the_file_on_its_schedule(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The emulator's certificate comes from a CA the configuration does not name.
+    row = _prepared_row(parts)
+    parts.clock.now += STEP_SECONDS
+    with caplog.at_level(logging.WARNING, logger="syncd.sender"):
+        assert parts.sender.step(parts.clock.now) == 0.0
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts) == (OutboundState.PREPARED, 1)
+    assert "liveperson.ca_file" in (current.last_error or "")
+    wait = current.next_attempt_at - parts.clock.now
+    assert DEFAULT_RETRY_POLICY.first_delays_seconds[0] <= wait
+    assert wait <= 1.2 * DEFAULT_RETRY_POLICY.first_delays_seconds[0]
+    summary = parts.store.route_summary("scans")
+    assert (summary.last_error, summary.last_error_at) == (current.last_error, parts.clock.now)
+    assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
+        f"route=scans file=scan.jpg: {current.last_error}; retrying in {wait:.0f} s"
+    ]
+    assert hosted_file_events(emulator) == []
+
+
+def test_storage_asking_to_retry_after_five_minutes_is_waited_out_without_touching_the_row(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    # Connected before the fault: a connect after the failure would end the wait at once.
+    parts.client.ensure_open_conversation()
+    emulator.set_faults(swift_error_rate=1.0, swift_error_code=503, retry_after_seconds=300)
+    start = parts.clock.now + STEP_SECONDS
+    wait_seconds = parts.sender.step(start)
+    assert wait_seconds >= 300
+    # The next look, before the wait is over, says how long is left and does not try.
+    emulator.reset_faults()
+    assert parts.sender.step(start + 100) == pytest.approx(wait_seconds - 100)
+    assert parts.sender.step(start + wait_seconds - 0.5) == pytest.approx(0.5)
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts, current.last_error) == (
+        OutboundState.PREPARED,
+        0,
+        None,
+    )
+    assert parts.sender.step(start + wait_seconds) == 0.0
+    assert _row(parts, row.id).state == OutboundState.UPLOADED
+
+
+def test_a_publish_refused_because_the_conversation_closed_meanwhile_goes_to_the_next_one(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    first = _prepared_row(parts, "a.jpg")
+    _step(parts, 3)
+    done = _row(parts, first.id)
+    assert done.state == OutboundState.DONE and done.conversation_id is not None
+    second = _prepared_row(parts, "b.jpg", seed=1)
+    _step(parts)
+    assert _row(parts, second.id).state == OutboundState.UPLOADED
+    # The conversation's close is recorded while b.jpg's publish is on its way, and
+    # LivePerson refuses that publish: not the file's fault, it goes back to be published
+    # into the route's current conversation.
+    parts.store.mark_conversation_closed(done.conversation_id, parts.clock.now)
+    emulator.set_faults(
+        request_error_rate=1.0, request_error_code=400, request_error_types=["ms.PublishEvent"]
+    )
+    _step(parts)
+    current = _row(parts, second.id)
+    assert current.state == OutboundState.UPLOADED
+    assert current.conversation_id is None
+    assert "400" in (current.last_error or "")
+    wait = current.next_attempt_at - parts.clock.now
+    assert DEFAULT_RETRY_POLICY.first_delays_seconds[current.attempts - 1] <= wait
+    assert wait <= 1.2 * DEFAULT_RETRY_POLICY.first_delays_seconds[current.attempts - 1]
+    emulator.reset_faults()
+    _step(parts, 2)
+    assert _row(parts, second.id).state == OutboundState.DONE
+    assert len(hosted_file_events(emulator)) == 2
+
+
+def _uploader(parts: Parts) -> row_upload_module.RowUploader:
+    """The route's row uploader as the upload window uses it (the same parts as the sender)."""
+    return row_upload_module.RowUploader(
+        parts.route,
+        parts.store,
+        parts.folders,
+        parts.client,
+        parts.sender._storage,
+        parts.preparer,
+        parts.clock,
+    )
+
+
+def test_an_upload_ahead_commits_uploaded_and_the_sender_then_publishes_it(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    assert _uploader(parts).upload_ahead(row) is True
+    uploaded = _row(parts, row.id)
+    assert uploaded.state == OutboundState.UPLOADED
+    assert uploaded.relative_path is not None and uploaded.updated_at == parts.clock.now
+    _step(parts, 2)
+    done = _row(parts, row.id)
+    assert done.state == OutboundState.DONE
+    (event,) = hosted_file_events(emulator)
+    assert uploaded.relative_path in str(event)
+
+
+@pytest.mark.parametrize("problem", ["storage refuses", "prepared upload missing"])
+def test_an_upload_ahead_that_fails_leaves_the_row_as_it_was_for_the_sender(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture, problem: str
+) -> None:
+    row = _prepared_row(parts)
+    if problem == "storage refuses":
+        emulator.set_faults(swift_error_rate=1.0, swift_error_code=403)
+    else:
+        (parts.route.work_dir / upload_name_of(row)).unlink()
+    with caplog.at_level(logging.DEBUG, logger="syncd.sender"):
+        assert _uploader(parts).upload_ahead(row) is False
+    current = _row(parts, row.id)
+    assert (current.state, current.attempts, current.last_error) == (
+        OutboundState.PREPARED,
+        0,
+        None,
+    )
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "syncd.sender"]
+    assert message.startswith("route=scans file=scan.jpg: upload ahead did not finish (")
+    assert message.endswith("); it is uploaded in its turn")
+    # The reason is named: storage's status, or the prepared upload that is missing.
+    assert ("403" if problem == "storage refuses" else upload_name_of(row)) in message
+    emulator.reset_faults()
+    _step(parts, 4)
+    assert _row(parts, row.id).state == OutboundState.DONE
+    assert len(hosted_file_events(emulator)) == 1
+
+
+def test_a_publish_cut_off_in_a_conversation_closed_since_goes_back_to_be_published_again(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    row = _prepared_row(parts)
+    _step(parts)
+    conversation_id = parts.client.ensure_open_conversation()
+    emulator.set_faults(ws_close_rate=1.0)
+    _step(parts)
+    cut_off = _row(parts, row.id)
+    assert (cut_off.state, cut_off.conversation_id) == (OutboundState.PUBLISHING, conversation_id)
+    emulator.reset_faults()
+    # The conversation's close is recorded before the row's turn comes again: once the
+    # replay proves the publish absent, the row goes back to be published anew.
+    parts.store.mark_conversation_closed(conversation_id, parts.clock.now)
+
+    def settled() -> bool:
+        _step(parts)
+        return _row(parts, row.id).state != OutboundState.PUBLISHING
+
+    wait_until(settled, 60, "the cut-off publish to be settled after the reconnect")
+    reverted = _row(parts, row.id)
+    assert (reverted.state, reverted.conversation_id) == (OutboundState.UPLOADED, None)
+    assert hosted_file_events(emulator) == []
+    wait_until(lambda: _step_until_done(parts, row.id), 60, "the file to be sent")
+    assert len(hosted_file_events(emulator)) == 1
+
+
+def test_the_published_event_carries_the_row_s_caption_and_preview_and_the_log_says_where(
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = _prepared_row(parts)
+    _step(parts)
+    with caplog.at_level(logging.INFO, logger="syncd.sender"):
+        _step(parts)
+    published = _row(parts, row.id)
+    assert published.state == OutboundState.PUBLISHED
+    (event,) = hosted_file_events(emulator)
+    message = event["event"]["message"]
+    assert message["caption"] == published.caption
+    assert message["preview"] == published.preview
+    assert message["relativePath"] == published.relative_path
+    assert message["fileType"] == published.file_type
+    assert [r.getMessage() for r in caplog.records if r.name == "syncd.sender"] == [
+        f"route=scans file=scan.jpg: published to conversation {published.conversation_id} "
+        f"as sequence {published.sequence}"
+    ]
+
+
+def test_with_a_window_of_two_the_next_file_is_uploaded_ahead_and_finishing_is_off_the_path(
+    parts: Parts, emulator: RunningEmulator
+) -> None:
+    route = dataclasses.replace(parts.route, upload_window_files=2)
+    # Which threads woke the sender: the window's and the finisher's are named.
+    woken_by: list[str] = []
+
+    class WokenSender(RouteSender):
+        def wake(self) -> None:
+            woken_by.append(threading.current_thread().name)
+            super().wake()
+
+    first = _prepared_row(parts, "a.jpg")
+    second = _prepared_row(parts, "b.jpg", seed=1)
+    sender = WokenSender(
+        route,
+        parts.store,
+        parts.folders,
+        parts.client,
+        parts.sender._storage,
+        parts.preparer,
+        parts.clock,
+    )
+
+    def published() -> bool:
+        parts.clock.now += STEP_SECONDS
+        sender.step(parts.clock.now)
+        return _row(parts, first.id).state in (OutboundState.PUBLISHED, OutboundState.DONE)
+
+    wait_until(published, 30, "the first file to be published")
+    # No further step: the finisher's own thread archives the original and wakes the sender;
+    # the upload of b.jpg ahead of its turn, on a thread of the window's, woke it too.
+    wait_until(lambda: _row(parts, first.id).state == OutboundState.DONE, 30, "the finisher")
+    wait_until(lambda: {"finish", "upload-ahead"} <= set(woken_by), 30, "both wakes")
+    assert _row(parts, second.id).state == OutboundState.UPLOADED
+    done = _row(parts, first.id)
+    assert done.final_path is not None and done.final_path.exists()
+
+    def second_done() -> bool:
+        parts.clock.now += STEP_SECONDS
+        sender.step(parts.clock.now)
+        return _row(parts, second.id).state == OutboundState.DONE
+
+    wait_until(second_done, 30, "the second file to be sent")
+    events = hosted_file_events(emulator)
+    assert [e["sequence"] for e in events] == sorted(
+        [_row(parts, first.id).sequence, _row(parts, second.id).sequence]
+    )
