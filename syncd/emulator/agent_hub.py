@@ -18,13 +18,14 @@ so a request's response goes out before the notifications it caused. No aiohttp 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from syncd.emulator import agent_frames
 from syncd.emulator.agent_frames import AgentIds
+from syncd.emulator.held_sends import HeldSends
 from syncd.emulator.model import BookListener, Conversation, StoredEvent
 from syncd.emulator.rejection import Rejection
 from syncd.emulator.routing import RingBook
@@ -104,7 +105,7 @@ class AgentHub:
         self.availability = "AWAY"
         self._clock_ms = clock_ms
         self._sockets: list[AgentSubscriber] = []
-        self._held: list[tuple[AgentSubscriber, str]] | None = None
+        self._sends = HeldSends()
 
     def add(self, socket: AgentSubscriber) -> None:
         """Start delivering to ``socket``."""
@@ -119,25 +120,12 @@ class AgentHub:
         """The live brand sockets."""
         return list(self._sockets)
 
-    @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> AbstractContextManager[None]:
         """Hold notifications back until the block ends (nested holds join the outer one)."""
-        if self._held is not None:
-            yield
-            return
-        self._held = []
-        try:
-            yield
-        finally:
-            held, self._held = self._held, None
-            for socket, text in held:
-                socket.send(text)
+        return self._sends.held()
 
     def _deliver(self, socket: AgentSubscriber, text: str) -> None:
-        if self._held is not None:
-            self._held.append((socket, text))
-        else:
-            socket.send(text)
+        self._sends.deliver(socket, text)
 
     def set_availability(self, availability: Any) -> None:
         """Set the agent's state; going ONLINE rings every routing subscriber with the

@@ -9,10 +9,10 @@ before the notifications that request caused. No aiohttp here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Protocol
 
+from syncd.emulator.held_sends import HeldSends
 from syncd.emulator.model import Conversation, StoredEvent
 from syncd.emulator.subscriptions import ConversationSubscription
 from syncd.liveperson.protocol import (
@@ -52,7 +52,7 @@ class Hub:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
-        self._held: list[tuple[Subscriber, str]] | None = None
+        self._sends = HeldSends()
 
     def add(self, subscriber: Subscriber) -> None:
         """Start delivering to ``subscriber``."""
@@ -74,25 +74,12 @@ class Hub:
             subscriber.close(code)
         return len(subscribers)
 
-    @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> AbstractContextManager[None]:
         """Hold notifications back until the block ends (nested holds join the outer one)."""
-        if self._held is not None:
-            yield
-            return
-        self._held = []
-        try:
-            yield
-        finally:
-            held, self._held = self._held, None
-            for subscriber, text in held:
-                subscriber.send(text)
+        return self._sends.held()
 
     def _deliver(self, subscriber: Subscriber, text: str) -> None:
-        if self._held is not None:
-            self._held.append((subscriber, text))
-        else:
-            subscriber.send(text)
+        self._sends.deliver(subscriber, text)
 
     def conversation_changed(self, conversation: Conversation) -> None:
         """Notify each of the owner's ExConversation subscriptions that sees a change."""
