@@ -8,11 +8,8 @@ once (or fails with its reason) in the end.
 
 from __future__ import annotations
 
-import array
 import dataclasses
-import fcntl
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +38,7 @@ from syncd.state.store import StateStore
 from tests.helpers.documents import pdf_document
 from tests.helpers.harness import write_config
 from tests.helpers.images import jpeg_bytes
+from tests.helpers.immutable import set_immutable
 from tests.helpers.lookups import hosted_file_events
 from tests.helpers.tls import write_server_certificate
 from tests.helpers.waiting import wait_until
@@ -482,13 +480,13 @@ def test_an_original_that_cannot_be_archived_leaves_the_row_done_with_the_reason
     assert _row(parts, row.id).state == OutboundState.PUBLISHED
     parts.route.sent_dir.mkdir(exist_ok=True)
     # Immutable: even root cannot move a file into it (EPERM).
-    if not _set_immutable(parts.route.sent_dir, True):
+    if not set_immutable(parts.route.sent_dir, True):
         pytest.skip("this file system or user cannot make a folder immutable")
     try:
         with caplog.at_level(logging.ERROR, logger="syncd.sender"):
             _step(parts)
     finally:
-        _set_immutable(parts.route.sent_dir, False)
+        set_immutable(parts.route.sent_dir, False)
     done = _row(parts, row.id)
     assert done.state == OutboundState.DONE
     assert done.final_path is None
@@ -588,26 +586,6 @@ def test_a_lost_or_damaged_page_fails_its_document_unsent(
     assert failed.state == OutboundState.FAILED
     assert (failed.last_error or "").startswith(reason)
     assert hosted_file_events(emulator) == []
-
-
-FS_IOC_GETFLAGS = 0x80086601
-FS_IOC_SETFLAGS = 0x40086602
-FS_IMMUTABLE_FL = 0x00000010
-
-
-def _set_immutable(path: Path, immutable: bool) -> bool:
-    """Set or clear the immutable flag (chattr +i); False where that is refused."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        flags = array.array("l", [0])
-        fcntl.ioctl(descriptor, FS_IOC_GETFLAGS, flags, True)
-        flags[0] = flags[0] | FS_IMMUTABLE_FL if immutable else flags[0] & ~FS_IMMUTABLE_FL
-        fcntl.ioctl(descriptor, FS_IOC_SETFLAGS, flags, True)
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)
-    return True
 
 
 @pytest.mark.parametrize(

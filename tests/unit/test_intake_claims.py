@@ -7,8 +7,6 @@ itself is in ``test_intake_settling.py``.
 
 from __future__ import annotations
 
-import array
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from syncd.outbox.intake import TRAILER_WALK_MAX_BYTES, Intake
 from syncd.state.model import LEFT_IN_OUTBOX, OutboundRow, OutboundState
 from syncd.state.store import StateStore
 from tests.helpers.images import jpeg_bytes, png_bytes
+from tests.helpers.immutable import set_immutable
 
 SETTLE_SECONDS = 2.0
 # Not 0, so that a time counted from the wrong origin shows.
@@ -554,26 +553,6 @@ def test_a_file_another_user_owns_is_claimed_by_rename_like_any_other(
     assert row.work_path is not None and row.work_path.stat().st_uid == OTHER_UID
 
 
-FS_IOC_GETFLAGS = 0x80086601
-FS_IOC_SETFLAGS = 0x40086602
-FS_IMMUTABLE_FL = 0x00000010
-
-
-def _set_immutable(path: Path, immutable: bool) -> bool:
-    """Set or clear the file's immutable flag (chattr +i); False where that is refused."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        flags = array.array("l", [0])
-        fcntl.ioctl(descriptor, FS_IOC_GETFLAGS, flags, True)
-        flags[0] = flags[0] | FS_IMMUTABLE_FL if immutable else flags[0] & ~FS_IMMUTABLE_FL
-        fcntl.ioctl(descriptor, FS_IOC_SETFLAGS, flags, True)
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)
-    return True
-
-
 def test_a_file_the_file_system_will_not_let_go_is_claimed_by_copy_and_left_in_place(
     route: RouteConfig,
     intake: Intake,
@@ -584,7 +563,7 @@ def test_a_file_the_file_system_will_not_let_go_is_claimed_by_copy_and_left_in_p
     path = route.outbox / "kept.jpg"
     path.write_bytes(data)
     # Immutable: even root's rename is refused (EPERM), as a file not ours to move is.
-    if not _set_immutable(path, True):
+    if not set_immutable(path, True):
         pytest.skip("this file system or user cannot make a file immutable")
     try:
         intake.note_seen(path, close_write=False, now=0.0)
@@ -604,7 +583,7 @@ def test_a_file_the_file_system_will_not_let_go_is_claimed_by_copy_and_left_in_p
         assert _settle(intake, 10.0) == 0
         assert len(_rows(store)) == 1
     finally:
-        _set_immutable(path, False)
+        set_immutable(path, False)
 
 
 def test_an_entry_swapped_for_a_link_to_the_file_that_was_read_is_not_claimed(
