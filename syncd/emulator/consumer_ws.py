@@ -27,128 +27,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
 from syncd.emulator.consumer_requests import (
     AUTHENTICATION_CLOSE_CODE,
-    UNAUTHENTICATED_EXPIRY_CLOSE_CODE,
     error_response,
     handle_request,
 )
+from syncd.emulator.consumer_socket import DROP_CODE, ConsumerSocket
 from syncd.emulator.core import EmulatorCore
 from syncd.emulator.faults import Faults
 from syncd.emulator.keys import CORE
-from syncd.emulator.network import NetworkLog
-from syncd.emulator.subscriptions import ConversationSubscription
-from syncd.emulator.tokens import ConsumerClaims, TokenError
+from syncd.emulator.tokens import TokenError
 from syncd.errors import ProtocolError
-from syncd.liveperson.protocol import INIT_CONNECTION, Request, parse_frame
+from syncd.liveperson.protocol import INIT_CONNECTION, PUBLISH_EVENT, Request, parse_frame
 
 logger = logging.getLogger("syncd.emulator")
 
-DROP_CODE = 1006  # "close" without a close frame: the TCP connection is aborted
 UNSUPPORTED_DATA_CODE = 1003
 POLICY_VIOLATION_CODE = 1008
 CLOSE_HANDSHAKE_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class _Pong:
-    data: bytes
-
-
-@dataclass(frozen=True)
-class _Close:
-    code: int
-
-
-class ConsumerSocket:
-    """One consumer WebSocket: its identity, subscriptions and outgoing queue."""
-
-    def __init__(
-        self,
-        ws: web.WebSocketResponse,
-        request: web.Request,
-        claims: ConsumerClaims | None,
-        rtt_seconds: Callable[[], float] = lambda: 0.0,
-        network_log: NetworkLog | None = None,
-    ) -> None:
-        """``rtt_seconds`` is read as each frame is queued: the frame leaves that much later
-        (the ``rtt_ms`` knob); ``network_log`` records each frame's queued and sent times."""
-        self.consumer_id: str | None = None
-        self.token_expires_at_seconds: float | None = None
-        self.expiry_close_code = AUTHENTICATION_CLOSE_CODE
-        self.conversation_subscriptions: dict[str, ConversationSubscription] = {}
-        self.dialog_ids: set[str] = set()
-        self.closing = False
-        self._ws = ws
-        self._request = request
-        # Each item with the loop time it was queued at and the time it may leave.
-        self._queue: asyncio.Queue[tuple[float, float, str | _Pong | _Close]] = asyncio.Queue()
-        self._rtt_seconds = rtt_seconds
-        self._network_log = network_log
-        if claims is not None:
-            self.authenticate(claims)
-
-    def authenticate(self, claims: ConsumerClaims) -> None:
-        """Bind the socket to the consumer of ``claims`` until the token expires."""
-        self.consumer_id = claims.consumer_id
-        self.token_expires_at_seconds = claims.expires_at_seconds
-        self.expiry_close_code = (
-            UNAUTHENTICATED_EXPIRY_CLOSE_CODE if claims.anonymous else AUTHENTICATION_CLOSE_CODE
-        )
-
-    def send(self, text: str) -> None:
-        """Queue a text frame (ignored once the socket is closing)."""
-        if not self.closing:
-            self._put(text)
-
-    def pong(self, data: bytes) -> None:
-        """Queue a pong answering a ping."""
-        if not self.closing:
-            self._put(_Pong(data))
-
-    def close(self, code: int) -> None:
-        """Close after the queued frames with ``code``; 1006 aborts the connection now."""
-        if self.closing:
-            return
-        self.closing = True
-        logger.info("closing consumer socket of %s with %d", self.consumer_id, code)
-        if code == DROP_CODE and self._request.transport is not None:
-            self._request.transport.abort()
-        self._put(_Close(code))
-
-    def _put(self, item: str | _Pong | _Close) -> None:
-        now = asyncio.get_running_loop().time()
-        self._queue.put_nowait((now, now + self._rtt_seconds(), item))
-
-    async def write_loop(self) -> None:
-        """Send queued items in order until a close item or a broken connection."""
-        try:
-            while True:
-                queued_at, due_at, item = await self._queue.get()
-                # In queue order, each no earlier than its due time: answers keep their
-                # order and overlap in flight (the reader never waits for them).
-                wait_seconds = due_at - asyncio.get_running_loop().time()
-                if wait_seconds > 0:
-                    await asyncio.sleep(wait_seconds)
-                if isinstance(item, _Close):
-                    if item.code != DROP_CODE:
-                        await self._ws.close(code=item.code)
-                    return
-                if self._ws.closed:
-                    return
-                if isinstance(item, _Pong):
-                    await self._ws.pong(item.data)
-                else:
-                    await self._ws.send_str(item)
-                    if self._network_log is not None:
-                        self._network_log.record("ws", queued_at, asyncio.get_running_loop().time())
-        except ConnectionError:
-            return  # the peer went away; the read loop notices and ends the handler
 
 
 def _token_from(request: web.Request) -> str | None:
@@ -208,6 +107,31 @@ async def _handle_text(core: EmulatorCore, socket: ConsumerSocket, text: str) ->
         socket.close(POLICY_VIOLATION_CODE)
         return
     logger.debug("request %s id=%s from %s", frame.type, frame.request_id, socket.consumer_id)
+    if frame.type == PUBLISH_EVENT and core.faults.publish_delay_seconds > 0:
+        # The reader goes on with the socket's next requests meanwhile.
+        task = asyncio.create_task(_handle_later(core, socket, frame))
+        _delayed_publishes.add(task)
+        task.add_done_callback(_delayed_publishes.discard)
+        return
+    _handle_request(core, socket, frame)
+
+
+# The publishes the ``publish_delay_ms`` knob holds back (a reference keeps each task alive).
+_delayed_publishes: set[asyncio.Task[None]] = set()
+
+
+async def _handle_later(core: EmulatorCore, socket: ConsumerSocket, frame: Request) -> None:
+    """Handle ``frame`` after the ``publish_delay_ms`` knob's delay, unless its socket has
+    closed meanwhile (then it is dropped, as if lost with the connection)."""
+    await asyncio.sleep(core.faults.publish_delay_seconds)
+    if socket.closing:
+        logger.info("fault: dropping a delayed %s, its socket closed", frame.type)
+        return
+    _handle_request(core, socket, frame)
+
+
+def _handle_request(core: EmulatorCore, socket: ConsumerSocket, frame: Request) -> None:
+    """Apply the request fault knobs to ``frame``, then handle it and queue what it yields."""
     faults_apply = frame.type != INIT_CONNECTION
     if faults_apply and _inject_request_fault(core.faults, socket, frame):
         return
@@ -287,6 +211,8 @@ async def consumer_socket(request: web.Request) -> web.StreamResponse:
             # Let the writer flush what is queued and send the close frame.
             await asyncio.wait({writer}, timeout=CLOSE_HANDSHAKE_SECONDS * 2)
     finally:
+        # The peer left or the socket closed: nothing more leaves, no held request runs.
+        socket.closing = True
         core.hub.remove(socket)
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)

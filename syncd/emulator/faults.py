@@ -38,6 +38,10 @@ Knobs (``PUT /_emulator/faults`` merges the given ones; ``DELETE`` resets all):
   anonymous authorize/refresh, connector exchange) this long before sending it. The verdict
   is reached when the request arrives, as on a slow IdP or link, so a refresh refused as
   "not expired yet" can reach the client after that token has expired;
+* ``publish_delay_ms`` — handle each consumer ``ms.PublishEvent`` this long after it
+  arrives, while the socket's other requests are handled and answered meanwhile (LivePerson
+  answers each request on its own and promises no order between them); a publish whose
+  socket closes before then is never handled, like a frame lost with its connection;
 * ``seed`` — re-seeds the random generator (setting it always re-seeds, even to the same value).
 
 Every draw comes from one ``random.Random(seed)``, and a knob draws only when its rate is
@@ -82,6 +86,7 @@ class FaultKnobs:
     history_delay_ms: float = 0.0
     agent_file_max_bytes: int | None = None
     idp_refusal_delay_ms: float = 0.0
+    publish_delay_ms: float = 0.0
     seed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,6 +103,13 @@ _RATES = (
 )
 _HTTP_CODES = ("request_error_code", "swift_error_code", "ws_connect_error_code")
 _OPTIONAL_INTEGERS = ("upload_url_ttl_seconds", "signup_token_ttl_seconds", "agent_file_max_bytes")
+_DELAYS_MS = (
+    "latency_ms",
+    "history_delay_ms",
+    "idp_refusal_delay_ms",
+    "rtt_ms",
+    "publish_delay_ms",
+)
 _KNOB_NAMES = frozenset(field.name for field in dataclasses.fields(FaultKnobs))
 
 
@@ -128,7 +140,7 @@ def _problem(name: str, value: Any) -> str | None:
     if name == "uplink_kbps":
         ok = value is None or (_is_number(value) and value > 0)
         return None if ok else "uplink_kbps must be None or a number above 0"
-    if name in ("latency_ms", "history_delay_ms", "idp_refusal_delay_ms", "rtt_ms"):
+    if name in _DELAYS_MS:
         return None if _is_number(value) and value >= 0 else f"{name} must be >= 0"
     if name == "upload_url_origin":
         ok = value is None or (
@@ -233,6 +245,11 @@ class Faults:
     def idp_refusal_delay_seconds(self) -> float:
         """How long each IdP refusal is held before it is sent (0: at once)."""
         return self.knobs.idp_refusal_delay_ms / 1000
+
+    @property
+    def publish_delay_seconds(self) -> float:
+        """How long each consumer publish waits before it is handled (0: at once)."""
+        return self.knobs.publish_delay_ms / 1000
 
     @property
     def rtt_seconds(self) -> float:

@@ -36,7 +36,8 @@ from syncd.emulator import (
 )
 from syncd.emulator.agent_socket import agent_socket
 from syncd.emulator.agent_socket import close_all as close_agent_sockets
-from syncd.emulator.consumer_ws import DROP_CODE, consumer_socket
+from syncd.emulator.consumer_socket import DROP_CODE
+from syncd.emulator.consumer_ws import consumer_socket
 from syncd.emulator.core import EmulatorCore
 from syncd.emulator.guard import control_guard
 from syncd.emulator.keys import CORE

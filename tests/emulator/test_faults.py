@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -137,6 +138,59 @@ def test_request_error_types_limit_the_errors_to_the_named_requests(
         ).status_code
         == 400
     )
+
+
+def test_publish_delay_lets_later_requests_answer_first(emulator: RunningEmulator) -> None:
+    consumer = Consumer.connect(emulator)
+    dialog_id = request_conversation(consumer)
+    emulator.set_faults(publish_delay_ms=400)
+    consumer.send(
+        {
+            "kind": "req",
+            "id": "late",
+            "type": "ms.PublishEvent",
+            "body": {
+                "dialogId": dialog_id,
+                "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "hi"},
+            },
+        }
+    )
+    consumer.send({"kind": "req", "id": "clock", "type": "GetClock"})
+    answered = [
+        frame["reqId"] for frame in consumer.frames_until_response("late") if "reqId" in frame
+    ]
+    assert answered == ["clock", "late"]
+    events = emulator.state()["conversations"][0]["events"]
+    assert [event["event"]["message"] for event in events] == ["hi"]
+    consumer.close()
+
+
+def test_a_delayed_publish_whose_socket_closed_is_never_handled(
+    emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="syncd.emulator")
+    consumer = Consumer.connect(emulator)
+    dialog_id = request_conversation(consumer)
+    emulator.set_faults(publish_delay_ms=300)
+    consumer.send(
+        {
+            "kind": "req",
+            "id": "lost",
+            "type": "ms.PublishEvent",
+            "body": {
+                "dialogId": dialog_id,
+                "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "x"},
+            },
+        }
+    )
+    # GetClock answered: the publish reached the emulator before the socket closed.
+    assert consumer.request({"kind": "req", "id": "clock", "type": "GetClock"})["code"] == 200
+    consumer.close()
+    # The delayed handler logs its decision; wait for it rather than for a fixed time.
+    _wait_until(
+        lambda: "fault: dropping a delayed ms.PublishEvent, its socket closed" in caplog.messages
+    )
+    assert emulator.state()["conversations"][0]["events"] == []
 
 
 def test_ws_connect_error_rate_refuses_the_upgrade_with_the_status_and_retry_after(

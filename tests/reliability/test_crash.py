@@ -43,6 +43,8 @@ GOOD_FILES = 3
 AGENT_FILES = 2
 RANDOM_ROUNDS = 3
 SOAK_RANDOM_ROUNDS = 30
+# How long the emulator holds each publish in the uploads-ahead test (publish_delay_ms).
+PUBLISH_HELD_MS = 20_000
 # Every WebSocket and storage request waits this long, so a random kill lands mid-upload.
 UPLOAD_LATENCY_MS = 300
 
@@ -158,10 +160,15 @@ def test_rows_uploaded_ahead_at_a_kill_are_published_in_order_with_their_uploads
     # uploaded but not published. After the restart each is published once, in file order,
     # with the object it was uploaded to (no second upload, whatever its URL's age).
     workload = Workload.create(tmp_path, emulator)
+    # Each publish is answered long after the uploads behind it are done, however slowly
+    # this machine prepares images: the first file stays publishing while the second and
+    # third upload, so at the kill at least two rows are uploaded and not yet published.
+    emulator.set_faults(publish_delay_ms=PUBLISH_HELD_MS)
     crashing = workload.start(env={"SYNCD_CRASH_AFTER": "uploaded", "SYNCD_CRASH_AFTER_COUNT": "3"})
     names = workload.drop_good(5, "ahead")
     context = "SIGKILL after the third 'uploaded' with uploads ahead"
     assert crashing.wait(timeout=120) == -signal.SIGKILL, f"{context}: {workload.log_tail()}"
+    emulator.reset_faults()
     uploaded = read_state(
         workload.database,
         lambda store: {
