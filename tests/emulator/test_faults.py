@@ -143,7 +143,7 @@ def test_request_error_types_limit_the_errors_to_the_named_requests(
 def test_publish_delay_lets_later_requests_answer_first(emulator: RunningEmulator) -> None:
     consumer = Consumer.connect(emulator)
     dialog_id = request_conversation(consumer)
-    emulator.set_faults(publish_delay_ms=400)
+    emulator.set_faults(publish_delay_ms=3000)
     consumer.send(
         {
             "kind": "req",
@@ -171,7 +171,7 @@ def test_a_delayed_publish_whose_socket_closed_is_never_handled(
     caplog.set_level(logging.INFO, logger="syncd.emulator")
     consumer = Consumer.connect(emulator)
     dialog_id = request_conversation(consumer)
-    emulator.set_faults(publish_delay_ms=300)
+    emulator.set_faults(publish_delay_ms=2000)
     consumer.send(
         {
             "kind": "req",
@@ -188,7 +188,8 @@ def test_a_delayed_publish_whose_socket_closed_is_never_handled(
     consumer.close()
     # The delayed handler logs its decision; wait for it rather than for a fixed time.
     _wait_until(
-        lambda: "fault: dropping a delayed ms.PublishEvent, its socket closed" in caplog.messages
+        lambda: "fault: dropping a delayed ms.PublishEvent, its socket closed" in caplog.messages,
+        timeout_seconds=15.0,
     )
     assert emulator.state()["conversations"][0]["events"] == []
 

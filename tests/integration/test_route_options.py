@@ -85,7 +85,7 @@ def test_a_preallocated_file_with_its_end_marker_written_first_is_sent_only_once
         tmp_path,
         emulator.base_url,
         emulator.account,
-        routes=[{"name": "slow", "settle_seconds": 1.0}],
+        routes=[{"name": "slow", "settle_seconds": 3.0}],
     )
     data = jpeg_bytes(1600, 1200, noise=True, seed=6)
     header_bytes = 1024
@@ -99,7 +99,9 @@ def test_a_preallocated_file_with_its_end_marker_written_first_is_sent_only_once
             body = range(header_bytes, len(data) - 2)
             chunk = len(body) // 8 + 1
             for offset in range(body.start, body.stop, chunk):
-                time.sleep(0.4)  # the writer's pace, shorter than settle_seconds
+                # The writer's pace, well inside settle_seconds: a stall of this thread on a
+                # loaded machine must not look like a finished file.
+                time.sleep(0.2)
                 handle.seek(offset)
                 handle.write(data[offset : min(offset + chunk, body.stop)])
                 handle.flush()

@@ -165,7 +165,8 @@ class SlowWriter(threading.Thread):
         # A daemon thread: if the test fails early, it must not hold up the session.
         super().__init__(name="slow-writer", daemon=True)
         self.path, self.data, self.seconds = path, data, seconds
-        self.finished_at: float | None = None
+        # When (unix s) the last bytes were written: a claim before then took a partial file.
+        self.last_write_at: float | None = None
 
     def run(self) -> None:
         pieces = SLOW_WRITE_PIECES
@@ -174,8 +175,8 @@ class SlowWriter(threading.Thread):
             for offset in range(0, len(self.data), size):
                 handle.write(self.data[offset : offset + size])
                 handle.flush()
+                self.last_write_at = time.time()
                 time.sleep(self.seconds / pieces)
-        self.finished_at = time.time()
 
 
 def drop(outbox: Path, name: str, data: bytes) -> None:
@@ -348,8 +349,8 @@ def test_the_hostile_corpus_gets_the_right_outcome_and_nothing_outside_is_read(
     # The slow file: one row, claimed only after the writer finished, sent whole.
     slow = [row for row in done if row.source_name == "slow.jpg"]
     assert len(slow) == 1
-    assert writer.finished_at is not None and slow[0].claimed_at is not None
-    assert slow[0].claimed_at >= writer.finished_at - 1.0
+    assert writer.last_write_at is not None and slow[0].claimed_at is not None
+    assert slow[0].claimed_at >= writer.last_write_at
     assert (sent_dir / "slow.jpg").read_bytes() == slow_data
     slow_upload = Image.open(io.BytesIO(object_bytes(emulator, str(slow[0].relative_path))))
     slow_upload.load()

@@ -47,7 +47,7 @@ EVERYTHING_REFUSED: dict[str, Any] = {
 }
 # A socket opened within the reconnect cap (plus the connect itself) after the faults clear,
 # and the whole backlog out within this many seconds of the faults clearing (the bar).
-CONNECT_SECONDS = 1.0
+CONNECT_SECONDS = 2.0
 BACKLOG_SECONDS = 15.0
 # "At most one connection attempt per few seconds per route". The waits are random (full
 # jitter: uniform up to 1, 2, 4, 8, then 10 s), so a correct daemon makes 15 attempts in a

@@ -70,9 +70,7 @@ def test_a_relative_key_file_comes_from_the_credentials_directory_when_systemd_s
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     key = _key_file(credentials)
-    data = _data(
-        {"identity": "authenticated", "private_key_file": key.name, "issuer": "https://x"}
-    )
+    data = _data({"identity": "authenticated", "private_key_file": key.name, "issuer": "https://x"})
     config = parse_config(data, tmp_path, environment={"CREDENTIALS_DIRECTORY": str(credentials)})
     assert config.liveperson.private_key_file == key
 
