@@ -3,7 +3,7 @@
 Part of ``StateStore`` (see ``state.store``); its read-only queries are in
 ``state.outbound_queries``. The arrows are
 ``detected → claimed → prepared → uploaded → publishing → published → done``, or ``failed``
-from any unfinished state (``state.model`` holds the table). Each forward arrow starts the
+from any unfinished state (``state.transitions`` holds the table). Each forward arrow starts the
 next step with a clean retry budget (``attempts`` 0, no error, due at once);
 ``schedule_retry`` spends that budget in place.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from syncd.state import model
+from syncd.state import transitions
 from syncd.state.base import RecordsBase
 from syncd.state.model import OutboundState, check_preview, path_text
 
@@ -48,7 +48,7 @@ class OutboundRecords(RecordsBase):
     """The outbound state machine: every arrow a row may take, one transaction each."""
 
     def _progress(
-        self, row_id: int, transition: model.Transition, now: float, **changes: object
+        self, row_id: int, transition: transitions.Transition, now: float, **changes: object
     ) -> None:
         changes.update(attempts=0, last_error=None, next_attempt_at=now)
         self._move("outbound", row_id, transition, now, **changes)
@@ -88,7 +88,9 @@ class OutboundRecords(RecordsBase):
 
     def mark_claimed(self, row_id: int, work_path: Path, now: float) -> None:
         """detected → claimed, once the file was renamed to ``work_path``."""
-        self._progress(row_id, model.CLAIM, now, work_path=path_text(work_path), claimed_at=now)
+        self._progress(
+            row_id, transitions.CLAIM, now, work_path=path_text(work_path), claimed_at=now
+        )
 
     def mark_prepared(
         self,
@@ -110,7 +112,7 @@ class OutboundRecords(RecordsBase):
         check_preview(preview)
         self._progress(
             row_id,
-            model.PREPARE,
+            transitions.PREPARE,
             now,
             caption=caption,
             file_type=file_type,
@@ -122,7 +124,7 @@ class OutboundRecords(RecordsBase):
 
     def mark_uploaded(self, row_id: int, relative_path: str, now: float) -> None:
         """prepared → uploaded, with the storage ``relativePath`` the upload went to."""
-        self._progress(row_id, model.UPLOAD, now, relative_path=relative_path)
+        self._progress(row_id, transitions.UPLOAD, now, relative_path=relative_path)
 
     def mark_publishing(self, row_id: int, conversation_id: str, now: float) -> None:
         """uploaded → publishing, written *before* the publish frame is sent.
@@ -130,18 +132,20 @@ class OutboundRecords(RecordsBase):
         After a crash, a ``publishing`` row means "replay ``conversation_id`` to learn whether
         the publish happened". Raises ``StateError`` when the conversation was not recorded.
         """
-        self._progress(row_id, model.BEGIN_PUBLISH, now, conversation_id=conversation_id)
+        self._progress(row_id, transitions.BEGIN_PUBLISH, now, conversation_id=conversation_id)
 
     def mark_published(self, row_id: int, sequence: int, now: float) -> None:
         """publishing → published, with the event's ``sequence`` in the conversation."""
-        self._progress(row_id, model.CONFIRM_PUBLISH, now, sequence=sequence, published_at=now)
+        self._progress(
+            row_id, transitions.CONFIRM_PUBLISH, now, sequence=sequence, published_at=now
+        )
 
     def revert_publishing(self, row_id: int, now: float) -> None:
         """publishing → uploaded, when a replay proved the publish never happened.
 
         The conversation is forgotten, so the next publish goes to the route's current one.
         """
-        self._progress(row_id, model.REVERT_PUBLISH, now, conversation_id=None)
+        self._progress(row_id, transitions.REVERT_PUBLISH, now, conversation_id=None)
 
     def mark_done(
         self, row_id: int, final_path: Path | None, now: float, note: str | None = None
@@ -155,7 +159,7 @@ class OutboundRecords(RecordsBase):
         self._move(
             "outbound",
             row_id,
-            model.FINISH,
+            transitions.FINISH,
             now,
             final_path=final_text,
             done_at=now,
@@ -166,7 +170,7 @@ class OutboundRecords(RecordsBase):
 
     def mark_failed(self, row_id: int, reason: str, now: float) -> None:
         """Any unfinished state → failed, for good; ``reason`` is kept as ``last_error``."""
-        self._move("outbound", row_id, model.FAIL, now, last_error=reason)
+        self._move("outbound", row_id, transitions.FAIL, now, last_error=reason)
 
     def schedule_retry(self, row_id: int, error: str, next_attempt_at: float, now: float) -> None:
         """Counts a failed attempt of the current step; the row is due again at ``next_attempt_at``.
@@ -174,7 +178,7 @@ class OutboundRecords(RecordsBase):
         The state stays. ``error`` is kept as ``last_error``.
         """
         self._count_failed_attempt(
-            "outbound", row_id, model.SCHEDULE_RETRY, error, next_attempt_at, now
+            "outbound", row_id, transitions.SCHEDULE_RETRY, error, next_attempt_at, now
         )
 
     def reset_for_retry(
@@ -198,7 +202,7 @@ class OutboundRecords(RecordsBase):
         self._move(
             "outbound",
             row_id,
-            model.RESET_FOR_RETRY,
+            transitions.RESET_FOR_RETRY,
             now,
             source_name=path_text(Path(source_path.name)),
             source_path=path_text(source_path),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from syncd.state import model
+from syncd.state import decode, model
 from syncd.state.base import RecordsBase
 from syncd.state.model import OutboundRow, OutboundState, path_text
 
@@ -25,7 +25,7 @@ class OutboundQueries(RecordsBase):
     def get_outbound(self, row_id: int) -> OutboundRow:
         """The row ``row_id``; raises ``UnknownRowError`` when there is none."""
         with self._reading(f"read outbound row {row_id}") as transaction:
-            return model.outbound_from_record(transaction.get("outbound", row_id))
+            return decode.outbound_from_record(transaction.get("outbound", row_id))
 
     def outbound_in_states(
         self, states: Iterable[OutboundState], route: str | None = None, limit: int | None = None
@@ -48,7 +48,7 @@ class OutboundQueries(RecordsBase):
             else:
                 sql += " ORDER BY id"
             records = transaction.rows(sql, parameters)
-        return [model.outbound_from_record(record) for record in records]
+        return [decode.outbound_from_record(record) for record in records]
 
     def recent_problems(self, route: str, limit: int = 10) -> list[OutboundRow]:
         """The newest finished rows of ``route`` that carry a reason: failed ones, and done
@@ -60,7 +60,7 @@ class OutboundQueries(RecordsBase):
         parameters = [route, OutboundState.FAILED, OutboundState.DONE, limit]
         with self._reading(f"list the problems of route {route}") as transaction:
             records = transaction.rows(sql, parameters)
-        return [model.outbound_from_record(record) for record in records]
+        return [decode.outbound_from_record(record) for record in records]
 
     def due_outbound(
         self, route: str, states: Iterable[OutboundState], now: float
@@ -76,7 +76,7 @@ class OutboundQueries(RecordsBase):
         )
         with self._reading(f"list due outbound rows of route {route}") as transaction:
             records = transaction.rows(sql, [route, *wanted, now])
-        return [model.outbound_from_record(record) for record in records]
+        return [decode.outbound_from_record(record) for record in records]
 
     def find_outbound_by_source(
         self, route: str, source_path: Path, inode: int, size_bytes: int, mtime_ns: int
@@ -99,7 +99,7 @@ class OutboundQueries(RecordsBase):
                     mtime_ns,
                 ],
             )
-        return model.outbound_from_record(records[0]) if records else None
+        return decode.outbound_from_record(records[0]) if records else None
 
     def taken_sources(self, route: str) -> set[tuple[str, int, int, int]]:
         """(source path, inode, size, mtime_ns) of every row of ``route`` that is on its way
@@ -139,7 +139,7 @@ class OutboundQueries(RecordsBase):
                 "SELECT * FROM outbound WHERE work_path = ? ORDER BY id DESC LIMIT 1",
                 [path_text(work_path)],
             )
-        return model.outbound_from_record(records[0]) if records else None
+        return decode.outbound_from_record(records[0]) if records else None
 
     def counts_by_state(self, route: str | None = None) -> dict[str, int]:
         """How many outbound rows are in each state (every state listed, zeros included)."""

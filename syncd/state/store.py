@@ -11,8 +11,9 @@ store never reads a clock, so the daemon can run on a fake one in tests.
 ``state.pages``) and reach the database only through the ``Transaction`` this module hands
 them. The SQLite connection and its transactions are ``state.connection`` (the only module
 that imports the SQLite libraries; every ``sqlite3`` error leaves it as ``StateError`` naming
-the database and the cause). The pure parts (state names, transitions, row types) are in
-``state.model`` and the schema in ``state.schema``.
+the database and the cause). The pure parts are ``state.model`` (state names, row types),
+``state.transitions`` (the legal moves) and ``state.decode`` (records to rows); the schema is
+``state.schema``.
 """
 
 from __future__ import annotations
