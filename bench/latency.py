@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from bench import daemon_run, report
 from bench.timing import median, percentile
 
-DEFAULT_SETTLE = 2.0  # syncd's default settle_seconds (config/parse.py)
+DEFAULT_SETTLE = 2.0  # syncd's default settle_seconds (config/routes.py)
 
 
 def small_jpeg() -> bytes:

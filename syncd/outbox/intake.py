@@ -2,25 +2,23 @@
 
 For one route it keeps the candidates the watcher and the scans report, decides when each
 has settled, reads it once through ``O_NOFOLLOW`` (hashing it), checks that it was written
-to the end, journals it in SQLite and claims it by renaming it into the route's work folder.
-Unsafe entries and files that stay incomplete go to ``failed/`` with a reason.
+to the end, journals it in SQLite and claims it by renaming it into the route's work folder
+(those two steps are ``outbox.intake_claims``). Unsafe entries and files that stay incomplete
+go to ``failed/`` with a reason (``outbox.intake_faults``).
 
 All methods take ``now`` (unix seconds) and run on the daemon's main thread.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from pathlib import Path
 
 from syncd import rules
 from syncd.config import RouteConfig
-from syncd.crashpoints import crash_point
 from syncd.errors import PermanentFileError
 from syncd.folders import FileRead, read_entry, read_own_file
-from syncd.folders.handles import rename_noreplace
 from syncd.folders.route import RouteFolders
 from syncd.imaging.metadata import has_end_structure
 from syncd.outbox.candidates import (
@@ -32,18 +30,16 @@ from syncd.outbox.candidates import (
 )
 
 __all__ = ["MAX_SOURCE_BYTES", "Intake", "row_id_from_work_name", "work_name"]
-from syncd.outbox.intake_faults import IntakeFaults
+from syncd.outbox.intake_claims import IntakeClaims
 from syncd.rules.filecheck import looks_complete, same_file_version, unsafe_entry_reason
 from syncd.state.store import StateStore
-
-log = logging.getLogger("syncd.intake")
 
 # The largest file whose structure the intake walks (in memory) to find its end marker
 # when its last bytes are a trailer; the preparer reads files up to this size in memory too.
 TRAILER_WALK_MAX_BYTES = 64 * 1024 * 1024
 
 
-class Intake(IntakeFaults):
+class Intake(IntakeClaims):
     """Settles, journals and claims the files of one route's outbox."""
 
     def __init__(self, route: RouteConfig, store: StateStore, folders: RouteFolders) -> None:
@@ -234,93 +230,3 @@ class Intake(IntakeFaults):
         except (FileNotFoundError, PermanentFileError):
             return False
         return has_end_structure(data)
-
-    def _claim_all(self, ready: list[tuple[Candidate, FileRead]], now: float) -> int:
-        """Journal, rename into the work folder and mark claimed every file of ``ready``.
-
-        One transaction journals them all, the renames follow, one fsync per folder makes
-        them durable, and one transaction marks them claimed: a batch of pages costs two
-        commits, not two per page. A crash anywhere in between is what start-up
-        reconciliation finishes (a ``detected`` row's file is in the outbox or, renamed,
-        in the work folder). An entry the file system refuses to move only delays itself
-        (``_claim_refused``). Returns how many were claimed.
-        """
-        with self._store.batch(f"journal {len(ready)} file(s) of route {self.route.name}"):
-            rows = [
-                (
-                    candidate,
-                    read,
-                    self._journal(
-                        candidate.path, read.size_bytes, read.mtime_ns, read.inode, read.sha256, now
-                    ),
-                )
-                for candidate, read in ready
-            ]
-        for _ in rows:
-            crash_point("detected")
-        folders = self._folders
-        moved: list[tuple[Candidate, int, Path]] = []
-        for candidate, read, row_id in rows:
-            name = candidate.path.name
-            claimed_name = work_name(row_id, name)
-            try:
-                # A rename on one file system: atomic, allowed for files of other owners
-                # (unlike link), and never replacing (the work name is unique by row).
-                rename_noreplace(folders.outbox.fd, name, folders.work.fd, claimed_name)
-            except FileNotFoundError:
-                # Renamed or deleted after it was read: a renamed file is seen again under
-                # its new name, so this row ends as reconciliation would end it.
-                reason = "the file disappeared from the outbox before it was claimed"
-                self._store.mark_failed(row_id, reason, now)
-                log.info("route=%s file=%s: %s", self.route.name, name, reason)
-                self._forget(candidate)
-                continue
-            except OSError as error:
-                if not self._copy_instead(candidate, read, row_id, claimed_name, error, now):
-                    continue
-            work_path = self.route.work_dir / claimed_name
-            if not self._is_what_was_read(claimed_name, read):
-                self._fail_swapped(candidate, row_id, claimed_name, now)
-                continue
-            moved.append((candidate, row_id, work_path))
-        if not moved:
-            return 0
-        folders.work.fsync()
-        folders.outbox.fsync()
-        with self._store.batch(f"claim {len(moved)} file(s) of route {self.route.name}"):
-            for _candidate, row_id, work_path in moved:
-                self._store.mark_claimed(row_id, work_path, now)
-        for candidate, row_id, _work_path in moved:
-            crash_point("claimed")
-            self._forget(candidate)
-            log.info(
-                "route=%s file=%s: claimed as #%d", self.route.name, candidate.path.name, row_id
-            )
-        return len(moved)
-
-    def _is_what_was_read(self, claimed_name: str, read: FileRead) -> bool:
-        try:
-            info = os.stat(claimed_name, dir_fd=self._folders.work.fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        if not stat.S_ISREG(info.st_mode):
-            return False
-        # A copy has its own inode; the copy step checked its hash instead.
-        return info.st_ino == read.inode or (
-            info.st_uid == os.geteuid() and info.st_nlink == 1 and info.st_size == read.size_bytes
-        )
-
-    def _journal(
-        self, path: Path, size: int, mtime_ns: int, inode: int, sha256: str, now: float
-    ) -> int:
-        """Journal ``path``, reusing the ``detected`` row ``syncd retry`` left for it.
-
-        An undecodable name is journaled in its printable form (SQLite holds text).
-        """
-        path = path.with_name(rules.printable_name(path.name))
-        existing = self._store.find_outbound_by_source(self.route.name, path, inode, size, mtime_ns)
-        if existing is not None:
-            return existing.id
-        return self._store.journal_detected(
-            self.route.name, path, size, mtime_ns, inode, sha256, now
-        )

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Any, Protocol
 
-from syncd.state.model import Transition
+from syncd.state.transitions import Transition
 
 
 class Transaction(Protocol):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from syncd.state import model
+from syncd.state import decode, transitions
 from syncd.state.base import RecordsBase, Transaction
 from syncd.state.model import InboundRow, InboundState, UnknownRowError, path_text
 
@@ -75,7 +75,7 @@ class InboundRecords(RecordsBase):
         self._move(
             "inbound",
             row_id,
-            model.COMPLETE_DOWNLOAD,
+            transitions.COMPLETE_DOWNLOAD,
             now,
             local_path=path_text(local_path),
             size_bytes=size_bytes,
@@ -85,20 +85,20 @@ class InboundRecords(RecordsBase):
 
     def mark_inbound_failed(self, row_id: int, reason: str, now: float) -> None:
         """pending → failed, for good; ``reason`` is kept as ``last_error``."""
-        self._move("inbound", row_id, model.FAIL_DOWNLOAD, now, last_error=reason)
+        self._move("inbound", row_id, transitions.FAIL_DOWNLOAD, now, last_error=reason)
 
     def schedule_inbound_retry(
         self, row_id: int, error: str, next_attempt_at: float, now: float
     ) -> None:
         """Counts a failed download attempt; the row is due again at ``next_attempt_at``."""
         self._count_failed_attempt(
-            "inbound", row_id, model.SCHEDULE_DOWNLOAD_RETRY, error, next_attempt_at, now
+            "inbound", row_id, transitions.SCHEDULE_DOWNLOAD_RETRY, error, next_attempt_at, now
         )
 
     def get_inbound(self, row_id: int) -> InboundRow:
         """The row ``row_id``; raises ``UnknownRowError`` when there is none."""
         with self._reading(f"read inbound row {row_id}") as transaction:
-            return model.inbound_from_record(transaction.get("inbound", row_id))
+            return decode.inbound_from_record(transaction.get("inbound", row_id))
 
     def due_inbound(self, route: str, now: float) -> list[InboundRow]:
         """Pending rows of ``route`` due at ``now``, oldest first."""
@@ -108,7 +108,7 @@ class InboundRecords(RecordsBase):
                 " ORDER BY id",
                 [route, InboundState.PENDING, now],
             )
-        return [model.inbound_from_record(record) for record in records]
+        return [decode.inbound_from_record(record) for record in records]
 
     def failed_inbound(self, route: str, limit: int = 5) -> list[InboundRow]:
         """The last ``limit`` refused inbound rows of ``route`` (with their reasons), newest
@@ -118,7 +118,7 @@ class InboundRecords(RecordsBase):
                 "SELECT * FROM inbound WHERE route = ? AND state = ? ORDER BY id DESC LIMIT ?",
                 [route, InboundState.FAILED, limit],
             )
-        return [model.inbound_from_record(record) for record in records]
+        return [decode.inbound_from_record(record) for record in records]
 
     def inbound_counts_by_state(self, route: str | None = None) -> dict[str, int]:
         """How many inbound rows are in each state (every state listed, zeros included)."""

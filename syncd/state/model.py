@@ -1,7 +1,8 @@
-"""The pure half of the state store: state names, legal transitions and row types.
+"""The pure half of the state store: state names, row types and the checks on stored values.
 
-Nothing here touches a database; ``state.py`` is the adapter that stores these values in
-SQLite. Keeping the transition table here lets the rules be read (and tested) in one place.
+Nothing here touches a database; ``state.store`` and its parts store these values in SQLite.
+The legal moves between the states are ``state.transitions``, and how a database record
+becomes one of these rows is ``state.decode``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from syncd.errors import StateError, UnsafeFileError
 
@@ -74,50 +74,6 @@ class UnknownRowError(StateError):
 
 class DatabaseMissingError(StateError):
     """A read-only open found no database: syncd has never run with this configuration."""
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One arrow of a row state machine.
-
-    ``sources`` are the states a row may be in; ``target`` is the new state, or None when the
-    transition keeps the state (a retry scheduled in place).
-    """
-
-    name: str
-    sources: frozenset[str]
-    target: str | None
-
-    def check(self, table: str, row_id: int, current: str) -> None:
-        """Raises ``IllegalTransitionError`` unless a row in ``current`` may take this arrow."""
-        if current not in self.sources:
-            allowed = ", ".join(sorted(self.sources))
-            raise IllegalTransitionError(
-                f"cannot {self.name} {table} row {row_id}: it is {current}, "
-                f"and only rows in {allowed} can"
-            )
-
-
-_S = OutboundState
-CLAIM = Transition("claim", frozenset({_S.DETECTED}), _S.CLAIMED)
-# A prepared row is prepared again when its prepared upload was lost or damaged before its
-# upload (the sender makes it again from the claimed original in the work folder).
-PREPARE = Transition("prepare", frozenset({_S.CLAIMED, _S.PREPARED}), _S.PREPARED)
-UPLOAD = Transition("record the upload of", frozenset({_S.PREPARED}), _S.UPLOADED)
-BEGIN_PUBLISH = Transition("begin publishing", frozenset({_S.UPLOADED}), _S.PUBLISHING)
-CONFIRM_PUBLISH = Transition("confirm", frozenset({_S.PUBLISHING}), _S.PUBLISHED)
-REVERT_PUBLISH = Transition("revert publishing", frozenset({_S.PUBLISHING}), _S.UPLOADED)
-FINISH = Transition("finish", frozenset({_S.PUBLISHED}), _S.DONE)
-# A document's original is done when its last page is: it is never uploaded itself.
-FINISH_DOCUMENT = Transition("finish the document of", frozenset({_S.PREPARED}), _S.DONE)
-FAIL = Transition("fail", frozenset(PENDING_OUTBOUND_STATES), _S.FAILED)
-SCHEDULE_RETRY = Transition("schedule a retry of", frozenset(PENDING_OUTBOUND_STATES), None)
-RESET_FOR_RETRY = Transition("reset", frozenset({_S.FAILED}), _S.DETECTED)
-
-_PENDING_DOWNLOAD = frozenset({InboundState.PENDING})
-COMPLETE_DOWNLOAD = Transition("complete", _PENDING_DOWNLOAD, InboundState.DONE)
-FAIL_DOWNLOAD = Transition("fail", _PENDING_DOWNLOAD, InboundState.FAILED)
-SCHEDULE_DOWNLOAD_RETRY = Transition("schedule a retry of", _PENDING_DOWNLOAD, None)
 
 
 def check_preview(preview: str | None) -> None:
@@ -273,37 +229,3 @@ class RouteSummary:
         if self.oldest_pending_created_at is None:
             return None
         return max(0.0, now - self.oldest_pending_created_at)
-
-
-def _optional_path(value: Any) -> Path | None:
-    return None if value is None else Path(value)
-
-
-def identity_from_record(record: Mapping[str, Any]) -> Identity:
-    """Builds an ``Identity`` from a database record (a column → value mapping)."""
-    return Identity(**{name: record[name] for name in Identity.__dataclass_fields__})
-
-
-def conversation_from_record(record: Mapping[str, Any]) -> ConversationRow:
-    """Builds a ``ConversationRow`` from a database record."""
-    values = {name: record[name] for name in ConversationRow.__dataclass_fields__}
-    values["state"] = ConversationState(values["state"])
-    return ConversationRow(**values)
-
-
-def outbound_from_record(record: Mapping[str, Any]) -> OutboundRow:
-    """Builds an ``OutboundRow`` from a database record; paths become ``Path`` objects."""
-    values = {name: record[name] for name in OutboundRow.__dataclass_fields__}
-    values["state"] = OutboundState(values["state"])
-    values["source_path"] = Path(values["source_path"])
-    for name in ("work_path", "final_path"):
-        values[name] = _optional_path(values[name])
-    return OutboundRow(**values)
-
-
-def inbound_from_record(record: Mapping[str, Any]) -> InboundRow:
-    """Builds an ``InboundRow`` from a database record."""
-    values = {name: record[name] for name in InboundRow.__dataclass_fields__}
-    values["state"] = InboundState(values["state"])
-    values["local_path"] = _optional_path(values["local_path"])
-    return InboundRow(**values)

@@ -1,8 +1,9 @@
 """The state store's outbound journal: one row per outbox file, one transaction per arrow.
 
-Part of ``StateStore`` (see ``state.py``). The arrows are
+Part of ``StateStore`` (see ``state.store``); its read-only queries are in
+``state.outbound_queries``. The arrows are
 ``detected → claimed → prepared → uploaded → publishing → published → done``, or ``failed``
-from any unfinished state (``state.model`` holds the table). Each forward arrow starts the
+from any unfinished state (``state.transitions`` holds the table). Each forward arrow starts the
 next step with a clean retry budget (``attempts`` 0, no error, due at once);
 ``schedule_retry`` spends that budget in place.
 
@@ -17,12 +18,11 @@ whose file is still in ``failed/``, which the intake's reconciliation fails agai
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
-from syncd.state import model
+from syncd.state import transitions
 from syncd.state.base import RecordsBase
-from syncd.state.model import OutboundRow, OutboundState, check_preview, path_text
+from syncd.state.model import OutboundState, check_preview, path_text
 
 # The columns a step after detection filled in; a retried row starts without them.
 _LEARNT_AFTER_DETECTION = (
@@ -44,15 +44,11 @@ _LEARNT_AFTER_DETECTION = (
 )
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
 class OutboundRecords(RecordsBase):
-    """The outbound state machine and the questions the intake and the sender ask of it."""
+    """The outbound state machine: every arrow a row may take, one transaction each."""
 
     def _progress(
-        self, row_id: int, transition: model.Transition, now: float, **changes: object
+        self, row_id: int, transition: transitions.Transition, now: float, **changes: object
     ) -> None:
         changes.update(attempts=0, last_error=None, next_attempt_at=now)
         self._move("outbound", row_id, transition, now, **changes)
@@ -92,7 +88,9 @@ class OutboundRecords(RecordsBase):
 
     def mark_claimed(self, row_id: int, work_path: Path, now: float) -> None:
         """detected → claimed, once the file was renamed to ``work_path``."""
-        self._progress(row_id, model.CLAIM, now, work_path=path_text(work_path), claimed_at=now)
+        self._progress(
+            row_id, transitions.CLAIM, now, work_path=path_text(work_path), claimed_at=now
+        )
 
     def mark_prepared(
         self,
@@ -114,7 +112,7 @@ class OutboundRecords(RecordsBase):
         check_preview(preview)
         self._progress(
             row_id,
-            model.PREPARE,
+            transitions.PREPARE,
             now,
             caption=caption,
             file_type=file_type,
@@ -126,7 +124,7 @@ class OutboundRecords(RecordsBase):
 
     def mark_uploaded(self, row_id: int, relative_path: str, now: float) -> None:
         """prepared → uploaded, with the storage ``relativePath`` the upload went to."""
-        self._progress(row_id, model.UPLOAD, now, relative_path=relative_path)
+        self._progress(row_id, transitions.UPLOAD, now, relative_path=relative_path)
 
     def mark_publishing(self, row_id: int, conversation_id: str, now: float) -> None:
         """uploaded → publishing, written *before* the publish frame is sent.
@@ -134,18 +132,20 @@ class OutboundRecords(RecordsBase):
         After a crash, a ``publishing`` row means "replay ``conversation_id`` to learn whether
         the publish happened". Raises ``StateError`` when the conversation was not recorded.
         """
-        self._progress(row_id, model.BEGIN_PUBLISH, now, conversation_id=conversation_id)
+        self._progress(row_id, transitions.BEGIN_PUBLISH, now, conversation_id=conversation_id)
 
     def mark_published(self, row_id: int, sequence: int, now: float) -> None:
         """publishing → published, with the event's ``sequence`` in the conversation."""
-        self._progress(row_id, model.CONFIRM_PUBLISH, now, sequence=sequence, published_at=now)
+        self._progress(
+            row_id, transitions.CONFIRM_PUBLISH, now, sequence=sequence, published_at=now
+        )
 
     def revert_publishing(self, row_id: int, now: float) -> None:
         """publishing → uploaded, when a replay proved the publish never happened.
 
         The conversation is forgotten, so the next publish goes to the route's current one.
         """
-        self._progress(row_id, model.REVERT_PUBLISH, now, conversation_id=None)
+        self._progress(row_id, transitions.REVERT_PUBLISH, now, conversation_id=None)
 
     def mark_done(
         self, row_id: int, final_path: Path | None, now: float, note: str | None = None
@@ -159,7 +159,7 @@ class OutboundRecords(RecordsBase):
         self._move(
             "outbound",
             row_id,
-            model.FINISH,
+            transitions.FINISH,
             now,
             final_path=final_text,
             done_at=now,
@@ -170,7 +170,7 @@ class OutboundRecords(RecordsBase):
 
     def mark_failed(self, row_id: int, reason: str, now: float) -> None:
         """Any unfinished state → failed, for good; ``reason`` is kept as ``last_error``."""
-        self._move("outbound", row_id, model.FAIL, now, last_error=reason)
+        self._move("outbound", row_id, transitions.FAIL, now, last_error=reason)
 
     def schedule_retry(self, row_id: int, error: str, next_attempt_at: float, now: float) -> None:
         """Counts a failed attempt of the current step; the row is due again at ``next_attempt_at``.
@@ -178,7 +178,7 @@ class OutboundRecords(RecordsBase):
         The state stays. ``error`` is kept as ``last_error``.
         """
         self._count_failed_attempt(
-            "outbound", row_id, model.SCHEDULE_RETRY, error, next_attempt_at, now
+            "outbound", row_id, transitions.SCHEDULE_RETRY, error, next_attempt_at, now
         )
 
     def reset_for_retry(
@@ -202,7 +202,7 @@ class OutboundRecords(RecordsBase):
         self._move(
             "outbound",
             row_id,
-            model.RESET_FOR_RETRY,
+            transitions.RESET_FOR_RETRY,
             now,
             source_name=path_text(Path(source_path.name)),
             source_path=path_text(source_path),
@@ -212,148 +212,3 @@ class OutboundRecords(RecordsBase):
             last_error=None,
             **dict.fromkeys(_LEARNT_AFTER_DETECTION),
         )
-
-    def get_outbound(self, row_id: int) -> OutboundRow:
-        """The row ``row_id``; raises ``UnknownRowError`` when there is none."""
-        with self._reading(f"read outbound row {row_id}") as transaction:
-            return model.outbound_from_record(transaction.get("outbound", row_id))
-
-    def outbound_in_states(
-        self, states: Iterable[OutboundState], route: str | None = None, limit: int | None = None
-    ) -> list[OutboundRow]:
-        """Rows in any of ``states`` (of ``route``, or of every route), oldest first.
-
-        ``limit`` keeps only the oldest rows: the sender looks at the head of a long queue
-        without loading (and building rows for) the whole of it on every step.
-        """
-        wanted = sorted(set(states))
-        sql = f"SELECT * FROM outbound WHERE state IN ({_marks(len(wanted))})"  # noqa: S608
-        parameters: list[object] = list(wanted)
-        if route is not None:
-            sql += " AND route = ?"
-            parameters.append(route)
-        with self._reading("list outbound rows") as transaction:
-            if limit is not None:
-                sql += " ORDER BY id LIMIT ?"
-                parameters.append(limit)
-            else:
-                sql += " ORDER BY id"
-            records = transaction.rows(sql, parameters)
-        return [model.outbound_from_record(record) for record in records]
-
-    def recent_problems(self, route: str, limit: int = 10) -> list[OutboundRow]:
-        """The newest finished rows of ``route`` that carry a reason: failed ones, and done
-        ones whose original could not be archived; newest first, at most ``limit``."""
-        sql = (
-            "SELECT * FROM outbound WHERE route = ? AND state IN (?, ?)"
-            " AND last_error IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT ?"
-        )
-        parameters = [route, OutboundState.FAILED, OutboundState.DONE, limit]
-        with self._reading(f"list the problems of route {route}") as transaction:
-            records = transaction.rows(sql, parameters)
-        return [model.outbound_from_record(record) for record in records]
-
-    def due_outbound(
-        self, route: str, states: Iterable[OutboundState], now: float
-    ) -> list[OutboundRow]:
-        """Rows of ``route`` in ``states`` that are due at ``now``, oldest first.
-
-        Oldest first because publishing is FIFO per route (pages of a scan keep their order).
-        """
-        wanted = sorted(set(states))
-        sql = (
-            "SELECT * FROM outbound WHERE route = ?"  # noqa: S608 (only placeholders are added)
-            f" AND state IN ({_marks(len(wanted))}) AND next_attempt_at <= ? ORDER BY id"
-        )
-        with self._reading(f"list due outbound rows of route {route}") as transaction:
-            records = transaction.rows(sql, [route, *wanted, now])
-        return [model.outbound_from_record(record) for record in records]
-
-    def find_outbound_by_source(
-        self, route: str, source_path: Path, inode: int, size_bytes: int, mtime_ns: int
-    ) -> OutboundRow | None:
-        """The ``detected`` row journaled for this very outbox file, or None.
-
-        Only ``detected`` rows are searched: later rows' files have left the outbox, and a
-        finished row must never hide a new scan that reuses a name (and perhaps an inode).
-        """
-        with self._reading(f"look up {source_path}") as transaction:
-            records = transaction.rows(
-                "SELECT * FROM outbound WHERE route = ? AND state = ? AND source_path = ?"
-                " AND inode = ? AND size_bytes = ? AND mtime_ns = ? ORDER BY id DESC LIMIT 1",
-                [
-                    route,
-                    OutboundState.DETECTED,
-                    path_text(source_path),
-                    inode,
-                    size_bytes,
-                    mtime_ns,
-                ],
-            )
-        return model.outbound_from_record(records[0]) if records else None
-
-    def taken_sources(self, route: str) -> set[tuple[str, int, int, int]]:
-        """(source path, inode, size, mtime_ns) of every row of ``route`` that is on its way
-        or finished with a reason.
-
-        A file still in the outbox with one of these versions is one syncd could not move
-        (sent as a copy, or failed and left in place): the intake must not journal it again.
-        Unfinished rows are included because a copy's original stays while it is sent.
-        """
-        # A failed row's file usually went to failed/: only one whose reason says it stayed
-        # in the outbox is taken (a file put back by `syncd retry`, or by hand, is new work).
-        sql = (
-            "SELECT source_path, inode, size_bytes, mtime_ns FROM outbound WHERE route = ?"
-            " AND (state NOT IN (?, ?, ?) OR (state = ? AND last_error IS NOT NULL)"
-            " OR (state = ? AND instr(last_error, ?) > 0))"
-        )
-        parameters = [
-            route,
-            OutboundState.DETECTED,
-            OutboundState.DONE,
-            OutboundState.FAILED,
-            OutboundState.DONE,
-            OutboundState.FAILED,
-            model.LEFT_IN_OUTBOX,
-        ]
-        with self._reading(f"list the taken files of route {route}") as transaction:
-            records = transaction.rows(sql, parameters)
-        return {
-            (str(r["source_path"]), int(r["inode"]), int(r["size_bytes"]), int(r["mtime_ns"]))
-            for r in records
-        }
-
-    def find_outbound_by_work_path(self, work_path: Path) -> OutboundRow | None:
-        """The row that claimed ``work_path`` (in any state), or None."""
-        with self._reading(f"look up {work_path}") as transaction:
-            records = transaction.rows(
-                "SELECT * FROM outbound WHERE work_path = ? ORDER BY id DESC LIMIT 1",
-                [path_text(work_path)],
-            )
-        return model.outbound_from_record(records[0]) if records else None
-
-    def counts_by_state(self, route: str | None = None) -> dict[str, int]:
-        """How many outbound rows are in each state (every state listed, zeros included)."""
-        return self._count_states("outbound", OutboundState, route)
-
-    def sent_byte_totals(self, route: str) -> tuple[int, int]:
-        """Bytes of the originals, and bytes uploaded, of every file of ``route`` sent so far."""
-        with self._reading(f"sum the bytes sent by route {route}") as transaction:
-            records = transaction.rows(
-                "SELECT coalesce(sum(size_bytes), 0) AS original,"
-                " coalesce(sum(upload_bytes), 0) AS uploaded"
-                " FROM outbound WHERE route = ? AND state = ?",
-                [route, OutboundState.DONE],
-            )
-        return int(records[0]["original"]), int(records[0]["uploaded"])
-
-    def oldest_pending_created_at(self, route: str) -> float | None:
-        """When the oldest unfinished outbound file of ``route`` was journaled, or None."""
-        pending = sorted(model.PENDING_OUTBOUND_STATES)
-        with self._reading(f"find the oldest pending file of route {route}") as transaction:
-            oldest = transaction.value(
-                "SELECT min(created_at) FROM outbound WHERE route = ?"  # noqa: S608
-                f" AND state IN ({_marks(len(pending))})",
-                [route, *pending],
-            )
-        return None if oldest is None else float(oldest)

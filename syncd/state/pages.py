@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from syncd.state import model
+from syncd.state import decode, transitions
 from syncd.state.base import RecordsBase
 from syncd.state.model import OutboundRow, OutboundState, check_preview, path_text
 
@@ -54,7 +54,7 @@ class PageRecords(RecordsBase):
             check_preview(page.preview)
         with self._transaction(f"prepare the pages of outbound row {document_id}") as transaction:
             original = transaction.get("outbound", document_id)
-            model.PREPARE.check("outbound", document_id, original["state"])
+            transitions.PREPARE.check("outbound", document_id, original["state"])
             transaction.run(
                 "DELETE FROM outbound WHERE document_id = ? AND state IN (?, ?)",
                 [document_id, OutboundState.DONE, OutboundState.FAILED],
@@ -89,7 +89,7 @@ class PageRecords(RecordsBase):
             self._move(
                 "outbound",
                 document_id,
-                model.PREPARE,
+                transitions.PREPARE,
                 now,
                 pages=len(pages),
                 attempts=0,
@@ -104,7 +104,7 @@ class PageRecords(RecordsBase):
             records = transaction.rows(
                 "SELECT * FROM outbound WHERE document_id = ? ORDER BY page", [document_id]
             )
-        return [model.outbound_from_record(record) for record in records]
+        return [decode.outbound_from_record(record) for record in records]
 
     def find_page_row(self, document_id: int, page: int) -> OutboundRow | None:
         """The row of page ``page`` of the original ``document_id``, or None."""
@@ -112,7 +112,7 @@ class PageRecords(RecordsBase):
             records = transaction.rows(
                 "SELECT * FROM outbound WHERE document_id = ? AND page = ?", [document_id, page]
             )
-        return model.outbound_from_record(records[0]) if records else None
+        return decode.outbound_from_record(records[0]) if records else None
 
     def finish_document(
         self, document_id: int, final_path: Path | None, now: float, note: str | None = None
@@ -127,7 +127,7 @@ class PageRecords(RecordsBase):
         self._move(
             "outbound",
             document_id,
-            model.FINISH_DOCUMENT,
+            transitions.FINISH_DOCUMENT,
             now,
             final_path=final_text,
             done_at=now,
@@ -152,4 +152,4 @@ class PageRecords(RecordsBase):
         )
         with self._reading(f"list the send queue of route {route}") as transaction:
             records = transaction.rows(sql, [route, *wanted, limit])
-        return [model.outbound_from_record(record) for record in records]
+        return [decode.outbound_from_record(record) for record in records]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syncd.errors import StateError
-from syncd.state import model
+from syncd.state import decode
 from syncd.state.base import RecordsBase
 from syncd.state.model import ConversationRow, ConversationState, Identity
 
@@ -34,7 +34,7 @@ class RouteRecords(RecordsBase):
         """The consumer identity of ``route``, or None before its first signup."""
         with self._reading(f"read the identity of route {route}") as transaction:
             records = transaction.rows("SELECT * FROM identities WHERE route = ?", [route])
-        return model.identity_from_record(records[0]) if records else None
+        return decode.identity_from_record(records[0]) if records else None
 
     def save_identity(
         self,
@@ -196,7 +196,7 @@ class RouteRecords(RecordsBase):
             records = transaction.rows(
                 "SELECT * FROM conversations WHERE route = ? ORDER BY opened_at, rowid", [route]
             )
-        return [model.conversation_from_record(record) for record in records]
+        return [decode.conversation_from_record(record) for record in records]
 
     def note_success(self, route: str, now: float) -> None:
         """Records that ``route`` just completed a transfer (shown by ``syncd status``)."""

@@ -7,12 +7,13 @@ state inside it. Every time is a float of unix seconds passed in by the caller (
 store never reads a clock, so the daemon can run on a fake one in tests.
 
 ``StateStore`` is assembled from parts that each keep one kind of record
-(``state.routes``, ``state.outbound``, ``state.inbound``, ``state.pages``) and reach the
-database only through the ``Transaction`` this module hands them. The SQLite connection and
-its transactions are ``state.connection`` (the only module that imports the SQLite
-libraries; every ``sqlite3`` error leaves it as ``StateError`` naming the database and the
-cause). The pure parts (state names, transitions, row types) are in ``state.model`` and the
-schema in ``state.schema``.
+(``state.routes``, ``state.outbound``, ``state.outbound_queries``, ``state.inbound``,
+``state.pages``) and reach the database only through the ``Transaction`` this module hands
+them. The SQLite connection and its transactions are ``state.connection`` (the only module
+that imports the SQLite libraries; every ``sqlite3`` error leaves it as ``StateError`` naming
+the database and the cause). The pure parts are ``state.model`` (state names, row types),
+``state.transitions`` (the legal moves) and ``state.decode`` (records to rows); the schema is
+``state.schema``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from syncd.state.files import create_private_file, take_lock
 from syncd.state.inbound import InboundRecords
 from syncd.state.model import DatabaseMissingError, RouteSummary
 from syncd.state.outbound import OutboundRecords
+from syncd.state.outbound_queries import OutboundQueries
 from syncd.state.pages import PageRecords
 from syncd.state.routes import RouteRecords
 from syncd.state.schema import APPLICATION_ID, MIGRATIONS, Migration
@@ -41,7 +43,7 @@ def _without_handle(transaction: contextlib.AbstractContextManager[Transaction])
         yield
 
 
-class StateStore(RouteRecords, OutboundRecords, PageRecords, InboundRecords):
+class StateStore(RouteRecords, OutboundRecords, OutboundQueries, PageRecords, InboundRecords):
     """A handle on the state database, safe to share between the daemon's threads.
 
     Build it with ``StateStore.open``; use it as a context manager or call ``close()``.

@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 from PIL import Image
 
 from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
-from syncd.outbox import intake
+from syncd.outbox import intake_claims
 from syncd.state.model import InboundState, OutboundRow, OutboundState
 from tests.helpers.harness import (
     read_state,
@@ -293,7 +293,7 @@ def test_a_file_renamed_between_its_read_and_its_claim_is_sent_once_under_its_ne
     """
     config = write_config(tmp_path, emulator.base_url, emulator.account)
     outbox = tmp_path / "scans" / "outbox"
-    original_crash_point = intake.crash_point
+    original_crash_point = intake_claims.crash_point
     renamed: list[str] = []
 
     def rename_at_the_worst_moment(name: str) -> None:
@@ -302,7 +302,7 @@ def test_a_file_renamed_between_its_read_and_its_claim_is_sent_once_under_its_ne
             renamed.append("invoice.jpg")
         original_crash_point(name)
 
-    monkeypatch.setattr(intake, "crash_point", rename_at_the_worst_moment)
+    monkeypatch.setattr(intake_claims, "crash_point", rename_at_the_worst_moment)
     with running_daemon(config) as running:
         (tmp_path / "scan.jpg").write_bytes(jpeg_bytes(320, 240, seed=8))
         os.rename(tmp_path / "scan.jpg", outbox / "scan.jpg")

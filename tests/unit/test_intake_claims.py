@@ -18,7 +18,7 @@ from syncd import crashpoints, rules
 from syncd.config import RouteConfig
 from syncd.folders import read_entry
 from syncd.folders.route import RouteFolders
-from syncd.outbox import intake as intake_module
+from syncd.outbox import intake_claims as claims_module
 from syncd.outbox.candidates import MAX_CLAIMS_PER_STEP, MAX_SOURCE_BYTES, Candidate
 from syncd.outbox.intake import TRAILER_WALK_MAX_BYTES, Intake
 from syncd.state.model import LEFT_IN_OUTBOX, OutboundRow, OutboundState
@@ -357,7 +357,7 @@ def test_claims_log_one_line_per_file_and_pass_the_crash_points_in_order(
     # The real crash point kills the process (the reliability tests use it); here each point
     # reached is recorded instead, as the crash tests rely on their names.
     reached: list[str] = []
-    monkeypatch.setattr(intake_module, "crash_point", reached.append)
+    monkeypatch.setattr(claims_module, "crash_point", reached.append)
     (route.outbox / "a.jpg").write_bytes(jpeg_bytes(16, 16))
     (route.outbox / "b.jpg").write_bytes(jpeg_bytes(16, 16, seed=1))
     intake.scan(now=0.0)
