@@ -29,11 +29,12 @@ from syncd.outbox.preparer import Preparer
 from syncd.outbox.reconcile import reconcile_route
 from syncd.outbox.sender import ACTIVE_STATES, RouteSender
 from syncd.outbox.watcher import PathSeen
-from syncd.service.log_route import in_route, install_route_labels, route_label
+from syncd.service.log_route import in_route, install_route_labels
 from syncd.service.notify import Notifier, watchdog_interval_seconds
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
 from syncd.service.route_errors import RouteErrorCollector
 from syncd.service.route_folders import route_folder_problems
+from syncd.service.route_stop import stop_routes
 from syncd.service.status import DismissedCount, status_line, waiting_files
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow, OutboundState
@@ -53,9 +54,6 @@ STATUS_INTERVAL_SECONDS = 1.0
 STEP_ERROR_DELAY_SECONDS = 5.0
 # A route stopped by a swapped folder records its error again this often (status shows it).
 ROUTE_STOPPED_RECHECK_SECONDS = 60.0
-# How long a stop waits for the route threads to finish their step: systemd and operators
-# expect a daemon to be gone within about 2 s, even while LivePerson does not answer.
-STOP_GRACE_SECONDS = 1.2
 
 
 class Daemon:
@@ -314,14 +312,6 @@ class Daemon:
         self._metrics = MetricsServer(collector, settings.host, settings.port)
         log.info("metrics on http://%s:%d/metrics", settings.host, self._metrics.port)
 
-    def _close_clients(self) -> None:
-        """Close every route's LivePerson client, then the shared HTTP pool."""
-        for name, state in self._routes.items():
-            with route_label(name):
-                state.client.close()
-        if self._services is not None:
-            self._services.close()
-
     def _record_route_errors(self) -> None:
         """Write the problems logged about each route since the last pass to the state."""
         for route, (message, logged_at) in self._route_errors.drain().items():
@@ -349,8 +339,8 @@ class Daemon:
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Stop watchers, give in-flight work ``STOP_GRACE_SECONDS``, close connections and
-        the state.
+        """Stop watchers, give in-flight work ``route_stop.STOP_GRACE_SECONDS``, close
+        connections and the state.
 
         A route thread still busy after the grace (an upload or a LivePerson request
         hanging in an outage) is abandoned, not waited for: each step it takes is a
@@ -364,29 +354,7 @@ class Daemon:
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None
-        for state in self._routes.values():
-            state.stop_watcher()
-            state.sender.wake()
-            state.receiver.wake()
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for state in self._routes.values():
-            for thread in state.threads:
-                thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        busy = [t.name for state in self._routes.values() for t in state.threads if t.is_alive()]
-        if busy:
-            log.warning(
-                "not waiting for %s (busy with LivePerson); the next start resumes their work",
-                ", ".join(busy),
-            )
-        if self._preparer is not None:
-            self._preparer.shutdown()
-        # Closing a client joins its connection supervisor, which may itself be stuck in a
-        # request to an unanswering LivePerson: close them on a helper thread, within the
-        # same grace.
-        closer = threading.Thread(target=self._close_clients, name="close-clients", daemon=True)
-        closer.start()
-        closer.join(timeout=max(0.2, deadline - time.monotonic()))
-        busy += [closer.name] if closer.is_alive() else []
+        busy = stop_routes(self._routes, self._preparer, self._services)
         if self._store is not None:
             self._record_route_errors()
             if not busy:
