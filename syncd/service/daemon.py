@@ -23,19 +23,17 @@ from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.inbox.receiver import RouteReceiver
 from syncd.liveperson.notifications import ConversationChange, MessagingEvent
-from syncd.liveperson.outage_report import OutageReporter
 from syncd.outbox.intake import Intake
 from syncd.outbox.preparer import Preparer
 from syncd.outbox.reconcile import reconcile_route
 from syncd.outbox.sender import ACTIVE_STATES, RouteSender
 from syncd.outbox.watcher import PathSeen
 from syncd.service.log_route import in_route, install_route_labels
-from syncd.service.notify import Notifier, watchdog_interval_seconds
+from syncd.service.notify import Notifier
+from syncd.service.reporting import StatusReporter, connection_states
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
-from syncd.service.route_errors import RouteErrorCollector
 from syncd.service.route_folders import route_folder_problems
 from syncd.service.route_stop import stop_routes
-from syncd.service.status import DismissedCount, status_line, waiting_files
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
@@ -47,8 +45,6 @@ log = logging.getLogger("syncd.daemon")
 
 # How often the main loop runs when nothing wakes it: settle checks need this resolution.
 TICK_SECONDS = 0.1
-# STATUS= costs a few COUNT queries; once a second is plenty for `systemctl status`.
-STATUS_INTERVAL_SECONDS = 1.0
 # After a main-loop pass failed to write the state (disk full), wait this long: the same
 # pass would fail again at once, and each failure logs a line.
 STEP_ERROR_DELAY_SECONDS = 5.0
@@ -78,16 +74,8 @@ class Daemon:
         self._store: StateStore | None = None
         self._preparer: Preparer | None = None
         self._services: LivePersonServices | None = None
-        self._watchdog_seconds = watchdog_interval_seconds()
-        self._next_watchdog_at = 0.0
-        self._next_status_at = 0.0
-        # The connection state of each route as last written to the state database, so
-        # `syncd status` can show it; written only when it changes.
-        self._recorded_connection_states: dict[str, str] = {}
-        self._outages = OutageReporter(lambda route: waiting_files(self.store, route))
-        # The newest logged problem of each route, written to the state for `syncd status`.
-        self._route_errors = RouteErrorCollector()
-        self._dismissed = DismissedCount(config)
+        # Connection states, route errors, outages, STATUS= and the watchdog.
+        self._reporter = StatusReporter(config, self._notifier, lambda: self.store)
         self._metrics: MetricsServer | None = None
 
     @property
@@ -111,7 +99,7 @@ class Daemon:
             raise ConfigError(problems)
         self._store = StateStore.open(self.config.state.database, exclusive=True)
         install_route_labels()
-        logging.getLogger().addHandler(self._route_errors)
+        logging.getLogger().addHandler(self._reporter.route_errors)
         problems = self._store.integrity_problems()
         if problems:
             raise StateCorruptError(
@@ -262,37 +250,10 @@ class Daemon:
                 # the daemon or the other routes; the files stay where they are.
                 log.exception("route=%s: intake step failed unexpectedly", state.config.name)
                 state.paused_until = now + ROUTE_ERROR_DELAY_SECONDS
-        connection_states = self._routes_connection_states()
-        self._record_connection_states(connection_states, now)
-        for name, state in self._routes.items():
-            self._outages.observe(name, state.client.link, now)
-        self._record_route_errors()
-        if now >= self._next_status_at:
-            self._next_status_at = now + STATUS_INTERVAL_SECONDS
-            self._notifier.status(status_line(self.store, connection_states, self._dismissed))
-        if self._watchdog_seconds is not None and now >= self._next_watchdog_at and self._healthy():
-            self._next_watchdog_at = now + self._watchdog_seconds
-            self._notifier.watchdog()
-
-    def _healthy(self) -> bool:
-        """True while every route thread is alive (a dead thread must trip the watchdog)."""
-        return all(state.threads_alive() for state in self._routes.values())
+        self._reporter.report(self._routes, now)
 
     def _routes_connection_states(self) -> dict[str, str]:
-        return {name: state.client.connection_state for name, state in self._routes.items()}
-
-    def _record_connection_states(self, states: dict[str, str], now: float) -> None:
-        """Write each route's connection state to the state database when it changed."""
-        for route, connection_state in states.items():
-            if self._recorded_connection_states.get(route) == connection_state:
-                continue
-            # Remembered before writing: a failing write (disk full) is logged once per
-            # change instead of on every tick; the next change is written again.
-            self._recorded_connection_states[route] = connection_state
-            try:
-                self.store.note_connection_state(route, connection_state, now)
-            except StateError as error:
-                log.warning("route=%s: cannot record the connection state: %s", route, error)
+        return connection_states(self._routes)
 
     def _start_metrics(self) -> None:
         """Serve Prometheus metrics when ``[metrics] listen`` is set (ConfigError if it
@@ -311,17 +272,6 @@ class Daemon:
         )
         self._metrics = MetricsServer(collector, settings.host, settings.port)
         log.info("metrics on http://%s:%d/metrics", settings.host, self._metrics.port)
-
-    def _record_route_errors(self) -> None:
-        """Write the problems logged about each route since the last pass to the state."""
-        for route, (message, logged_at) in self._route_errors.drain().items():
-            if route not in self._routes:
-                continue
-            try:
-                self.store.note_error(route, message, logged_at)
-            except StateError as error:
-                # Worded without "route=", so this line is not collected in turn.
-                log.warning("cannot record the last error of route %s: %s", route, error)
 
     def run_until_stopped(self) -> None:
         """Loop ``step`` until a stop is requested, then stop gracefully."""
@@ -356,7 +306,7 @@ class Daemon:
             self._metrics = None
         busy = stop_routes(self._routes, self._preparer, self._services)
         if self._store is not None:
-            self._record_route_errors()
+            self._reporter.record_route_errors(self._routes)
             if not busy:
                 self._store.close()
             self._store = None
@@ -365,7 +315,7 @@ class Daemon:
         for folders in self._folders.values() if not busy else ():
             folders.close()
         self._folders.clear()
-        logging.getLogger().removeHandler(self._route_errors)
+        logging.getLogger().removeHandler(self._reporter.route_errors)
         log.info("syncd stopped")
 
 
