@@ -4,6 +4,10 @@
 LivePerson, so systemd gets READY=1 at once even when the network is down; every route's
 LivePerson session connects lazily in its own threads. The main loop is ``step(now)``,
 which tests can call directly. Signal handlers only set a flag.
+
+A route's parts are built and started by ``route_start``, stopped within a grace by
+``route_stop``; what each pass reports (``syncd status``, STATUS=, the watchdog) is
+``reporting``'s job.
 """
 
 from __future__ import annotations
@@ -21,18 +25,22 @@ from syncd.config import Config
 from syncd.errors import ConfigError, FolderChangedError, StateCorruptError, StateError
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
-from syncd.inbox.receiver import RouteReceiver
-from syncd.liveperson.notifications import ConversationChange, MessagingEvent
-from syncd.outbox.intake import Intake
 from syncd.outbox.preparer import Preparer
 from syncd.outbox.reconcile import reconcile_route
-from syncd.outbox.sender import ACTIVE_STATES, RouteSender
+from syncd.outbox.sender import ACTIVE_STATES
 from syncd.outbox.watcher import PathSeen
-from syncd.service.log_route import in_route, install_route_labels
+from syncd.service.log_route import install_route_labels
 from syncd.service.notify import Notifier
 from syncd.service.reporting import StatusReporter, connection_states
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
 from syncd.service.route_folders import route_folder_problems
+from syncd.service.route_start import (
+    build_route,
+    change_forwarder,
+    event_forwarder,
+    link_up_forwarder,
+    start_route,
+)
 from syncd.service.route_stop import stop_routes
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow, OutboundState
@@ -124,81 +132,24 @@ class Daemon:
         for route in self.config.routes:
             folders = self._folders[route.name]
             reconcile_route(route, folders, self._store, now)
-            client = self._services.client_for(
-                route,
-                on_messaging_event=self._event_forwarder(route.name),
-                on_conversation_change=self._change_forwarder(route.name),
-                on_connected=self._link_up_forwarder(route.name),
-            )
-            sender = RouteSender(
+            self._routes[route.name] = build_route(
                 route,
                 self._store,
                 folders,
-                client,
-                self._services.storage,
+                self._services,
                 self._preparer,
                 self._clock,
                 on_published=self._on_published,
-            )
-            receiver = RouteReceiver(
-                route,
-                self._store,
-                folders,
-                client,
-                self._services.storage,
-                self._clock,
+                on_messaging_event=event_forwarder(self._routes, route.name),
+                on_conversation_change=change_forwarder(self._routes, route.name),
+                on_connected=link_up_forwarder(self._routes, route.name),
                 has_pending_files=partial(self._has_pending_files, route.name),
-            )
-            self._routes[route.name] = RouteParts(
-                route,
-                Intake(route, self._store, folders),
-                client,
-                sender,
-                receiver,
-                self._events.put,
+                on_seen=self._events.put,
             )
         for state in self._routes.values():
-            state.start_watcher()
-            state.intake.scan(now)
-            state.next_scan_at = now + state.config.rescan_seconds
-            for name, target in (("send", state.sender.run), ("receive", state.receiver.run)):
-                thread = threading.Thread(
-                    # Whatever the route's LivePerson client logs on it names the route.
-                    target=in_route(state.config.name, target),
-                    args=(self._stop,),
-                    name=f"{name}-{state.config.name}",
-                    daemon=True,
-                )
-                thread.start()
-                state.threads.append(thread)
+            start_route(state, self._stop, now)
         self._notifier.ready()
         log.info("syncd started with %d route(s)", len(self._routes))
-
-    def _event_forwarder(self, route_name: str) -> Callable[[MessagingEvent], None]:
-        def forward(event: MessagingEvent) -> None:
-            self._routes[route_name].receiver.handle_event(event)
-
-        return forward
-
-    def _change_forwarder(self, route_name: str) -> Callable[[ConversationChange], None]:
-        def forward(change: ConversationChange) -> None:
-            self._routes[route_name].receiver.handle_conversation_change(change)
-
-        return forward
-
-    def _link_up_forwarder(self, route_name: str) -> Callable[[], None]:
-        def forward() -> None:
-            # Runs on the thread that connected: only signals. This route's files and
-            # downloads go now; a route still waiting out its reconnect backoff tries now
-            # too, since LivePerson answers again.
-            for name, state in self._routes.items():
-                if name == route_name:
-                    state.sender.wake()
-                    state.receiver.wake()
-                else:
-                    state.client.reconnect_now()
-
-        return forward
 
     def _has_pending_files(self, route_name: str) -> bool:
         """True while a file of ``route_name`` is on its way out (keeps its conversation)."""
