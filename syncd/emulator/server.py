@@ -1,48 +1,29 @@
-"""Wiring of the emulator's aiohttp application and a runner that serves it from a thread.
+"""A runner that serves the emulator's aiohttp application (``app``) from a thread.
 
-Every service — Domain API, IdP, consumer WebSocket, brand (agent) WebSocket, Swift store,
-login, site settings and the ``/_emulator/`` control API — is served on ONE port, over HTTP
-or, with a certificate, HTTPS.
+Every service is served on ONE port, over HTTP or, with a certificate, HTTPS.
 
 ``start_emulator(settings)`` runs the application on its own event loop in a daemon thread and
 returns once the port listens. The ``RunningEmulator`` it returns is a context manager; its
 helper methods run on the emulator's loop, so tests may call them from any thread.
-
-The access log never shows query strings (temp URL signatures) and masks the token of the
-JWT-in-path WebSocket form and the bearer of the brand WebSocket's path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import ssl
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
-from syncd.emulator import (
-    admin_routes,
-    agent,
-    control_routes,
-    domain_routes,
-    idp_routes,
-    swift_routes,
-)
-from syncd.emulator.agent_socket import agent_socket
+from syncd.emulator import agent
 from syncd.emulator.agent_socket import close_all as close_agent_sockets
+from syncd.emulator.app import RedactingAccessLogger, create_app, server_ssl_context
 from syncd.emulator.consumer_socket import DROP_CODE
-from syncd.emulator.consumer_ws import consumer_socket
 from syncd.emulator.core import EmulatorCore
-from syncd.emulator.guard import control_guard
-from syncd.emulator.keys import CORE
-from syncd.emulator.network import round_trip_middleware
-from syncd.emulator.settings import MAX_OBJECT_BYTES, EmulatorSettings
+from syncd.emulator.settings import EmulatorSettings
 
 __all__ = ["EmulatorSettings", "RunningEmulator", "create_app", "start_emulator"]
 
@@ -54,50 +35,6 @@ _SHUTDOWN_TIMEOUT_SECONDS = 2.0
 AUTO_CLOSE_CHECK_SECONDS = 0.5
 GOING_AWAY_CODE = 1001
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # noqa: S104 - recognising, not binding
-
-
-def redact_path(path: str) -> str:
-    """Return ``path`` with the token of ``/messaging/consumer/{jwt}`` and the bearer of
-    ``/messaging/brand/{bearer}`` masked."""
-    path = re.sub(r"(/messaging/consumer/)[^/?]+", r"\1<jwt>", path)
-    return re.sub(r"(/messaging/brand/)[^/?]+", r"\1<bearer>", path)
-
-
-class _RedactingAccessLogger(AbstractAccessLogger):
-    """Logs method, path without query and status, at DEBUG."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        logger.debug("%s %s -> %d", request.method, redact_path(request.path), response.status)
-
-
-def create_app(core: EmulatorCore) -> web.Application:
-    """Return a new aiohttp application serving ``core`` (one per listening period)."""
-    app = web.Application(
-        client_max_size=MAX_OBJECT_BYTES,
-        middlewares=[
-            control_guard(core.settings.control_token),
-            round_trip_middleware(lambda: core.faults.rtt_seconds, core.network_log),
-        ],
-    )
-    app[CORE] = core
-    domain_routes.add_routes(app)
-    idp_routes.add_routes(app)
-    admin_routes.add_routes(app)
-    swift_routes.add_routes(app)
-    control_routes.add_routes(app)
-    consumer_path = "/ws_api/account/{account}/messaging/consumer"
-    app.router.add_get(consumer_path, consumer_socket)
-    app.router.add_get(consumer_path + "/{token}", consumer_socket)
-    app.router.add_get("/ws_api/account/{account}/messaging/brand/{token}", agent_socket)
-    return app
-
-
-def _server_ssl_context(settings: EmulatorSettings) -> ssl.SSLContext | None:
-    if settings.tls_cert is None or settings.tls_key is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
-    return context
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -166,7 +103,7 @@ class RunningEmulator:
     async def _start_listening(self) -> None:
         runner = web.AppRunner(
             create_app(self.core),
-            access_log_class=_RedactingAccessLogger,
+            access_log_class=RedactingAccessLogger,
             shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS,
         )
         await runner.setup()
@@ -174,7 +111,7 @@ class RunningEmulator:
             runner,
             self.settings.host,
             self.port,
-            ssl_context=_server_ssl_context(self.settings),
+            ssl_context=server_ssl_context(self.settings),
             reuse_address=True,
         )
         try:

@@ -4,6 +4,10 @@
 LivePerson, so systemd gets READY=1 at once even when the network is down; every route's
 LivePerson session connects lazily in its own threads. The main loop is ``step(now)``,
 which tests can call directly. Signal handlers only set a flag.
+
+A route's parts are built and started by ``route_start``, stopped within a grace by
+``route_stop``; what each pass reports (``syncd status``, STATUS=, the watchdog) is
+``reporting``'s job.
 """
 
 from __future__ import annotations
@@ -21,20 +25,23 @@ from syncd.config import Config
 from syncd.errors import ConfigError, FolderChangedError, StateCorruptError, StateError
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
-from syncd.inbox.receiver import RouteReceiver
-from syncd.liveperson.notifications import ConversationChange, MessagingEvent
-from syncd.liveperson.outage_report import OutageReporter
-from syncd.outbox.intake import Intake
 from syncd.outbox.preparer import Preparer
 from syncd.outbox.reconcile import reconcile_route
-from syncd.outbox.sender import ACTIVE_STATES, RouteSender
+from syncd.outbox.sender import ACTIVE_STATES
 from syncd.outbox.watcher import PathSeen
-from syncd.service.log_route import in_route, install_route_labels, route_label
-from syncd.service.notify import Notifier, watchdog_interval_seconds
+from syncd.service.log_route import install_route_labels
+from syncd.service.notify import Notifier
+from syncd.service.reporting import StatusReporter, connection_states
 from syncd.service.route import ROUTE_ERROR_DELAY_SECONDS, RouteParts
-from syncd.service.route_errors import RouteErrorCollector
 from syncd.service.route_folders import route_folder_problems
-from syncd.service.status import DismissedCount, status_line, waiting_files
+from syncd.service.route_start import (
+    build_route,
+    change_forwarder,
+    event_forwarder,
+    link_up_forwarder,
+    start_route,
+)
+from syncd.service.route_stop import stop_routes
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
@@ -46,16 +53,11 @@ log = logging.getLogger("syncd.daemon")
 
 # How often the main loop runs when nothing wakes it: settle checks need this resolution.
 TICK_SECONDS = 0.1
-# STATUS= costs a few COUNT queries; once a second is plenty for `systemctl status`.
-STATUS_INTERVAL_SECONDS = 1.0
 # After a main-loop pass failed to write the state (disk full), wait this long: the same
 # pass would fail again at once, and each failure logs a line.
 STEP_ERROR_DELAY_SECONDS = 5.0
 # A route stopped by a swapped folder records its error again this often (status shows it).
 ROUTE_STOPPED_RECHECK_SECONDS = 60.0
-# How long a stop waits for the route threads to finish their step: systemd and operators
-# expect a daemon to be gone within about 2 s, even while LivePerson does not answer.
-STOP_GRACE_SECONDS = 1.2
 
 
 class Daemon:
@@ -80,16 +82,8 @@ class Daemon:
         self._store: StateStore | None = None
         self._preparer: Preparer | None = None
         self._services: LivePersonServices | None = None
-        self._watchdog_seconds = watchdog_interval_seconds()
-        self._next_watchdog_at = 0.0
-        self._next_status_at = 0.0
-        # The connection state of each route as last written to the state database, so
-        # `syncd status` can show it; written only when it changes.
-        self._recorded_connection_states: dict[str, str] = {}
-        self._outages = OutageReporter(lambda route: waiting_files(self.store, route))
-        # The newest logged problem of each route, written to the state for `syncd status`.
-        self._route_errors = RouteErrorCollector()
-        self._dismissed = DismissedCount(config)
+        # Connection states, route errors, outages, STATUS= and the watchdog.
+        self._reporter = StatusReporter(config, self._notifier, lambda: self.store)
         self._metrics: MetricsServer | None = None
 
     @property
@@ -113,7 +107,7 @@ class Daemon:
             raise ConfigError(problems)
         self._store = StateStore.open(self.config.state.database, exclusive=True)
         install_route_labels()
-        logging.getLogger().addHandler(self._route_errors)
+        logging.getLogger().addHandler(self._reporter.route_errors)
         problems = self._store.integrity_problems()
         if problems:
             raise StateCorruptError(
@@ -138,81 +132,24 @@ class Daemon:
         for route in self.config.routes:
             folders = self._folders[route.name]
             reconcile_route(route, folders, self._store, now)
-            client = self._services.client_for(
-                route,
-                on_messaging_event=self._event_forwarder(route.name),
-                on_conversation_change=self._change_forwarder(route.name),
-                on_connected=self._link_up_forwarder(route.name),
-            )
-            sender = RouteSender(
+            self._routes[route.name] = build_route(
                 route,
                 self._store,
                 folders,
-                client,
-                self._services.storage,
+                self._services,
                 self._preparer,
                 self._clock,
                 on_published=self._on_published,
-            )
-            receiver = RouteReceiver(
-                route,
-                self._store,
-                folders,
-                client,
-                self._services.storage,
-                self._clock,
+                on_messaging_event=event_forwarder(self._routes, route.name),
+                on_conversation_change=change_forwarder(self._routes, route.name),
+                on_connected=link_up_forwarder(self._routes, route.name),
                 has_pending_files=partial(self._has_pending_files, route.name),
-            )
-            self._routes[route.name] = RouteParts(
-                route,
-                Intake(route, self._store, folders),
-                client,
-                sender,
-                receiver,
-                self._events.put,
+                on_seen=self._events.put,
             )
         for state in self._routes.values():
-            state.start_watcher()
-            state.intake.scan(now)
-            state.next_scan_at = now + state.config.rescan_seconds
-            for name, target in (("send", state.sender.run), ("receive", state.receiver.run)):
-                thread = threading.Thread(
-                    # Whatever the route's LivePerson client logs on it names the route.
-                    target=in_route(state.config.name, target),
-                    args=(self._stop,),
-                    name=f"{name}-{state.config.name}",
-                    daemon=True,
-                )
-                thread.start()
-                state.threads.append(thread)
+            start_route(state, self._stop, now)
         self._notifier.ready()
         log.info("syncd started with %d route(s)", len(self._routes))
-
-    def _event_forwarder(self, route_name: str) -> Callable[[MessagingEvent], None]:
-        def forward(event: MessagingEvent) -> None:
-            self._routes[route_name].receiver.handle_event(event)
-
-        return forward
-
-    def _change_forwarder(self, route_name: str) -> Callable[[ConversationChange], None]:
-        def forward(change: ConversationChange) -> None:
-            self._routes[route_name].receiver.handle_conversation_change(change)
-
-        return forward
-
-    def _link_up_forwarder(self, route_name: str) -> Callable[[], None]:
-        def forward() -> None:
-            # Runs on the thread that connected: only signals. This route's files and
-            # downloads go now; a route still waiting out its reconnect backoff tries now
-            # too, since LivePerson answers again.
-            for name, state in self._routes.items():
-                if name == route_name:
-                    state.sender.wake()
-                    state.receiver.wake()
-                else:
-                    state.client.reconnect_now()
-
-        return forward
 
     def _has_pending_files(self, route_name: str) -> bool:
         """True while a file of ``route_name`` is on its way out (keeps its conversation)."""
@@ -264,37 +201,10 @@ class Daemon:
                 # the daemon or the other routes; the files stay where they are.
                 log.exception("route=%s: intake step failed unexpectedly", state.config.name)
                 state.paused_until = now + ROUTE_ERROR_DELAY_SECONDS
-        connection_states = self._routes_connection_states()
-        self._record_connection_states(connection_states, now)
-        for name, state in self._routes.items():
-            self._outages.observe(name, state.client.link, now)
-        self._record_route_errors()
-        if now >= self._next_status_at:
-            self._next_status_at = now + STATUS_INTERVAL_SECONDS
-            self._notifier.status(status_line(self.store, connection_states, self._dismissed))
-        if self._watchdog_seconds is not None and now >= self._next_watchdog_at and self._healthy():
-            self._next_watchdog_at = now + self._watchdog_seconds
-            self._notifier.watchdog()
-
-    def _healthy(self) -> bool:
-        """True while every route thread is alive (a dead thread must trip the watchdog)."""
-        return all(state.threads_alive() for state in self._routes.values())
+        self._reporter.report(self._routes, now)
 
     def _routes_connection_states(self) -> dict[str, str]:
-        return {name: state.client.connection_state for name, state in self._routes.items()}
-
-    def _record_connection_states(self, states: dict[str, str], now: float) -> None:
-        """Write each route's connection state to the state database when it changed."""
-        for route, connection_state in states.items():
-            if self._recorded_connection_states.get(route) == connection_state:
-                continue
-            # Remembered before writing: a failing write (disk full) is logged once per
-            # change instead of on every tick; the next change is written again.
-            self._recorded_connection_states[route] = connection_state
-            try:
-                self.store.note_connection_state(route, connection_state, now)
-            except StateError as error:
-                log.warning("route=%s: cannot record the connection state: %s", route, error)
+        return connection_states(self._routes)
 
     def _start_metrics(self) -> None:
         """Serve Prometheus metrics when ``[metrics] listen`` is set (ConfigError if it
@@ -314,25 +224,6 @@ class Daemon:
         self._metrics = MetricsServer(collector, settings.host, settings.port)
         log.info("metrics on http://%s:%d/metrics", settings.host, self._metrics.port)
 
-    def _close_clients(self) -> None:
-        """Close every route's LivePerson client, then the shared HTTP pool."""
-        for name, state in self._routes.items():
-            with route_label(name):
-                state.client.close()
-        if self._services is not None:
-            self._services.close()
-
-    def _record_route_errors(self) -> None:
-        """Write the problems logged about each route since the last pass to the state."""
-        for route, (message, logged_at) in self._route_errors.drain().items():
-            if route not in self._routes:
-                continue
-            try:
-                self.store.note_error(route, message, logged_at)
-            except StateError as error:
-                # Worded without "route=", so this line is not collected in turn.
-                log.warning("cannot record the last error of route %s: %s", route, error)
-
     def run_until_stopped(self) -> None:
         """Loop ``step`` until a stop is requested, then stop gracefully."""
         try:
@@ -349,8 +240,8 @@ class Daemon:
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Stop watchers, give in-flight work ``STOP_GRACE_SECONDS``, close connections and
-        the state.
+        """Stop watchers, give in-flight work ``route_stop.STOP_GRACE_SECONDS``, close
+        connections and the state.
 
         A route thread still busy after the grace (an upload or a LivePerson request
         hanging in an outage) is abandoned, not waited for: each step it takes is a
@@ -364,31 +255,9 @@ class Daemon:
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None
-        for state in self._routes.values():
-            state.stop_watcher()
-            state.sender.wake()
-            state.receiver.wake()
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for state in self._routes.values():
-            for thread in state.threads:
-                thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        busy = [t.name for state in self._routes.values() for t in state.threads if t.is_alive()]
-        if busy:
-            log.warning(
-                "not waiting for %s (busy with LivePerson); the next start resumes their work",
-                ", ".join(busy),
-            )
-        if self._preparer is not None:
-            self._preparer.shutdown()
-        # Closing a client joins its connection supervisor, which may itself be stuck in a
-        # request to an unanswering LivePerson: close them on a helper thread, within the
-        # same grace.
-        closer = threading.Thread(target=self._close_clients, name="close-clients", daemon=True)
-        closer.start()
-        closer.join(timeout=max(0.2, deadline - time.monotonic()))
-        busy += [closer.name] if closer.is_alive() else []
+        busy = stop_routes(self._routes, self._preparer, self._services)
         if self._store is not None:
-            self._record_route_errors()
+            self._reporter.record_route_errors(self._routes)
             if not busy:
                 self._store.close()
             self._store = None
@@ -397,7 +266,7 @@ class Daemon:
         for folders in self._folders.values() if not busy else ():
             folders.close()
         self._folders.clear()
-        logging.getLogger().removeHandler(self._route_errors)
+        logging.getLogger().removeHandler(self._reporter.route_errors)
         log.info("syncd stopped")
 
 

@@ -1,4 +1,5 @@
-"""Logging for a daemon whose stderr is read by journald, with secrets kept out of it.
+"""How syncd writes its log: one line per record on stderr, in journald's form when stderr is
+the journal, with secrets kept out of it.
 
 journald turns every line written to a service's stderr into one journal entry, and reads a
 leading ``<N>`` as the entry's syslog priority (sd-daemon(3)). So under journald each record
@@ -8,24 +9,23 @@ multi-line message, a traceback, a hostile file name) are escaped as ``\\n`` so 
 never splits into several entries and nobody can forge a log line; C1 controls and bidi
 overrides are escaped too, so a name cannot recolour a terminal or reorder a line.
 
-A :class:`RedactingFilter` on the handler removes tokens, passwords and signatures from the
-final text, whichever library logged them, including exception text.
+A :class:`~syncd.service.log_redaction.RedactingFilter` on the handler removes tokens,
+passwords and signatures from the final text, whichever library logged them, including
+exception text. ``log_context`` makes the ``route=NAME:`` loggers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from syncd.errors import ConfigError
 from syncd.rules.text import printable
+from syncd.service.log_redaction import RedactingFilter
 from syncd.service.log_repeats import RepeatSummaryFilter
-
-REDACTED = "[REDACTED]"
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -34,110 +34,6 @@ _LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
-
-# A JWT is three base64url parts; its header is JSON, which always encodes as "eyJ". No
-# word boundary is required in front: text glued to a token must not let it through.
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-
-# An Authorization header in any rendering (raw header, dict repr, JSON); the scheme word
-# (jwt, Bearer, Basic) stays visible because it helps debugging and is not secret.
-_AUTHORIZATION = re.compile(
-    r"(?i)(?P<key>authorization\\?[\"']?\s*[:=]\s*\\?[\"']?)"
-    r"(?:(?P<scheme>[A-Za-z]+)\s+)?(?:\[REDACTED\]|[A-Za-z0-9._~+/=-]+)"
-)
-
-# "Bearer <token>" wherever it appears (curl lines, error messages quoting a header).
-_BEARER = re.compile(r"(?i)(?P<scheme>bearer)\s+[A-Za-z0-9._~+/=-]+")
-
-# Any key that names a secret: a whole word ending in one of these, so `temp_url_sig`,
-# `appSecret`, `accessToken` and `Session_id` match while `temp_url_expires` does not.
-_SENSITIVE_KEY_PATTERN = (
-    r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*?"
-    r"(?:password|passwd|secret|token|jwt|bearer|csrf|wsuk|session_?id|sig|signature)"
-)
-
-# The value after such a key: a double-quoted, single-quoted or backslash-escaped JSON
-# string (for JSON logged inside JSON), or a bare run up to a separator.
-_SENSITIVE_VALUE_PATTERN = (
-    r"(?P<value>\[REDACTED\]|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'"
-    r"|\\\"(?:[^\"\\]|\\(?!\"))*\\\"|[^\s\"',;&}\])\\]+)"
-)
-
-# `"password": "..."` and `'jwt': '...'` (JSON, Python reprs): the key must be quoted, so
-# prose such as "cannot read jwt: file missing" is left alone.
-_QUOTED_KEY_VALUE = re.compile(
-    rf"(?i)(?P<key>\\?[\"']{_SENSITIVE_KEY_PATTERN}\\?[\"']\s*:\s*){_SENSITIVE_VALUE_PATTERN}"
-)
-
-# `password=...`, `temp_url_sig=...`, `Session_id=...` (query strings, cookies, reprs).
-_KEY_EQUALS_VALUE = re.compile(
-    rf"(?i)(?P<key>{_SENSITIVE_KEY_PATTERN}\s*=\s*){_SENSITIVE_VALUE_PATTERN}"
-)
-
-
-def _redacted_value(match: re.Match[str]) -> str:
-    """Keep a matched key and the quoting of its value; replace only the value."""
-    value = match.group("value")
-    for quote in ('\\"', '"', "'"):
-        if value.startswith(quote) and len(value) >= 2 * len(quote):
-            return f"{match.group('key')}{quote}{REDACTED}{quote}"
-    return f"{match.group('key')}{REDACTED}"
-
-
-def _redacted_with_scheme(match: re.Match[str]) -> str:
-    scheme = match.group("scheme")
-    key = match.groupdict().get("key") or ""
-    return f"{key}{scheme} {REDACTED}" if scheme else f"{key}{REDACTED}"
-
-
-def redact(text: str) -> str:
-    """Replace secrets in ``text`` with ``[REDACTED]``.
-
-    Goes in: any text (a log message, an exception's text, a response body). Comes out: the
-    same text with JWTs, Authorization header values, bearer tokens, and the values of keys
-    naming a secret (passwords, tokens, csrf, ``temp_url_sig`` and other signatures)
-    replaced, keeping keys and quoting so the text stays readable. Raises nothing.
-    """
-    text = _JWT.sub(REDACTED, text)
-    text = _AUTHORIZATION.sub(_redacted_with_scheme, text)
-    text = _BEARER.sub(_redacted_with_scheme, text)
-    text = _QUOTED_KEY_VALUE.sub(_redacted_value, text)
-    return _KEY_EQUALS_VALUE.sub(_redacted_value, text)
-
-
-class RedactingFilter(logging.Filter):
-    """A handler filter that redacts each record's final text before any formatter sees it.
-
-    It renders the message with its %-arguments, and the exception and stack text, redacts
-    them and stores the results back on the record (``args`` becomes empty). Installed on
-    the handler rather than on a logger so records from every library pass through it.
-    """
-
-    _exception_formatter = logging.Formatter()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact ``record`` in place; always returns True (nothing is dropped)."""
-        record.msg = redact(_rendered_message(record))
-        record.args = ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self._exception_formatter.formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
-
-
-def _rendered_message(record: logging.LogRecord) -> str:
-    """The record's message with its arguments, or a readable fallback if they do not fit.
-
-    A filter that raised would propagate into the code that logged, so a malformed call
-    (wrong number of %-arguments) is shown instead of raised.
-    """
-    try:
-        return record.getMessage()
-    except (TypeError, ValueError, KeyError) as error:
-        return f"{record.msg!r} % {record.args!r} (unformattable: {error})"
 
 
 def one_line(text: str) -> str:
@@ -251,55 +147,3 @@ def demote_watchdog_stop_race(record: logging.LogRecord) -> bool:
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return logging.getLogger().isEnabledFor(logging.DEBUG)
     return True
-
-
-# Context values printed bare; anything else (spaces, '=', ':' at odd places, controls) is
-# repr()-quoted so a file name cannot impersonate another key or end the prefix early.
-_BARE_CONTEXT_VALUE = re.compile(r"[\w.@+/-]+")
-
-
-def _context_text(value: object) -> str:
-    text = str(value)
-    return text if _BARE_CONTEXT_VALUE.fullmatch(text) else repr(text)
-
-
-class ContextLogger(logging.LoggerAdapter[logging.Logger]):
-    """A logger whose messages start with ``key=value`` context.
-
-    ``route_logger("invoices", "syncd.sender").bind(file="scan_0001.jpg").info("published as
-    sequence %d", 12)`` logs ``route=invoices file=scan_0001.jpg: published as sequence 12``.
-    The context is part of the message, so every handler and test sees it.
-    """
-
-    def __init__(self, logger: logging.Logger, context: Mapping[str, object]) -> None:
-        super().__init__(logger, dict(context))
-        self.context: dict[str, object] = dict(context)
-        self._prefix = " ".join(
-            f"{key}={_context_text(value)}" for key, value in context.items() if value is not None
-        )
-
-    def bind(self, **context: object) -> ContextLogger:
-        """Return a logger with ``context`` added to (or replacing keys of) this one's."""
-        return ContextLogger(self.logger, {**self.context, **context})
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        """Log ``msg % args`` behind the context prefix (every level method ends up here)."""
-        if not self.isEnabledFor(level):
-            return
-        # The prefix goes through %-formatting only when there are arguments; a '%' in a
-        # file name must then be doubled to stay literal.
-        prefix = self._prefix.replace("%", "%%") if args else self._prefix
-        message = f"{prefix}: {msg}" if prefix else msg
-        # One frame more than the caller passed, so the record names the caller of
-        # info()/warning(), not this method.
-        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-        self.logger.log(level, message, *args, **kwargs)
-
-
-def route_logger(route: str, logger_name: str = "syncd", **context: object) -> ContextLogger:
-    """Return a ContextLogger for ``logger_name`` whose lines start with ``route=<route>``.
-
-    Extra keyword arguments (e.g. ``file="scan_0001.jpg"``) are added after the route;
-    ``None`` values are left out. Raises nothing.
-    """
-    return ContextLogger(logging.getLogger(logger_name), {"route": route, **context})

@@ -13,7 +13,8 @@ import logging
 import re
 import threading
 
-from syncd.service.logs import one_line, redact
+from syncd.service.log_redaction import redact
+from syncd.service.logs import one_line
 
 # "route=NAME" as the daemon writes it; a route name is at most 64 of these characters.
 _ROUTE = re.compile(r"\broute=([A-Za-z0-9_.-]{1,64})\b")

@@ -11,7 +11,8 @@ import pytest
 import requests
 import websocket
 
-from syncd.emulator.server import RunningEmulator, redact_path
+from syncd.emulator.app import redact_path
+from syncd.emulator.server import RunningEmulator
 from syncd.emulator.settings import EmulatorSettings
 from tests.emulator.wire import (
     WAIT_SECONDS,

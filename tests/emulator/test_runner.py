@@ -15,7 +15,8 @@ import trustme
 import websocket
 
 from syncd.emulator import command
-from syncd.emulator.server import EmulatorSettings, RunningEmulator, redact_path, start_emulator
+from syncd.emulator.app import redact_path
+from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
 from tests.emulator.wire import (
     Consumer,
     make_image,

@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from syncd.errors import ConfigError
 from syncd.liveperson.response_bodies import parse_temp_url
-from syncd.service.logs import RedactingFilter, configure_logging, redact, route_logger
+from syncd.service.log_context import route_logger
+from syncd.service.log_redaction import RedactingFilter, redact
+from syncd.service.logs import configure_logging
 
 LOGGER_NAME = "syncd.test"
 
