@@ -104,7 +104,7 @@ def test_the_readme_lists_every_room() -> None:
 # are listed by folder.
 IO_LIBRARY_ADAPTERS = {
     "requests": {"liveperson/http.py"},
-    "urllib3": {"liveperson/http.py"},
+    "urllib3": {"liveperson/http_deadline.py"},
     "websocket": {"liveperson/session.py"},
     "watchdog": {"outbox/watcher.py"},
     "sqlite3": {"state/connection.py"},
