@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 from syncd.errors import AuthenticationError, ProtocolError
 from syncd.liveperson.domains import DomainResolver
-from syncd.liveperson.http import HttpClient, HttpStatusError
+from syncd.liveperson.http import HttpClient
+from syncd.liveperson.http_answers import HttpStatusError
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from syncd.errors import ConfigError, ProtocolError, UnsafeRemoteError
-from syncd.liveperson.http import HttpClient, HttpStatusError
+from syncd.liveperson.http import HttpClient
+from syncd.liveperson.http_answers import HttpStatusError
 from syncd.rules import is_allowed_transport
 
 DEFAULT_CACHE_SECONDS = 600.0

@@ -11,14 +11,10 @@ Every failure leaves this module as one of syncd's exception types:
   ``MAX_JSON_ANSWER_BYTES`` or nested deeper than ``MAX_JSON_DEPTH`` → ``PeerLimitError``;
 * a call that did not finish within its overall deadline → ``TransientTransferError``.
 
-Deadlines. A read timeout bounds each read, not the call: a peer trickling one byte every
-two seconds would hold the caller forever. So each call also arms an alarm for its whole
-duration (``deadlines.py``): connecting, sending, the answer's headers and its body. When it
-goes off, the call's sockets are shut down, the blocked read returns, and the call fails.
-JSON calls get ``timeout_seconds``; byte transfers that plus one second per
-``MIN_TRANSFER_BYTES_PER_SECOND`` of their size (the upload's, or the download's limit).
-The sockets of a call are found through urllib3 connection classes that register each
-socket they open or reuse with the calling thread's call (``_CallSockets``).
+Deadlines. Each call also has an overall deadline (``http_deadline.py``), because a read
+timeout bounds each read, not the call. JSON calls get ``timeout_seconds``; byte transfers
+that plus one second per ``MIN_TRANSFER_BYTES_PER_SECOND`` of their size (the upload's, or
+the download's limit).
 
 URLs may carry secrets in their query (Swift's ``temp_url_sig``), and ``requests`` puts the
 full URL into its exception text. So no message built here contains a query string, and
@@ -28,30 +24,25 @@ library exceptions are not chained (``from None``): a logged traceback cannot le
 from __future__ import annotations
 
 import contextlib
-import logging
-import re
-import socket
-import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
 
-from syncd.errors import (
-    PermanentFileError,
-    ProtocolError,
-    SyncdError,
-    TlsVerificationError,
-    TransientTransferError,
-)
+from syncd.errors import ProtocolError, SyncdError, TlsVerificationError, TransientTransferError
 from syncd.liveperson.deadlines import shared_watchdog
+from syncd.liveperson.http_answers import (
+    JsonResponse,
+    ResponseTooLargeError,
+    is_certificate_failure,
+    redact_url,
+    sanitize,
+    status_error,
+)
+from syncd.liveperson.http_deadline import CallSockets, current_call, overstayed_error, watch_pools
 from syncd.liveperson.limits import (
     MAX_JSON_ANSWER_BYTES,
     MIN_TRANSFER_BYTES_PER_SECOND,
@@ -59,13 +50,9 @@ from syncd.liveperson.limits import (
     load_json,
 )
 from syncd.rules.failure_text import describe_failure
-from syncd.rules.retry import parse_retry_after
 
-logger = logging.getLogger(__name__)
 Result = TypeVar("Result")
 
-# 429 without Retry-After: LivePerson asks for at least one second between retries.
-RATE_LIMIT_MIN_WAIT_SECONDS = 1.0
 BODY_EXCERPT_CHARACTERS = 200
 STREAM_CHUNK_BYTES = 64 * 1024
 # An upload's answer is read up to this much (Swift's is empty); a longer one is dropped
@@ -74,142 +61,6 @@ DRAINED_ANSWER_BYTES = 64 * 1024
 # Connections kept alive per host: every route's uploads in its window may run at once, and
 # a connection beyond the pool is closed after its request (a new handshake the next time).
 CONNECTIONS_KEPT_PER_HOST = 32
-_QUERY_IN_TEXT = re.compile(r"\?[^\s'\")]*")
-
-
-class HttpStatusError(SyncdError):
-    """The server answered with a status that is neither 2xx nor transient (429/5xx).
-
-    ``status`` is the HTTP status and ``body_excerpt`` the start of the body (for humans).
-    """
-
-    def __init__(self, status: int, body_excerpt: str, url: str = "") -> None:
-        self.status = status
-        self.body_excerpt = body_excerpt
-        where = f" from {redact_url(url)}" if url else ""
-        super().__init__(f"HTTP {status}{where}: {body_excerpt!r}")
-
-
-class ResponseTooLargeError(PermanentFileError):
-    """A streamed body was longer than the caller's ``max_bytes``; reading stopped there."""
-
-
-@dataclass(frozen=True)
-class JsonResponse:
-    """A 2xx answer: ``status``, ``headers`` (case-insensitive lookup) and parsed ``json``.
-
-    ``json`` is None when the body is empty.
-    """
-
-    status: int
-    headers: Mapping[str, str]
-    json: Any
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` without its query and fragment (they may carry signatures or tokens)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def _sanitize(text: str) -> str:
-    return _QUERY_IN_TEXT.sub("?<redacted>", text)
-
-
-def _is_certificate_failure(error: BaseException) -> bool:
-    # requests → urllib3 → ssl nest their errors in args, ``reason`` and ``__cause__``.
-    pending: list[object] = [error]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen or not isinstance(current, BaseException):
-            continue
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        pending.extend(current.args)
-        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
-    return "CERTIFICATE_VERIFY_FAILED" in str(error)
-
-
-class _CallSockets:
-    """The sockets one call uses, so its deadline alarm can shut them down."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._abandoned = False
-        self.peer = ""
-
-    def add(self, sock: socket.socket) -> None:
-        """Remember ``sock``; shut it down at once if the deadline already passed."""
-        with self._lock:
-            if not self.peer:
-                with contextlib.suppress(OSError):
-                    address = sock.getpeername()
-                    self.peer = f"{address[0]}:{address[1]}"
-            if self._abandoned:
-                _shut_down(sock)
-                return
-            self._sockets.append(sock)
-
-    def abandon(self) -> None:
-        """Shut every socket down: a read blocked on one of them returns at once."""
-        with self._lock:
-            self._abandoned = True
-            for sock in self._sockets:
-                _shut_down(sock)
-
-
-def _shut_down(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-_current_call = threading.local()
-
-
-def _register_socket(sock: socket.socket | None) -> None:
-    call: _CallSockets | None = getattr(_current_call, "sockets", None)
-    if call is not None and sock is not None:
-        call.add(sock)
-
-
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    """Registers its socket with the calling thread's call when opened or reused."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _register_socket(sock)  # before TLS: the handshake is covered too
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _register_socket(self.sock)  # a kept-alive connection: no _new_conn this time
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    """The TLS twin of ``_WatchedHTTPConnection``."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _register_socket(sock)
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _register_socket(self.sock)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 class _WatchedAdapter(HTTPAdapter):
@@ -217,12 +68,11 @@ class _WatchedAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+        watch_pools(self.poolmanager)
 
-    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> urllib3.ProxyManager:
-        manager: urllib3.ProxyManager = super().proxy_manager_for(*args, **kwargs)
-        manager.pool_classes_by_scheme = _WATCHED_POOLS
-        return manager
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+        # Any, as requests' stubs declare it: a urllib3 ProxyManager (a PoolManager).
+        return watch_pools(super().proxy_manager_for(*args, **kwargs))
 
 
 class HttpClient:
@@ -352,40 +202,23 @@ class HttpClient:
 
         The answer is always streamed: ``read`` decides how much of it is worth reading.
         """
-        sockets = _CallSockets()
+        sockets = CallSockets()
         alarm = shared_watchdog().arm(deadline_seconds, sockets.abandon)
-        _current_call.sockets = sockets
+        current_call.sockets = sockets
         try:
             with self._send(method, url, stream=True, **options) as response:
                 result = read(response)
         except (SyncdError, ValueError):
             if alarm.cancel():
-                raise self._overstayed(method, url, deadline_seconds, sockets) from None
+                raise overstayed_error(method, url, deadline_seconds, sockets) from None
             raise
         finally:
-            _current_call.sockets = None
+            current_call.sockets = None
             alarm.cancel()
         if alarm.cancel():
             # What was read may be cut short by the shutdown: it is not the answer.
-            raise self._overstayed(method, url, deadline_seconds, sockets)
+            raise overstayed_error(method, url, deadline_seconds, sockets)
         return result
-
-    @staticmethod
-    def _overstayed(
-        method: str, url: str, deadline_seconds: float, sockets: _CallSockets
-    ) -> TransientTransferError:
-        where = f"{method} {redact_url(url)}"
-        host = urlsplit(url).netloc
-        peer = f"{host} ({sockets.peer})" if sockets.peer else host
-        logger.warning(
-            "abandoned %s: no complete answer from %s within its %.0f s deadline",
-            where,
-            peer,
-            deadline_seconds,
-        )
-        return TransientTransferError(
-            f"{where} abandoned: no complete answer from {peer} within {deadline_seconds:.0f} s"
-        )
 
     def _send(self, method: str, url: str, **options: Any) -> requests.Response:
         try:
@@ -410,7 +243,7 @@ class HttpClient:
         self, method: str, url: str, error: requests.exceptions.RequestException
     ) -> SyncdError:
         where = f"{method} {redact_url(url)}"
-        if isinstance(error, requests.exceptions.SSLError) and _is_certificate_failure(error):
+        if isinstance(error, requests.exceptions.SSLError) and is_certificate_failure(error):
             hint = (
                 f"the configured liveperson.ca_file ({self._ca_file}) does not trust it"
                 if self._ca_file is not None
@@ -426,7 +259,7 @@ class HttpClient:
             requests.exceptions.ContentDecodingError,
         )
         # One clause ("connection refused by host:443"), not urllib3's nested repr.
-        description = _sanitize(describe_failure(error))
+        description = sanitize(describe_failure(error))
         if isinstance(error, transient):
             return TransientTransferError(f"{where} failed: {description}")
         return ProtocolError(f"{where} could not be sent: {description}")
@@ -435,15 +268,9 @@ class HttpClient:
         status = response.status_code
         if 200 <= status < 300:
             return
-        excerpt = _sanitize(_excerpt(response))
-        if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-            if status == 429:
-                retry_after = max(retry_after or 0.0, RATE_LIMIT_MIN_WAIT_SECONDS)
-            raise TransientTransferError(
-                f"HTTP {status} from {redact_url(url)}: {excerpt!r}", retry_after
-            )
-        raise HttpStatusError(status, excerpt, url)
+        excerpt = sanitize(_excerpt(response))
+        retry_after = response.headers.get("Retry-After")
+        raise status_error(status, excerpt, retry_after, url, time.time())
 
 
 def _excerpt(response: requests.Response) -> str:

@@ -24,7 +24,8 @@ from urllib.parse import quote
 
 from syncd.errors import IdentityGoneError, IdentityRejectedError, ProtocolError
 from syncd.liveperson.domains import DomainResolver
-from syncd.liveperson.http import HttpClient, HttpStatusError
+from syncd.liveperson.http import HttpClient
+from syncd.liveperson.http_answers import HttpStatusError
 from syncd.liveperson.identity import (
     ConsumerIdentity,
     consumer_id_of,

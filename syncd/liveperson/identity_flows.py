@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 from syncd.errors import IdentityGoneError, IdentityRejectedError, TransientTransferError
 from syncd.liveperson.domains import DomainResolver
-from syncd.liveperson.http import HttpClient, HttpStatusError
+from syncd.liveperson.http import HttpClient
+from syncd.liveperson.http_answers import HttpStatusError
 from syncd.liveperson.identity import (
     ConsumerIdentity,
     consumer_id_of,

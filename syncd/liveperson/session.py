@@ -1,25 +1,24 @@
-"""The only module that imports ``websocket`` (websocket-client): one messaging WebSocket.
+"""Running one messaging WebSocket: its requests, its reader and keepalive threads, its end.
 
-A ``MessagingConnection`` owns one socket and two threads:
+With ``ws_handshake.py`` (which opens the socket), the only module that imports
+``websocket`` (websocket-client). A ``MessagingConnection`` owns one socket and two threads:
 
-* the reader parses every frame (``protocol.parse_frame``), hands a response to the request
-  waiting for its ``reqId`` — the only correlation LivePerson documents — and passes every
-  notification to ``on_notification``;
-* the keepalive sends ``GetClock`` (no leading dot on the consumer API) every
-  ``keepalive_seconds`` and, when the answer does not come in time, tears the socket down
-  so a silently dead peer is noticed instead of waited on forever.
+* the reader reads every frame and hands each text frame on (``session_traffic.route_text``):
+  a response to the request waiting for its ``reqId``, a notification to ``on_notification``;
+* the keepalive (``session_traffic.keep_alive``) pings every ``keepalive_seconds`` and, when
+  the answer does not come in time, tears the socket down.
 
 Reconnecting and resubscribing are the caller's job (``consumer.py``): this class reports
 the end of the connection once, through ``on_close``, and is then finished.
 
 Limits (``limits.py``). A message larger than ``MAX_MESSAGE_BYTES`` is refused as soon as a
-frame header announces it, fragments counted together, before its payload is read; a message
-nested deeper than ``MAX_JSON_DEPTH`` is refused before parsing; a notification handler may
-raise ``PeerLimitError`` for what it finds inside (a sequence out of range). Each such
-violation is logged once with the peer's address, the socket is closed (1009 or 1008), and
+frame header announces it (``ws_handshake.py``); a message nested deeper than
+``MAX_JSON_DEPTH`` is refused before parsing; a notification handler may raise
+``PeerLimitError`` for what it finds inside (a sequence out of range). Each such violation
+is logged once with the peer's address, the socket is closed (1009 or 1008), and
 ``on_close`` gets a ``ConnectionLostError`` asking for a pause before reconnecting. The
 handshake and every send have an overall deadline (``deadlines.py``): a peer that stops
-reading cannot hold a sender, and one that trickles the upgrade answer cannot hold connect.
+reading cannot hold a sender.
 """
 
 from __future__ import annotations
@@ -28,94 +27,35 @@ import contextlib
 import contextvars
 import logging
 import socket
-import ssl
-import struct
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import websocket
 
-# The frame reader behind WebSocket.recv_frame (listed in the module's __all__); subclassed
-# to see each frame's length before its payload is read. Tested by tests/integration/
-# test_hostile_peer.py, so an upgrade that changes it fails there, not in production.
-from websocket._abnf import frame_buffer
-
-from syncd.errors import (
-    AuthenticationError,
-    ConnectionLostError,
-    ProtocolError,
-    RequestRejectedError,
-    RequestTimeoutError,
-    SyncdError,
-    TlsVerificationError,
-)
+from syncd.errors import AuthenticationError, ConnectionLostError, RequestRejectedError, SyncdError
 from syncd.liveperson import protocol
 from syncd.liveperson.correlation import PendingRequests
 from syncd.liveperson.deadlines import shared_watchdog
-from syncd.liveperson.limits import MAX_MESSAGE_BYTES, PeerLimitError
-from syncd.rules.failure_text import describe_failure
-from syncd.rules.retry import parse_retry_after
+from syncd.liveperson.limits import PeerLimitError
+from syncd.liveperson.session_traffic import (
+    MESSAGE_TOO_BIG_CODE,
+    close_frame_code,
+    keep_alive,
+    route_text,
+)
+from syncd.liveperson.ws_handshake import MessageTooLargeError, open_websocket, peer_address
 
 logger = logging.getLogger(__name__)
 
 NotificationHandler = Callable[[protocol.Notification], None]
 CloseHandler = Callable[[SyncdError], None]
 
-# Advertised so that agents may send files back (an agent's attachment button is greyed
-# out for channels that do not declare photo sharing).
-CLIENT_PROPERTIES = (
-    '{"type":".ClientProperties","deviceFamily":"OTHER","os":"LINUX","features":["PHOTO_SHARING"]}'
-)
-NO_STATUS_CODE = 1005  # RFC 6455: a close frame without a code
 ABNORMAL_CLOSE_CODE = 1006  # RFC 6455: the connection ended without a close frame
 CLOSE_JOIN_SECONDS = 5.0
-MESSAGE_TOO_BIG_CODE = 1009  # RFC 6455
-POLICY_VIOLATION_CODE = 1008  # RFC 6455
 # How long to wait before reconnecting to a peer that broke a limit: it may do so again.
 VIOLATION_PAUSE_SECONDS = 10.0
-MAX_CONTROL_FRAME_BYTES = 125  # RFC 6455 §5.5
-
-
-class MessageTooLargeError(websocket.WebSocketPayloadException):
-    """A frame header announced a message longer than the limit; its payload was not read."""
-
-
-class _CappedFrameBuffer(frame_buffer):
-    """websocket-client's frame reader, refusing a message over ``max_message_bytes`` as soon
-    as a frame header announces it (the fragments of one message count together)."""
-
-    def __init__(self, recv: Callable[[int], bytes], max_message_bytes: int) -> None:
-        super().__init__(recv, False)
-        self._max_message_bytes = max_message_bytes
-        self._message_bytes = 0
-
-    def recv_length(self) -> None:
-        super().recv_length()
-        assert self.header is not None and self.length is not None
-        opcode = self.header[4]
-        if opcode >= websocket.ABNF.OPCODE_CLOSE:
-            if self.length > MAX_CONTROL_FRAME_BYTES:
-                raise MessageTooLargeError(f"a control frame of {self.length} bytes")
-            return
-        if opcode != websocket.ABNF.OPCODE_CONT:
-            self._message_bytes = 0  # a new message starts
-        self._message_bytes += self.length
-        if self._message_bytes > self._max_message_bytes:
-            raise MessageTooLargeError(
-                f"a message of at least {self._message_bytes} bytes (limit "
-                f"{self._max_message_bytes})"
-            )
-
-
-class _CappedWebSocket(websocket.WebSocket):
-    """A ``websocket.WebSocket`` whose reader refuses messages over ``MAX_MESSAGE_BYTES``."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.frame_buffer = _CappedFrameBuffer(self._recv, MAX_MESSAGE_BYTES)
 
 
 class MessagingConnection:
@@ -174,47 +114,15 @@ class MessagingConnection:
         self._request_timeout_seconds = timeout_seconds
         self._on_notification = on_notification
         self._on_close = on_close
-        options: dict[str, Any] = {}
-        if url.startswith("wss://"):
-            context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-            options["sslopt"] = {"context": context}
-        ws = _CappedWebSocket(enable_multithread=True, **options)
-        ws.settimeout(timeout_seconds)
-        # The socket timeout bounds each read; this bounds the whole handshake.
-        alarm = shared_watchdog().arm(timeout_seconds, lambda: _shut_down(ws))
-        try:
-            ws.connect(  # type: ignore[no-untyped-call]
-                url,
-                header=[f"Authorization: jwt {jwt}", f"Client-Properties: {CLIENT_PROPERTIES}"],
-                # A redirect would carry the token elsewhere: refuse it.
-                redirect_limit=0,
-            )
-            if alarm.cancel():
-                raise OSError(f"the handshake did not finish within {timeout_seconds:.0f} s")
-        except websocket.WebSocketBadStatusException as error:
-            raise _upgrade_refused(error) from None
-        except ssl.SSLCertVerificationError:
-            raise TlsVerificationError(
-                "the messaging server's TLS certificate could not be verified; if it uses a "
-                "private CA, set liveperson.ca_file to its bundle"
-            ) from None
-        except (websocket.WebSocketException, OSError) as error:
-            reason = (
-                f"no handshake from {_peer_address(ws, url)} within {timeout_seconds:.0f} s"
-                if alarm.cancel()
-                else describe_failure(error, _peer_address(ws, url))
-            )
-            raise ConnectionLostError(f"could not open the messaging WebSocket: {reason}") from None
-        finally:
-            alarm.cancel()
+        ws = open_websocket(url, jwt, timeout_seconds, ca_file)
         self._socket = ws
-        self.peer = _peer_address(ws, url)
+        self.peer = peer_address(ws, url)
         # Reads block until data or shutdown; the keepalive shuts a dead peer's socket down.
         self._socket.settimeout(None)
         # The reader is always the first thread (close() relies on it).
         self._start_thread(self._read_loop, "lp-ws-reader")
         if keepalive_seconds > 0:
-            self._start_thread(lambda: self._keepalive_loop(keepalive_seconds), "lp-ws-keepalive")
+            self._start_thread(lambda: self._keep_alive(keepalive_seconds), "lp-ws-keepalive")
 
     def request(
         self, request_type: str, body: Any = None, timeout_seconds: float | None = None
@@ -285,10 +193,10 @@ class MessagingConnection:
             while True:
                 opcode, data = ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    close_code = _close_code(data)
+                    close_code = close_frame_code(data)
                     break
                 if opcode == websocket.ABNF.OPCODE_TEXT:
-                    self._handle_text(data)
+                    route_text(data, self._pending, self._on_notification, self._refuse)
                 if self._violation is not None:
                     break
         except MessageTooLargeError as error:
@@ -316,28 +224,6 @@ class MessagingConnection:
             with contextlib.suppress(websocket.WebSocketException, OSError, AttributeError):
                 ws.send_close(close_code)
         self._shutdown_socket()
-
-    def _handle_text(self, data: bytes | str) -> None:
-        try:
-            frame = protocol.parse_frame(data)
-        except PeerLimitError as error:
-            self._refuse(error, MESSAGE_TOO_BIG_CODE)
-            return
-        except ProtocolError as error:
-            logger.warning("ignoring a malformed frame from LivePerson: %s", error)
-            return
-        if isinstance(frame, protocol.Response):
-            self._pending.resolve(frame)
-            return
-        if isinstance(frame, protocol.Notification):
-            try:
-                self._on_notification(frame)
-            except PeerLimitError as error:
-                self._refuse(error, POLICY_VIOLATION_CODE)
-            except Exception:
-                # A bug in a handler must not stop the reader: later frames still matter,
-                # and the daemon catches up from its stored sequence anyway.
-                logger.exception("notification handler failed for %s", frame.type)
 
     def _finish(self, close_code: int) -> None:
         self._close_code = close_code
@@ -367,21 +253,10 @@ class MessagingConnection:
             except Exception:
                 logger.exception("connection-close handler failed")
 
-    def _keepalive_loop(self, keepalive_seconds: float) -> None:
-        while not self._ended.wait(keepalive_seconds):
-            if self._closing.is_set():
-                return
-            try:
-                self.request(protocol.GET_CLOCK)
-            except RequestTimeoutError:
-                logger.warning("keepalive got no answer; dropping the messaging connection")
-                self._shutdown_socket()
-                return
-            except ConnectionLostError:
-                return
-            except RequestRejectedError as error:
-                # The server is alive and answering; that is all the keepalive needs.
-                logger.info("keepalive answered with code %d", error.code)
+    def _keep_alive(self, keepalive_seconds: float) -> None:
+        keep_alive(
+            keepalive_seconds, self._ended, self._closing, self.request, self._shutdown_socket
+        )
 
     def _send(self, text: str, request_type: str) -> None:
         ws = self._socket
@@ -407,38 +282,3 @@ class MessagingConnection:
         if raw is not None:
             with contextlib.suppress(OSError):
                 raw.shutdown(socket.SHUT_RDWR)
-
-
-def _shut_down(ws: websocket.WebSocket) -> None:
-    raw = ws.sock
-    if raw is not None:
-        with contextlib.suppress(OSError):
-            raw.shutdown(socket.SHUT_RDWR)
-
-
-def _peer_address(ws: websocket.WebSocket, url: str) -> str:
-    """``host:port`` of the URL with the address actually connected to, for log lines."""
-    where = url.split("//", 1)[-1].split("/", 1)[0]
-    try:
-        address = ws.sock.getpeername() if ws.sock is not None else None
-    except OSError:
-        address = None
-    return f"{where} ({address[0]}:{address[1]})" if address else where
-
-
-def _close_code(data: bytes | str) -> int:
-    payload = data.encode() if isinstance(data, str) else data
-    return int(struct.unpack("!H", payload[:2])[0]) if len(payload) >= 2 else NO_STATUS_CODE
-
-
-def _upgrade_refused(error: websocket.WebSocketBadStatusException) -> SyncdError:
-    status = int(error.status_code)
-    if status == 401:
-        return AuthenticationError("LivePerson refused the consumer token (HTTP 401 at upgrade)")
-    headers = error.resp_headers or {}
-    retry_after = parse_retry_after(headers.get("retry-after"), time.time())
-    if status == 429 or status >= 500:
-        return ConnectionLostError(
-            f"the messaging WebSocket upgrade was refused with HTTP {status}", retry_after
-        )
-    return ProtocolError(f"the messaging WebSocket upgrade was refused with HTTP {status}")

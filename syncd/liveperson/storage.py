@@ -17,7 +17,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from syncd.errors import PermanentFileError, UnsafeRemoteError, UploadUrlExpiredError
 from syncd.liveperson.domains import validate_host_port
-from syncd.liveperson.http import HttpClient, HttpStatusError
+from syncd.liveperson.http import HttpClient
+from syncd.liveperson.http_answers import HttpStatusError
 from syncd.liveperson.response_bodies import TempUrl
 from syncd.liveperson.retrying import RetryPolicy, retry_transient
 

@@ -40,7 +40,7 @@ from syncd.errors import (
 )
 from syncd.folders.route import RouteFolders
 from syncd.liveperson.consumer import ConsumerClient
-from syncd.liveperson.http import HttpStatusError
+from syncd.liveperson.http_answers import HttpStatusError
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import SwiftStorage
 from syncd.outbox.documents import fail_page_after_a_failed_one, finish_document

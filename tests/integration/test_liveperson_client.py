@@ -34,7 +34,8 @@ from syncd.errors import (
 from syncd.liveperson import admin
 from syncd.liveperson.consumer import ConsumerClient, ConsumerSettings
 from syncd.liveperson.domains import DomainResolver
-from syncd.liveperson.http import HttpClient, ResponseTooLargeError
+from syncd.liveperson.http import HttpClient
+from syncd.liveperson.http_answers import ResponseTooLargeError
 from syncd.liveperson.identity import ConsumerIdentity, jwt_expires_at, jwt_payload, signup
 from syncd.liveperson.notifications import ConversationChange, MessagingEvent
 from syncd.liveperson.retrying import ReconnectBackoff, RetryPolicy

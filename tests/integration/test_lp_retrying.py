@@ -13,7 +13,7 @@ from syncd.errors import (
     TransientTransferError,
     UploadUrlExpiredError,
 )
-from syncd.liveperson.http import HttpStatusError
+from syncd.liveperson.http_answers import HttpStatusError
 from syncd.liveperson.retrying import (
     RetryPolicy,
     is_rate_limited,

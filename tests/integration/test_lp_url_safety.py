@@ -16,7 +16,8 @@ import pytest
 
 from syncd.errors import ProtocolError, TransientTransferError, UnsafeRemoteError
 from syncd.liveperson.domains import DomainResolver, validate_host_port
-from syncd.liveperson.http import HttpClient, redact_url
+from syncd.liveperson.http import HttpClient
+from syncd.liveperson.http_answers import redact_url
 from syncd.liveperson.response_bodies import TempUrl
 from syncd.liveperson.retrying import RetryPolicy
 from syncd.liveperson.storage import SwiftStorage
