@@ -2,8 +2,8 @@
 
 LivePerson documents ``reqId`` as the one link between a request and its response (response
 ``type`` strings differ between its own documents), so that is all this table uses. Pure:
-threads and events, no socket. ``session.py`` registers before sending, resolves from the
-reader thread, and fails everything that is still waiting when the socket ends.
+threads and events, no socket. ``session.py`` registers before sending and fails everything
+still waiting when the socket ends; its reader thread resolves (``session_traffic.py``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Running one messaging WebSocket: its requests, its reader and keepalive threads, its end.
 
-With ``ws_handshake.py`` (which opens the socket), the only module that imports
-``websocket`` (websocket-client). A ``MessagingConnection`` owns one socket and two threads:
+It reaches websocket-client only through ``ws_handshake.py`` (which opens the socket and
+is that library's one importer). A ``MessagingConnection`` owns one socket and two threads:
 
 * the reader reads every frame and hands each text frame on (``session_traffic.route_text``):
   a response to the request waiting for its ``reqId``, a notification to ``on_notification``;
@@ -32,8 +32,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import websocket
-
 from syncd.errors import AuthenticationError, ConnectionLostError, RequestRejectedError, SyncdError
 from syncd.liveperson import protocol
 from syncd.liveperson.correlation import PendingRequests
@@ -45,7 +43,15 @@ from syncd.liveperson.session_traffic import (
     keep_alive,
     route_text,
 )
-from syncd.liveperson.ws_handshake import MessageTooLargeError, open_websocket, peer_address
+from syncd.liveperson.ws_handshake import (
+    OPCODE_CLOSE,
+    OPCODE_TEXT,
+    MessageTooLargeError,
+    WebSocket,
+    WebSocketError,
+    open_websocket,
+    peer_address,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +71,7 @@ class MessagingConnection:
     """
 
     def __init__(self) -> None:
-        self._socket: websocket.WebSocket | None = None
+        self._socket: WebSocket | None = None
         self._lock = threading.Lock()
         self._pending = PendingRequests()
         self._request_timeout_seconds = 10.0
@@ -157,7 +163,7 @@ class MessagingConnection:
         if ws is None:
             return
         if not self._ended.is_set():
-            with contextlib.suppress(websocket.WebSocketException, OSError):
+            with contextlib.suppress(WebSocketError, OSError):
                 ws.send_close()
         current = threading.current_thread()
         if self._threads and current is not self._threads[0]:
@@ -192,16 +198,16 @@ class MessagingConnection:
         try:
             while True:
                 opcode, data = ws.recv_data()
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                if opcode == OPCODE_CLOSE:
                     close_code = close_frame_code(data)
                     break
-                if opcode == websocket.ABNF.OPCODE_TEXT:
+                if opcode == OPCODE_TEXT:
                     route_text(data, self._pending, self._on_notification, self._refuse)
                 if self._violation is not None:
                     break
         except MessageTooLargeError as error:
             self._refuse(PeerLimitError(f"LivePerson sent {error}"), MESSAGE_TOO_BIG_CODE)
-        except (websocket.WebSocketException, OSError, ValueError, AttributeError) as error:
+        except (WebSocketError, OSError, ValueError, AttributeError) as error:
             # AttributeError: websocket-client drops its socket object when closed under us.
             if not self._closing.is_set():
                 logger.info("messaging WebSocket read ended: %s", type(error).__name__)
@@ -221,7 +227,7 @@ class MessagingConnection:
         )
         ws = self._socket
         if ws is not None:
-            with contextlib.suppress(websocket.WebSocketException, OSError, AttributeError):
+            with contextlib.suppress(WebSocketError, OSError, AttributeError):
                 ws.send_close(close_code)
         self._shutdown_socket()
 
@@ -266,7 +272,7 @@ class MessagingConnection:
         alarm = shared_watchdog().arm(self._request_timeout_seconds, self._shutdown_socket)
         try:
             ws.send(text)
-        except (websocket.WebSocketException, OSError, AttributeError) as error:
+        except (WebSocketError, OSError, AttributeError) as error:
             self._shutdown_socket()
             late = " within its deadline" if alarm.fired else ""
             raise ConnectionLostError(

@@ -9,8 +9,9 @@ The socket it returns reads through a frame reader that refuses a message larger
 ``MAX_MESSAGE_BYTES`` (``limits.py``) as soon as a frame header announces it, fragments
 counted together, before its payload is read (``MessageTooLargeError``).
 
-With ``session.py``, which runs the socket, the only module that imports ``websocket``
-(websocket-client).
+The only module that imports ``websocket`` (websocket-client): ``session.py``, which runs
+the socket, takes the few names it needs from here (``WebSocket``, ``WebSocketError``,
+``OPCODE_CLOSE``, ``OPCODE_TEXT``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ from syncd.liveperson.deadlines import shared_watchdog
 from syncd.liveperson.limits import MAX_MESSAGE_BYTES
 from syncd.rules.failure_text import describe_failure
 from syncd.rules.retry import parse_retry_after
+
+# What session.py needs of websocket-client, so that this stays its only importer.
+WebSocket = websocket.WebSocket
+WebSocketError = websocket.WebSocketException
+OPCODE_CLOSE = websocket.ABNF.OPCODE_CLOSE
+OPCODE_TEXT = websocket.ABNF.OPCODE_TEXT
 
 # Advertised so that agents may send files back (an agent's attachment button is greyed
 # out for channels that do not declare photo sharing).

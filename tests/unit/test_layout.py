@@ -105,7 +105,7 @@ def test_the_readme_lists_every_room() -> None:
 IO_LIBRARY_ADAPTERS = {
     "requests": {"liveperson/http.py"},
     "urllib3": {"liveperson/http_deadline.py"},
-    "websocket": {"liveperson/session.py", "liveperson/ws_handshake.py"},
+    "websocket": {"liveperson/ws_handshake.py"},
     "watchdog": {"outbox/watcher.py"},
     "sqlite3": {"state/connection.py"},
     "sqlite_utils": {"state/connection.py"},
