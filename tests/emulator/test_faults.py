@@ -21,6 +21,7 @@ from tests.emulator.wire import (
     request_conversation,
     signup,
     storage_url,
+    text_publish_frame,
     upload_url,
 )
 
@@ -144,17 +145,7 @@ def test_publish_delay_lets_later_requests_answer_first(emulator: RunningEmulato
     consumer = Consumer.connect(emulator)
     dialog_id = request_conversation(consumer)
     emulator.set_faults(publish_delay_ms=3000)
-    consumer.send(
-        {
-            "kind": "req",
-            "id": "late",
-            "type": "ms.PublishEvent",
-            "body": {
-                "dialogId": dialog_id,
-                "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "hi"},
-            },
-        }
-    )
+    consumer.send(text_publish_frame(dialog_id, "hi", request_id="late"))
     consumer.send({"kind": "req", "id": "clock", "type": "GetClock"})
     answered = [
         frame["reqId"] for frame in consumer.frames_until_response("late") if "reqId" in frame
@@ -172,17 +163,7 @@ def test_a_delayed_publish_whose_socket_closed_is_never_handled(
     consumer = Consumer.connect(emulator)
     dialog_id = request_conversation(consumer)
     emulator.set_faults(publish_delay_ms=2000)
-    consumer.send(
-        {
-            "kind": "req",
-            "id": "lost",
-            "type": "ms.PublishEvent",
-            "body": {
-                "dialogId": dialog_id,
-                "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "x"},
-            },
-        }
-    )
+    consumer.send(text_publish_frame(dialog_id, "x", request_id="lost"))
     # GetClock answered: the publish reached the emulator before the socket closed.
     assert consumer.request({"kind": "req", "id": "clock", "type": "GetClock"})["code"] == 200
     consumer.close()

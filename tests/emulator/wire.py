@@ -169,19 +169,22 @@ def subscribe_events(
     )
 
 
+def text_publish_frame(dialog_id: str, text: str, request_id: str) -> Frame:
+    """The request that publishes a text/plain ContentEvent into ``dialog_id``."""
+    return {
+        "kind": "req",
+        "id": request_id,
+        "type": "ms.PublishEvent",
+        "body": {
+            "dialogId": dialog_id,
+            "event": {"type": "ContentEvent", "contentType": "text/plain", "message": text},
+        },
+    }
+
+
 def publish_text(consumer: Consumer, dialog_id: str, text: str, request_id: str) -> Frame:
     """Publish a text/plain ContentEvent and return the response."""
-    return consumer.request(
-        {
-            "kind": "req",
-            "id": request_id,
-            "type": "ms.PublishEvent",
-            "body": {
-                "dialogId": dialog_id,
-                "event": {"type": "ContentEvent", "contentType": "text/plain", "message": text},
-            },
-        }
-    )
+    return consumer.request(text_publish_frame(dialog_id, text, request_id))
 
 
 def make_image(image_format: str = "PNG", size: tuple[int, int] = (32, 24)) -> bytes:
