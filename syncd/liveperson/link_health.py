@@ -94,6 +94,9 @@ class LinkWaiter:
         if self._health.offline_since is not None:
             wait_seconds = LINK_DOWN_RECHECK_SECONDS
         else:
+            # The link is up: a connect made during the failing step (its first, say) is no
+            # reconnect after this failure; only a later one cuts the wait (a Retry-After) short.
+            self._connections_seen = self._health.connections
             wait_seconds = self._policy.wait_seconds(self.failures_in_a_row, error)
         self._retry_at = now + wait_seconds
         return wait_seconds

@@ -113,6 +113,18 @@ def test_a_route_thread_waits_for_the_link_until_it_connects_again() -> None:
     assert waiter.seconds_left(132.0) == 0.0
 
 
+def test_a_connect_made_during_the_failing_step_does_not_cut_its_retry_after_short() -> None:
+    health = LinkHealth()
+    waiter = LinkWaiter(health, ReconnectBackoff())
+    assert waiter.seconds_left(0.0) == 0.0
+    health.succeeded()  # the step's own first connect
+    asked = ConnectionLostError("storage answered 503", retry_after_seconds=40.0)
+    assert waiter.failed(asked, 1.0) == 40.0
+    assert waiter.seconds_left(11.0) == 30.0
+    health.succeeded()  # a reconnect after the failure: go at once
+    assert waiter.seconds_left(12.0) == 0.0
+
+
 def test_a_refusal_a_person_must_fix_is_retried_on_the_durable_schedule() -> None:
     rejected = AuthenticationError("the connector does not hold this key")
     waits = [ReconnectBackoff().wait_seconds(attempt, rejected) for attempt in (1, 2, 3, 4)]
