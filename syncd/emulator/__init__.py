@@ -12,7 +12,9 @@ Modules: ``settings`` (settings, limits), ``tokens`` (JWT), ``tempurl`` (Swift s
 URL signing), ``agent`` (the emulated agent), ``consumer_requests`` (request handlers),
 ``consumer_ws`` (socket lifecycle; no ordering promise), ``domain_routes``, ``admin_routes``,
 ``swift_routes``, ``control_routes``, ``console`` and ``console_assets`` (the agent console
-page), ``server`` (app wiring, thread runner, auto-close) and ``command`` (CLI).
+page), ``routing``, ``agent_hub``, ``agent_requests``, ``agent_socket`` and ``agent_frames``
+(the agent's own Messaging API: rings, notifications, requests), ``server`` (app wiring,
+thread runner, auto-close, the ring clock) and ``command`` / ``command_knobs`` (CLI).
 
 Choices made where LivePerson is undocumented (protocol.md §12); each is repeated in the
 module that implements it:
@@ -44,4 +46,7 @@ module that implements it:
     inactivity. The ExConversation UPSERT carries ``lastContentEventNotification``.
 12. ``participant_ids = "distinct"`` gives the consumer an ``originatorId`` unlike its JWT
     ``sub``.
+13. A ring of the agent API turns EXPIRED after ``ring_timeout_seconds`` (72 s, as in
+    LivePerson's example rings); an expired or rejected ring leaves the conversation waiting
+    and it rings again after ``ring_pause_seconds`` (``routing.py``).
 """

@@ -5,7 +5,10 @@ keeps the routing rings in step (``routing.RingBook``) and fans changes out:
 
 * a ring's change → ``.ams.routing.RoutingTaskNotification`` to every socket subscribed to
   routing tasks while the agent is ONLINE (``.ams.routing.SetAgentState``; an agent starts
-  AWAY, as LivePerson's getting-started page sets it online before any task comes);
+  AWAY, as LivePerson's getting-started page sets it online before any task comes): a new
+  ring, one accepted, rejected (``UpdateRingState``), expired or removed. ``tick()``, which
+  the runner calls a few times a second, expires rings and rings again after a pause
+  (``routing.py``; the ``ring_timeout_seconds`` and ``ring_pause_seconds`` knobs);
 * a conversation's change → ``.ams.aam.ExConversationChangeNotification`` to each matching
   subscription (UPSERT; DELETE once it stops matching);
 * an event → ``.ams.ms.OnlineEventDistribution`` to sockets whose agent takes part in the
@@ -28,7 +31,7 @@ from syncd.emulator.agent_frames import AgentIds
 from syncd.emulator.held_sends import HeldSends
 from syncd.emulator.model import BookListener, Conversation, StoredEvent
 from syncd.emulator.rejection import Rejection
-from syncd.emulator.routing import RingBook
+from syncd.emulator.routing import REJECTED, Ring, RingBook, RingTimes
 from syncd.liveperson.protocol import as_list
 
 ONLINE = "ONLINE"
@@ -99,11 +102,14 @@ class AgentSubscriber(Protocol):
 class AgentHub:
     """The live brand sockets, the agent's availability and the rings."""
 
-    def __init__(self, ids: AgentIds, clock_ms: Callable[[], int]) -> None:
+    def __init__(
+        self, ids: AgentIds, clock_ms: Callable[[], int], ring_times: Callable[[], RingTimes]
+    ) -> None:
         self.ids = ids
         self.rings = RingBook()
         self.availability = "AWAY"
         self._clock_ms = clock_ms
+        self._ring_times = ring_times
         self._sockets: list[AgentSubscriber] = []
         self._sends = HeldSends()
 
@@ -146,15 +152,40 @@ class AgentHub:
             return []
         return [ring.change(self.ids.account, self.ids.agent_pid) for ring in self.rings.waiting()]
 
-    def conversation_changed(self, conversation: Conversation) -> None:
-        """Follow the rings, then notify routing and conversation subscribers."""
-        followed = self.rings.follow(conversation, self._clock_ms())
+    def _notify_rings(self, changes: list[dict[str, Any]]) -> None:
+        """Send each ring change, one per notification, to every routing subscription
+        (only while the agent is ONLINE)."""
+        if self.availability != ONLINE:
+            return
         for socket in self.sockets():
-            if followed is not None and self.availability == ONLINE:
-                ring, removed = followed
-                change = ring.change(self.ids.account, self.ids.agent_pid, removed)
+            for change in changes:
                 for subscription_id in sorted(socket.routing_subscriptions):
                     self._deliver(socket, agent_frames.routing_frame(subscription_id, [change]))
+
+    def update_ring(self, ring_id: Any, ring_state: Any) -> Ring:
+        """Apply an ``UpdateRingState``: a REJECTED ring is notified at once, an ACCEPTED
+        one is left to the caller (``agent.accept``). Raises Rejection (``RingBook.update``)."""
+        ring = self.rings.update(ring_id, ring_state, self._clock_ms())
+        if ring.state == REJECTED:
+            self._notify_rings([ring.change(self.ids.account, self.ids.agent_pid)])
+        return ring
+
+    def tick(self) -> int:
+        """Expire overdue rings and ring again the conversations whose pause is over,
+        notifying each change; return how many rings changed."""
+        times = self._ring_times()
+        changed = self.rings.tick(self._clock_ms(), times.pause_ms, times.lifetime_ms)
+        self._notify_rings([ring.change(self.ids.account, self.ids.agent_pid) for ring in changed])
+        return len(changed)
+
+    def conversation_changed(self, conversation: Conversation) -> None:
+        """Follow the rings, then notify routing and conversation subscribers."""
+        lifetime_ms = self._ring_times().lifetime_ms
+        followed = self.rings.follow(conversation, self._clock_ms(), lifetime_ms)
+        if followed is not None:
+            ring, removed = followed
+            self._notify_rings([ring.change(self.ids.account, self.ids.agent_pid, removed)])
+        for socket in self.sockets():
             for conversation_filter in list(socket.conversation_filters.values()):
                 changed = conversation_filter.change_for(self.ids, conversation)
                 if changed is not None:

@@ -104,7 +104,7 @@ def _set_agent_state(core: EmulatorCore, socket: AgentSubscriber, request: Reque
 
 def _update_ring_state(core: EmulatorCore, socket: AgentSubscriber, request: Request) -> Reply:
     body = _body(request)
-    ring = core.agent_hub.rings.update(body.get("ringId"), body.get("ringState"))
+    ring = core.agent_hub.update_ring(body.get("ringId"), body.get("ringState"))
     if body.get("ringState") == "ACCEPTED":
         agent.accept(core, ring.conversation_id)
     return Reply(STRING_RESPONSE, "Ring state updated successfully", code=202)

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from syncd.emulator.command_knobs import add_knob_arguments, knob_settings
 from syncd.emulator.settings import (
     AGENT_ACCEPT_CHOICES,
     PARTICIPANT_ID_CHOICES,
@@ -160,24 +161,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.participant_ids,
         help="distinct: the consumer's originatorId differs from its token's sub",
     )
-    parser.add_argument(
-        "--history-delay-ms",
-        type=float,
-        default=defaults.history_delay_ms,
-        help="send subscription history this late, split, shuffled and partly repeated",
-    )
-    parser.add_argument(
-        "--rtt-ms",
-        type=float,
-        default=defaults.rtt_ms,
-        help="a network round trip added to every request and answer (they overlap)",
-    )
-    parser.add_argument(
-        "--uplink-kbps",
-        type=float,
-        default=defaults.uplink_kbps,
-        help="the kilobits per second all uploads share (default: no limit)",
-    )
+    add_knob_arguments(parser, defaults)
 
 
 def is_loopback_bind(host: str) -> bool:
@@ -196,8 +180,9 @@ def settings_from(
     """Return the settings the parsed ``args`` and the environment ``env`` describe.
 
     Raises ValueError when only one of --tls-cert and --tls-key is given, when the host is
-    not loopback and there is no control token or no admin password of one's own, and
-    OSError when the password file cannot be read.
+    not loopback and there is no control token or no admin password of one's own, or when a
+    knob option is out of range (``knob_settings``), and OSError when the password file
+    cannot be read.
     """
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
@@ -219,12 +204,6 @@ def settings_from(
             )
     if args.auto_close_seconds is not None and args.auto_close_seconds <= 0:
         raise ValueError("--auto-close-seconds must be above 0")
-    if args.history_delay_ms < 0:
-        raise ValueError("--history-delay-ms must be 0 or more")
-    if args.rtt_ms < 0:
-        raise ValueError("--rtt-ms must be 0 or more")
-    if args.uplink_kbps is not None and args.uplink_kbps <= 0:
-        raise ValueError("--uplink-kbps must be above 0")
     return EmulatorSettings(
         host=args.host,
         port=args.port,
@@ -248,9 +227,7 @@ def settings_from(
         agent_accept=args.agent_accept,
         auto_close_seconds=args.auto_close_seconds,
         participant_ids=args.participant_ids,
-        history_delay_ms=args.history_delay_ms,
-        rtt_ms=args.rtt_ms,
-        uplink_kbps=args.uplink_kbps,
+        **knob_settings(args),
     )
 
 

@@ -37,6 +37,7 @@ from syncd.emulator.model import ConversationBook
 from syncd.emulator.network import NetworkLog, Uplink
 from syncd.emulator.objects import ObjectStore
 from syncd.emulator.rejection import Rejection
+from syncd.emulator.routing import RingTimes
 from syncd.emulator.settings import MAX_UPLOAD_FILE_BYTES, SWIFT_ACCOUNT, EmulatorSettings
 from syncd.emulator.site_settings import AdminLogins, SiteSettings
 from syncd.emulator.tokens import SIGNUP_TOKEN_LIFETIME_SECONDS, ConsumerClaims, TokenSigner
@@ -66,7 +67,9 @@ class EmulatorCore:
         # control API's and the brand WebSocket's (logged in as the emulator's admin).
         self.agent_id = str(uuid.uuid4())
         self.hub = Hub()
-        self.agent_hub = AgentHub(AgentIds(settings.account, self.agent_id), self.now_ms)
+        self.agent_hub = AgentHub(
+            AgentIds(settings.account, self.agent_id), self.now_ms, self.ring_times
+        )
         self.book = ConversationBook(settings.account, BookListeners(self.hub, self.agent_hub))
         self.objects = ObjectStore()
         self.site_settings = SiteSettings(settings.file_sharing_enabled)
@@ -76,6 +79,8 @@ class EmulatorCore:
                 history_delay_ms=settings.history_delay_ms,
                 rtt_ms=settings.rtt_ms,
                 uplink_kbps=settings.uplink_kbps,
+                ring_timeout_seconds=settings.ring_timeout_seconds,
+                ring_pause_seconds=settings.ring_pause_seconds,
             )
         )
         self.uplink = Uplink()
@@ -97,6 +102,13 @@ class EmulatorCore:
     def now_ms(self) -> int:
         """Unix time in milliseconds (LivePerson's timestamps)."""
         return int(self._clock() * 1000)
+
+    def ring_times(self) -> RingTimes:
+        """How long rings wait and pause now (the ``ring_*`` fault knobs), in milliseconds."""
+        knobs = self.faults.knobs
+        timeout = knobs.ring_timeout_seconds
+        lifetime_ms = None if timeout is None else round(timeout * 1000)
+        return RingTimes(lifetime_ms, round(knobs.ring_pause_seconds * 1000))
 
     # --- identity -------------------------------------------------------------------------
 

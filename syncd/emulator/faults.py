@@ -42,6 +42,10 @@ Knobs (``PUT /_emulator/faults`` merges the given ones; ``DELETE`` resets all):
   arrives, while the socket's other requests are handled and answered meanwhile (LivePerson
   answers each request on its own and promises no order between them); a publish whose
   socket closes before then is never handled, like a frame lost with its connection;
+* ``ring_timeout_seconds`` / ``ring_pause_seconds`` — how long a new ring of the agent API
+  waits for an answer before it turns EXPIRED (None: until answered), and how long a
+  conversation whose ring expired or was rejected waits before it rings again
+  (``routing.py``);
 * ``seed`` — re-seeds the random generator (setting it always re-seeds, even to the same value).
 
 Every draw comes from one ``random.Random(seed)``, and a knob draws only when its rate is
@@ -87,6 +91,8 @@ class FaultKnobs:
     agent_file_max_bytes: int | None = None
     idp_refusal_delay_ms: float = 0.0
     publish_delay_ms: float = 0.0
+    ring_timeout_seconds: float | None = None
+    ring_pause_seconds: float = 0.0
     seed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -137,6 +143,11 @@ def _problem(name: str, value: Any) -> str | None:
     if name == "retry_after_seconds":
         ok = value is None or (_is_number(value) and value >= 0)
         return None if ok else "retry_after_seconds must be a number >= 0"
+    if name == "ring_timeout_seconds":
+        ok = value is None or (_is_number(value) and value > 0)
+        return None if ok else "ring_timeout_seconds must be None or a number above 0"
+    if name == "ring_pause_seconds":
+        return None if _is_number(value) and value >= 0 else "ring_pause_seconds must be >= 0"
     if name == "uplink_kbps":
         ok = value is None or (_is_number(value) and value > 0)
         return None if ok else "uplink_kbps must be None or a number above 0"

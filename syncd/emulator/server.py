@@ -33,6 +33,7 @@ _T = TypeVar("_T")
 _START_TIMEOUT_SECONDS = 10.0
 _SHUTDOWN_TIMEOUT_SECONDS = 2.0
 AUTO_CLOSE_CHECK_SECONDS = 0.5
+RING_CHECK_SECONDS = 0.1
 GOING_AWAY_CODE = 1001
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # noqa: S104 - recognising, not binding
 
@@ -61,6 +62,7 @@ class RunningEmulator:
         self.port = settings.port
         self._runner: web.AppRunner | None = None
         self._auto_close: asyncio.Task[None] | None = None
+        self._ring_clock: asyncio.Task[None] | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=_run_loop, args=(self._loop,), name="syncd-emulator", daemon=True
@@ -122,6 +124,8 @@ class RunningEmulator:
         self._runner = runner
         if self.settings.auto_close_seconds is not None and self._auto_close is None:
             self._auto_close = asyncio.get_running_loop().create_task(self._close_inactive())
+        if self._ring_clock is None:
+            self._ring_clock = asyncio.get_running_loop().create_task(self._tick_rings())
         self.port = int(runner.addresses[0][1])
         host = self.settings.host
         host = "localhost" if host in _WILDCARD_HOSTS else host
@@ -139,6 +143,13 @@ class RunningEmulator:
             if closed:
                 logger.info("auto-closed %d conversation(s) after consumer inactivity", closed)
             await asyncio.sleep(AUTO_CLOSE_CHECK_SECONDS)
+
+    async def _tick_rings(self) -> None:
+        """Expire unanswered rings and ring again after the pause (``AgentHub.tick``),
+        every tenth of a second for as long as the emulator runs."""
+        while True:
+            self.core.agent_hub.tick()
+            await asyncio.sleep(RING_CHECK_SECONDS)
 
     async def _stop_listening(self) -> None:
         # Drop the consumer sockets first: their handlers would otherwise hold the shutdown.

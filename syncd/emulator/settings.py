@@ -68,7 +68,10 @@ class EmulatorSettings:
     ``participant_ids`` ``distinct`` makes the consumer's ``originatorId`` differ from its
     JWT ``sub`` (as for authenticated consumers); ``same`` keeps them equal.
     ``history_delay_ms``, ``rtt_ms`` and ``uplink_kbps`` are the start-up values of those
-    fault knobs.
+    fault knobs, as are ``ring_timeout_seconds`` (a ring of the agent API not answered that
+    long turns EXPIRED; None: never; 72 s as in LivePerson's example rings) and
+    ``ring_pause_seconds`` (how long a conversation whose ring expired or was rejected
+    waits before it rings again; LivePerson does not say).
     """
 
     host: str = "127.0.0.1"
@@ -97,6 +100,8 @@ class EmulatorSettings:
     history_delay_ms: float = 0.0
     rtt_ms: float = 0.0
     uplink_kbps: float | None = None
+    ring_timeout_seconds: float | None = 72.0
+    ring_pause_seconds: float = 10.0
 
     @property
     def uses_tls(self) -> bool:

@@ -179,6 +179,75 @@ def test_an_away_agent_is_not_rung_until_it_goes_online_and_leaving_rings_again(
     consumer.close()
 
 
+def update_ring(agent: Consumer, ring: dict[str, Any], state: str) -> Frame:
+    return request(
+        agent, ".ams.routing.UpdateRingState", {"ringId": ring["ringId"], "ringState": state}
+    )
+
+
+def ring_turned(agent: Consumer, ring: dict[str, Any], state: str) -> dict[str, Any]:
+    """Wait for the notification that ``ring`` is now ``state``; return that ring."""
+
+    def turned(frame: Frame) -> bool:
+        return any(r["ringId"] == ring["ringId"] and r["ringState"] == state for r in rings(frame))
+
+    return rings(agent.notification(ROUTING, turned))[0]
+
+
+@pytest.mark.parametrize("emulator_settings", MANUAL)
+def test_an_unanswered_ring_expires_and_the_conversation_rings_again_until_accepted(
+    emulator: RunningEmulator,
+) -> None:
+    emulator.set_faults(ring_timeout_seconds=1, ring_pause_seconds=0)
+    agent = connect_agent(emulator)
+    consumer = Consumer.connect(emulator)
+    conversation_id = request_conversation(consumer)
+    first = waiting_ring(agent, conversation_id)
+    assert first["ringExpiration"] == 1000
+    assert first["ringExpirationTs"] == first["weight"] + 1000
+    # The knob sets the lifetime of rings made from now on: the next one may wait longer.
+    emulator.set_faults(ring_timeout_seconds=30)
+    expired = ring_turned(agent, first, "EXPIRED")
+    assert (expired["taskCompleted"], expired["change"]) == (False, "UPSERT")
+    second = waiting_ring(agent, conversation_id)
+    assert second["ringId"] != first["ringId"] and second["ringExpiration"] == 30_000
+    assert emulator.state()["conversations"][0]["agentState"] == "waiting"
+    assert update_ring(agent, first, "ACCEPTED")["code"] == 409  # too late for that one
+    assert update_ring(agent, second, "ACCEPTED")["code"] == 202
+    accepted = ring_turned(agent, second, "ACCEPTED")
+    assert accepted["taskCompleted"] is True
+    state = emulator.state()["conversations"][0]
+    assert state["agentState"] == "active"
+    assert {"id": emulator.core.agent_id, "role": "ASSIGNED_AGENT"} in state["participants"]
+    agent.close()
+    consumer.close()
+
+
+@pytest.mark.parametrize(
+    "emulator_settings", [EmulatorSettings(agent_accept="manual", ring_pause_seconds=1.0)]
+)
+def test_a_rejected_ring_leaves_the_conversation_waiting_and_it_rings_again_after_the_pause(
+    emulator: RunningEmulator,
+) -> None:
+    agent = connect_agent(emulator)
+    consumer = Consumer.connect(emulator)
+    conversation_id = request_conversation(consumer)
+    first = waiting_ring(agent, conversation_id)
+    before_ms = request(agent, ".GetClock", {})["body"]["currentTime"]
+    rejected = update_ring(agent, first, "REJECTED")
+    assert (rejected["code"], rejected["body"]) == (202, "Ring state updated successfully")
+    assert ring_turned(agent, first, "REJECTED")["taskCompleted"] is False
+    assert update_ring(agent, first, "REJECTED")["code"] == 409
+    assert emulator.state()["conversations"][0]["agentState"] == "waiting"
+    second = waiting_ring(agent, conversation_id)
+    assert second["ringId"] != first["ringId"]
+    assert second["weight"] >= before_ms + 1000  # rung again only after the pause
+    emulator.accept_conversation(conversation_id)  # the console's Accept takes it too
+    assert ring_turned(agent, second, "ACCEPTED")["taskCompleted"] is True
+    agent.close()
+    consumer.close()
+
+
 def test_conversation_notifications_have_the_agent_v2_form_and_closing_reaches_the_consumer(
     emulator: RunningEmulator,
 ) -> None:

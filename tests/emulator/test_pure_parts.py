@@ -10,6 +10,7 @@ from syncd.emulator.events import check_event
 from syncd.emulator.faults import Faults
 from syncd.emulator.model import Conversation, ConversationBook, StoredEvent
 from syncd.emulator.rejection import Rejection
+from syncd.emulator.routing import RingBook
 from syncd.emulator.site_settings import FILE_SHARING_PROPERTY, SiteSettings
 from syncd.emulator.subscriptions import ConversationSubscription
 
@@ -128,3 +129,27 @@ def test_faults_from_the_same_seed_are_the_same_and_reset_restores_defaults() ->
     assert len(set(first)) == 2
     faults.reset()
     assert all(faults.error_for_request("GetClock") is None for _ in range(50))
+
+
+def test_rings_expire_ring_again_after_the_pause_and_stop_when_the_conversation_is_settled() -> (
+    None
+):
+    rings = RingBook()
+    book = ConversationBook("1", RecordingListener())
+    conversation = book.open_conversation("consumer", "-1", now_ms=0)
+    followed = rings.follow(conversation, now_ms=0, lifetime_ms=100)
+    assert followed is not None
+    first = followed[0]
+    assert rings.tick(99, pause_ms=50, lifetime_ms=100) == []
+    assert rings.tick(100, pause_ms=50, lifetime_ms=100) == [first]
+    assert first.state == "EXPIRED" and rings.waiting() == []
+    assert rings.tick(149, pause_ms=50, lifetime_ms=100) == []
+    [second] = rings.tick(150, pause_ms=50, lifetime_ms=None)
+    assert second.state == "WAITING" and second.ring_id != first.ring_id
+    assert rings.tick(10_000_000, pause_ms=50, lifetime_ms=None) == []  # never expires
+    with pytest.raises(Rejection):
+        rings.update(first.ring_id, "ACCEPTED", now_ms=151)
+    assert rings.update(second.ring_id, "REJECTED", now_ms=200).state == "REJECTED"
+    book.close(conversation, "CONSUMER", now_ms=210)  # closed during the pause
+    assert rings.follow(conversation, now_ms=210, lifetime_ms=None) is None
+    assert rings.tick(1_000_000, pause_ms=50, lifetime_ms=None) == []
