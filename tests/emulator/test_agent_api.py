@@ -5,6 +5,8 @@ profiles and closing."""
 
 from __future__ import annotations
 
+import argparse
+import os
 from typing import Any
 
 import pytest
@@ -12,6 +14,9 @@ import requests
 import websocket
 
 from syncd.emulator.app import redact_path
+from syncd.emulator.command import add_arguments, settings_from
+from syncd.emulator.faults import Faults
+from syncd.emulator.rejection import Rejection
 from syncd.emulator.server import RunningEmulator
 from syncd.emulator.settings import EmulatorSettings
 from tests.emulator.wire import (
@@ -246,6 +251,24 @@ def test_a_rejected_ring_leaves_the_conversation_waiting_and_it_rings_again_afte
     assert ring_turned(agent, second, "ACCEPTED")["taskCompleted"] is True
     agent.close()
     consumer.close()
+
+
+def test_ring_times_come_from_the_command_line_and_the_knobs_check_them() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = settings_from(parser.parse_args([]), env=os.environ)
+    assert (defaults.ring_timeout_seconds, defaults.ring_pause_seconds) == (72.0, 10.0)
+    chosen = settings_from(
+        parser.parse_args(["--ring-timeout-seconds", "0", "--ring-pause-seconds", "2.5"]),
+        env=os.environ,
+    )
+    assert (chosen.ring_timeout_seconds, chosen.ring_pause_seconds) == (None, 2.5)
+    for option in ("--ring-timeout-seconds", "--ring-pause-seconds"):
+        with pytest.raises(ValueError, match=option):
+            settings_from(parser.parse_args([option, "-1"]), env=os.environ)
+    for bad in ({"ring_timeout_seconds": 0}, {"ring_pause_seconds": -1}):
+        with pytest.raises(Rejection):
+            Faults().update(bad)
 
 
 def test_conversation_notifications_have_the_agent_v2_form_and_closing_reaches_the_consumer(
