@@ -26,8 +26,10 @@ from syncd.errors import (
     SyncdError,
 )
 from syncd.folders.route import RouteFolders
+from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.link_health import LinkWaiter
 from syncd.outbox.preparer import fail_row
+from syncd.rules.error_kinds import log_kind
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
 
@@ -68,12 +70,13 @@ class SendFaults:
         wait_seconds = self._link_waiter.failed(error, now)
         if self._link_waiter.failures_in_a_row == 1:
             # Once per wait: during an outage the daemon reports the link, not every file.
-            self._store.note_error(self._route.name, str(error), now)
+            self._store.note_error(self._route.name, str(error), now, kind=kind_of(error))
             log.warning(
                 "route=%s file=%s: waiting for LivePerson (%s); the file keeps its place",
                 self._route.name,
                 row.source_name,
                 error,
+                extra=log_kind(kind_of(error)),
             )
         else:
             log.debug("route=%s: still waiting for LivePerson: %s", self._route.name, error)
@@ -87,8 +90,16 @@ class SendFaults:
             self.retry_later(row, error, now, minimum_seconds=60)
             return
         if row.attempts + 1 >= ROW_FAULTS_BEFORE_FAILING:
-            fail_row(self._store, self._route, self._folders, row, f"not sent: {error}", now)
-            self._store.note_error(self._route.name, f"{row.source_name}: not sent: {error}", now)
+            kind = kind_of(error)
+            fail_row(
+                self._store, self._route, self._folders, row, f"not sent: {error}", now, kind=kind
+            )
+            self._store.note_error(
+                self._route.name,
+                f"{row.source_name}: not sent: {error}",
+                now,
+                kind=kind,
+            )
             return
         self.retry_later(row, error, now)
 
@@ -105,13 +116,14 @@ class SendFaults:
         retry_after = getattr(error, "retry_after_seconds", None)
         when = max(rules.next_attempt_at(row.attempts + 1, now, retry_after), now + minimum_seconds)
         self._store.schedule_retry(row.id, str(error), when, now)
-        self._store.note_error(self._route.name, str(error), now)
+        self._store.note_error(self._route.name, str(error), now, kind=kind_of(error))
         log.warning(
             "route=%s file=%s: %s; retrying in %.0f s",
             self._route.name,
             row.source_name,
             error,
             when - now,
+            extra=log_kind(kind_of(error)),
         )
 
     def rejected(self, row: OutboundRow, error: RequestRejectedError, now: float) -> None:
@@ -139,7 +151,13 @@ class SendFaults:
             return
         if row.attempts + 1 >= PUBLISH_REJECTIONS_BEFORE_FAILING:
             fail_row(
-                self._store, self._route, self._folders, row, f"LivePerson refused it: {error}", now
+                self._store,
+                self._route,
+                self._folders,
+                row,
+                f"LivePerson refused it: {error}",
+                now,
+                kind=kind_of(error),
             )
             return
         # A refused publish into the current conversation stays in publishing for its next

@@ -91,11 +91,13 @@ class StatusReporter:
     def record_route_errors(self, routes: Mapping[str, RouteParts]) -> None:
         """Write the problems logged about each route of ``routes`` since the last call to
         the state (a failing write is logged, not raised)."""
-        for route, (message, logged_at) in self.route_errors.drain().items():
+        for route, problem in self.route_errors.drain().items():
             if route not in routes:
                 continue
             try:
-                self._store().note_error(route, message, logged_at)
+                self._store().note_error(
+                    route, problem.message, problem.logged_at, kind=problem.kind
+                )
             except StateError as error:
                 # Worded without "route=", so this line is not collected in turn.
                 log.warning("cannot record the last error of route %s: %s", route, error)
