@@ -114,6 +114,34 @@ def test_a_file_storage_refused_is_a_liveperson_problem_not_a_file_one(
     assert (running.config.routes[0].failed_dir / "refused.jpg").exists()
 
 
+def test_a_refused_connection_while_a_file_waits_is_a_liveperson_problem(
+    with_metrics: tuple[RunningDaemon, int], emulator: RunningEmulator
+) -> None:
+    """LivePerson closes the socket and refuses new ones while a file is to be sent: every
+    line about it is filed under ``liveperson`` (the old guess read "refused" and said
+    ``inbound``)."""
+    running, port = with_metrics
+    running.conversation("scans")
+    emulator.set_faults(ws_close_rate=1.0, ws_connect_error_rate=1.0)
+    outbox = running.config.routes[0].outbox
+    (outbox.parent / "waiting.jpg").write_bytes(jpeg_bytes(seed=12))
+    os.rename(outbox.parent / "waiting.jpg", outbox / "waiting.jpg")
+
+    def refusal_recorded() -> str | None:
+        text = _scrape(port)
+        summary = running.daemon.store.route_summary("scans")
+        scraped_at = _value(text, 'syncd_last_error_timestamp_seconds{route="scans"}')
+        # The scrape and the summary show the same record, and it is about the refusal.
+        if scraped_at is None or scraped_at != summary.last_error_at:
+            return None
+        return text if "refused with HTTP 503" in (summary.last_error or "") else None
+
+    text = wait_until(refusal_recorded, 90, "the refused connection recorded as the last error")
+    summary = running.daemon.store.route_summary("scans")
+    assert _error_kinds(text) == ["liveperson"], (summary.last_error, summary.last_error_kind)
+    assert _value(text, 'syncd_connection_up{route="scans"}') == 0
+
+
 @pytest.mark.skipif(
     PROMTOOL is None, reason="promtool is not installed (apt-get install prometheus)"
 )
