@@ -110,7 +110,12 @@ class RouteReceiver:
         try:
             remove_stale_temp_files(self._folders.inbox)
         except OSError as error:
-            log.warning("route=%s: cannot tidy the inbox: %s", self.route.name, error)
+            log.warning(
+                "route=%s: cannot tidy the inbox: %s",
+                self.route.name,
+                error,
+                extra=log_kind(kind_of(error)),
+            )
         run_woken_loop(
             stop,
             self._wake,
@@ -260,7 +265,12 @@ class RouteReceiver:
             try:
                 self._client.publish_accept(row.conversation_id, [row.sequence])
             except SyncdError as error:
-                log.warning("route=%s: could not send the receipt: %s", self.route.name, error)
+                log.warning(
+                    "route=%s: could not send the receipt: %s",
+                    self.route.name,
+                    error,
+                    extra=log_kind(kind_of(error)),
+                )
 
     def _download(self, row: InboundRow) -> bytes:
         for _attempt in range(DOWNLOAD_URL_ATTEMPTS):

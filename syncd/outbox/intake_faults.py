@@ -89,6 +89,7 @@ class IntakeFaults:
             self.route.name,
             rules.printable_name(candidate.path.name),
             error.strerror,
+            extra=log_kind(kind_of(error)),
         )
         return True
 
@@ -104,6 +105,7 @@ class IntakeFaults:
             reason,
             candidate.claim_failures,
             MAX_CLAIM_ATTEMPTS,
+            extra=log_kind(kind_of(error)),
         )
         if candidate.claim_failures >= MAX_CLAIM_ATTEMPTS:
             self._fail_unclaimed(candidate, reason, 0, now, kind=kind_of(error))

@@ -28,7 +28,7 @@ from syncd.imaging.formats import sniff_document_format
 from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.quarantine import quarantine
 from syncd.outbox.uploads import upload_name_of, write_upload
-from syncd.rules.error_kinds import ErrorKind
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
 
@@ -71,8 +71,7 @@ def fail_row(
 ) -> None:
     """Quarantine a claimed row's original into ``failed/`` and mark the row failed.
 
-    ``kind`` is what the failure was about (``file`` for the file itself; a refusal by
-    LivePerson is ``liveperson``); it goes with the warning into the route's last error.
+    ``kind`` (the file itself, or LivePerson refusing it) goes into the route's last error.
 
     When the move is refused, the original stays in the work folder and the row's reason
     says so; the route goes on either way.
@@ -102,7 +101,13 @@ def fail_row(
     try:
         remove_entry(folders.work, upload_name_of(row))
     except OSError as error:
-        log.warning("route=%s: cannot remove the upload of #%d: %s", route.name, row.id, error)
+        log.warning(
+            "route=%s: cannot remove the upload of #%d: %s",
+            route.name,
+            row.id,
+            error,
+            extra=log_kind(kind_of(error)),
+        )
 
 
 def document_format(head: bytes) -> str | None:
@@ -174,7 +179,13 @@ class Preparer:
         try:
             self.prepare_now(row, route)
         except FolderChangedError as error:
-            log.error("route=%s file=%s: not prepared: %s", row.route, row.source_name, error)
+            log.error(
+                "route=%s file=%s: not prepared: %s",
+                row.route,
+                row.source_name,
+                error,
+                extra=log_kind(kind_of(error)),
+            )
         except (StateError, OSError) as error:
             # The prepared file or its row cannot be written (a full disk): the row stays
             # claimed and is prepared again a little later; one line, not a traceback.
@@ -184,6 +195,7 @@ class Preparer:
                 row.source_name,
                 STORE_RETRY_SECONDS,
                 error,
+                extra=log_kind(kind_of(error)),
             )
             with self._lock:
                 self._held_until[row_id] = self._clock() + STORE_RETRY_SECONDS

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from syncd.folders import TEMP_PREFIX, move_without_clobber, remove_entry, write_file
 from syncd.folders.handles import Folder, entry_exists
+from syncd.liveperson.error_kinds import kind_of
 from syncd.rules import candidate_names, printable_name
 from syncd.rules.error_kinds import ErrorKind, log_kind
 
@@ -54,7 +55,13 @@ def complete_interrupted_quarantine(
             try:
                 remove_entry(failed, entry)
             except OSError as error:  # a planted folder there is left alone
-                log.warning("route=%s: cannot remove %s from failed/: %s", route, entry, error)
+                log.warning(
+                    "route=%s: cannot remove %s from failed/: %s",
+                    route,
+                    entry,
+                    error,
+                    extra=log_kind(kind_of(error)),
+                )
     for name in candidate_names(printable_name(original_name)):
         if not entry_exists(failed.fd, name):
             return None
@@ -108,7 +115,13 @@ def quarantine(
     except OSError as error:
         # Something sits at the report's name (a planted folder): the file is safe in
         # failed/ and the reason is on its row, which is what `syncd status` shows.
-        log.error("route=%s file=%s: cannot write its report: %s", route, target, error)
+        log.error(
+            "route=%s file=%s: cannot write its report: %s",
+            route,
+            target,
+            error,
+            extra=log_kind(kind_of(error)),
+        )
     log.warning(
         "route=%s file=%s: failed: %s",
         route,

@@ -28,7 +28,7 @@ from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.storage import SwiftStorage
 from syncd.outbox.preparer import Preparer, fail_row
 from syncd.outbox.uploads import read_named_upload, upload_name_of
-from syncd.rules.error_kinds import ErrorKind
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
 
@@ -106,6 +106,7 @@ class RowUploader:
                 self._route.name,
                 row.source_name,
                 error,
+                extra=log_kind(kind_of(error)),
             )
             remove_entry(self._folders.work, upload_name_of(row))
             self._preparer.prepare_now(row, self._route)
