@@ -138,7 +138,7 @@ def test_a_refused_connection_while_a_file_waits_is_a_liveperson_problem(
 
     text = wait_until(refusal_recorded, 90, "the refused connection recorded as the last error")
     summary = running.daemon.store.route_summary("scans")
-    assert _error_kinds(text) == ["liveperson"], (summary.last_error, summary.last_error_kind)
+    assert _error_kinds(text) == ["liveperson"], summary.last_error
     assert _value(text, 'syncd_connection_up{route="scans"}') == 0
 
 
