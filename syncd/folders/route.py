@@ -25,8 +25,11 @@ from pathlib import Path
 from syncd.errors import FolderChangedError
 from syncd.folders.handles import Folder, rename_noreplace
 from syncd.rules import FAILED_DIR_NAME, SENT_DIR_NAME, WORK_DIR_NAME
+from syncd.rules.error_kinds import ErrorKind, log_kind
 
 log = logging.getLogger("syncd.folders")
+# A route folder swapped, replaced or set aside: filed as a local storage problem.
+_ABOUT_FOLDERS = log_kind(ErrorKind.STORAGE)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class RouteFolders:
             self.route.outbox,
             why,
             aside,
+            extra=_ABOUT_FOLDERS,
         )
 
     def verify(self) -> None:
@@ -141,7 +145,7 @@ class RouteFolders:
                     folder.verify()
             except FolderChangedError as error:
                 self.broken = f"route stopped: {error}"
-                log.error("route=%s: %s", self.route.name, self.broken)
+                log.error("route=%s: %s", self.route.name, self.broken, extra=_ABOUT_FOLDERS)
                 raise FolderChangedError(self.broken) from error
 
     def _outbox_recreated_by_operator(self) -> bool:
@@ -156,6 +160,7 @@ class RouteFolders:
             "route=%s: the outbox %s was replaced by a new folder; using the new one",
             self.route.name,
             self.route.outbox,
+            extra=_ABOUT_FOLDERS,
         )
         # Other threads may hold the old descriptors this very moment: retire, not close.
         self._retired += [*self._opened(), self.inbox]

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from syncd.config import RouteConfig
 from syncd.errors import RequestRejectedError
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.error_kinds import kind_of
+from syncd.rules.error_kinds import log_kind
 from syncd.state.model import UnknownRowError
 from syncd.state.store import StateStore
 
@@ -112,6 +114,7 @@ class ConversationKeeper:
                     self.route.name,
                     conversation_id,
                     error,
+                    extra=log_kind(kind_of(error)),
                 )
             self._store.mark_conversation_closed(conversation_id, self._clock())
             log.info(

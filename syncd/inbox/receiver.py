@@ -49,9 +49,11 @@ from syncd.inbox.conversations import ConversationKeeper
 from syncd.inbox.recorder import EventRecorder
 from syncd.inbox.writer import remove_stale_temp_files, write_into_inbox
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.notifications import ConversationChange, MessagingEvent
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import SwiftStorage
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import InboundRow
 from syncd.state.store import StateStore
 from syncd.worker_loop import run_woken_loop
@@ -108,7 +110,12 @@ class RouteReceiver:
         try:
             remove_stale_temp_files(self._folders.inbox)
         except OSError as error:
-            log.warning("route=%s: cannot tidy the inbox: %s", self.route.name, error)
+            log.warning(
+                "route=%s: cannot tidy the inbox: %s",
+                self.route.name,
+                error,
+                extra=log_kind(kind_of(error)),
+            )
         run_woken_loop(
             stop,
             self._wake,
@@ -128,20 +135,40 @@ class RouteReceiver:
             wait_seconds = min(self.step(self._clock()), replay_wait, keeper_wait)
         except (TransientError, RequestRejectedError) as error:
             if not is_link_failure(error):
-                log.warning("route=%s: LivePerson refused: %s", self.route.name, error)
+                log.warning(
+                    "route=%s: LivePerson refused: %s",
+                    self.route.name,
+                    error,
+                    extra=log_kind(kind_of(error)),
+                )
                 return 10.0
             if not self._link_waiter.waiting:
-                log.warning("route=%s: waiting for LivePerson: %s", self.route.name, error)
+                log.warning(
+                    "route=%s: waiting for LivePerson: %s",
+                    self.route.name,
+                    error,
+                    extra=log_kind(kind_of(error)),
+                )
             return self._link_waiter.failed(error, self._clock())
         except AuthenticationError as error:
-            log.warning("route=%s: LivePerson session not ready: %s", self.route.name, error)
+            log.warning(
+                "route=%s: LivePerson session not ready: %s",
+                self.route.name,
+                error,
+                extra=log_kind(kind_of(error)),
+            )
             return 10.0
         except (TlsVerificationError, UnsafeRemoteError, ProtocolError) as error:
             # Configuration or server problems: one clear line a minute, not a crash report.
-            log.error("route=%s: cannot use LivePerson: %s", self.route.name, error)
+            log.error(
+                "route=%s: cannot use LivePerson: %s",
+                self.route.name,
+                error,
+                extra=log_kind(kind_of(error)),
+            )
             return 60.0
         except FolderChangedError as error:
-            self._store.note_error(self.route.name, str(error), self._clock())
+            self._store.note_error(self.route.name, str(error), self._clock(), kind=kind_of(error))
             return 60.0
         self._link_waiter.succeeded()
         return wait_seconds
@@ -179,11 +206,18 @@ class RouteReceiver:
             reason = f"cannot write it into the inbox: {error.strerror or error}"
             if row.attempts + 1 >= INBOX_WRITE_ATTEMPTS:
                 self._store.mark_inbound_failed(row.id, reason, self._clock())
-                self._store.note_error(self.route.name, reason, self._clock())
+                # The inbox could not be written (full, not writable): the error says which.
+                self._store.note_error(self.route.name, reason, self._clock(), kind=kind_of(error))
             else:
                 when = rules.next_attempt_at(row.attempts + 1, now, None)
                 self._store.schedule_inbound_retry(row.id, reason, when, now)
-            log.error("route=%s: received file #%d: %s", self.route.name, row.id, reason)
+            log.error(
+                "route=%s: received file #%d: %s",
+                self.route.name,
+                row.id,
+                reason,
+                extra=log_kind(kind_of(error)),
+            )
             return
         except PermanentFileError as error:
             self._store.mark_inbound_failed(row.id, error.reason, self._clock())
@@ -193,6 +227,7 @@ class RouteReceiver:
                 row.conversation_id,
                 row.sequence,
                 error.reason,
+                extra=log_kind(ErrorKind.INBOUND),
             )
             return
         except (TransientError, AuthenticationError, UploadUrlExpiredError, SyncdError) as error:
@@ -200,13 +235,23 @@ class RouteReceiver:
                 raise  # not the file's fault: the round waits for the link
             if isinstance(error, RequestRejectedError) and not error.is_transient:
                 self._store.mark_inbound_failed(row.id, str(error), self._clock())
-                log.error("route=%s: download refused: %s", self.route.name, error)
+                log.error(
+                    "route=%s: download refused: %s",
+                    self.route.name,
+                    error,
+                    extra=log_kind(ErrorKind.INBOUND),
+                )
                 return
             when = rules.next_attempt_at(
                 row.attempts + 1, now, getattr(error, "retry_after_seconds", None)
             )
             self._store.schedule_inbound_retry(row.id, str(error), when, now)
-            log.warning("route=%s: download failed, retrying: %s", self.route.name, error)
+            log.warning(
+                "route=%s: download failed, retrying: %s",
+                self.route.name,
+                error,
+                extra=log_kind(ErrorKind.INBOUND),
+            )
             return
         self._store.mark_inbound_done(row.id, path, len(data), self._clock())
         crash_point("inbound-done")
@@ -220,7 +265,12 @@ class RouteReceiver:
             try:
                 self._client.publish_accept(row.conversation_id, [row.sequence])
             except SyncdError as error:
-                log.warning("route=%s: could not send the receipt: %s", self.route.name, error)
+                log.warning(
+                    "route=%s: could not send the receipt: %s",
+                    self.route.name,
+                    error,
+                    extra=log_kind(kind_of(error)),
+                )
 
     def _download(self, row: InboundRow) -> bytes:
         for _attempt in range(DOWNLOAD_URL_ATTEMPTS):

@@ -21,7 +21,9 @@ from syncd.inbox.agent_text import AGENT_TEXT_TYPE, cap_text
 from syncd.inbox.conversations import ConversationKeeper
 from syncd.inbox.cursor import GaplessCursor
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.notifications import ConversationChange, MessagingEvent
+from syncd.rules.error_kinds import log_kind
 from syncd.state.store import StateStore
 
 # The receiver's logger: these lines were always the receiver's, and the journal shows the
@@ -77,6 +79,7 @@ class EventRecorder:
                 event.sequence,
                 event.dialog_id,
                 error,
+                extra=log_kind(kind_of(error)),
             )
             sequence = event.sequence or 0
             with self._replay_lock:

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from syncd.errors import AuthenticationError, ClientClosedError, LinkDownError, SyncdError
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
+from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_flows import IdentityFlow, SignupFlow
@@ -46,6 +47,7 @@ from syncd.liveperson.link_sockets import consumer_socket_url as consumer_socket
 from syncd.liveperson.link_supervisor import LinkSupervisor
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.session import MessagingConnection, NotificationHandler
+from syncd.rules.error_kinds import log_kind
 
 logger = logging.getLogger(__name__)
 
@@ -297,4 +299,4 @@ class ConsumerLink:
             # The outage is reported by whoever watches offline_since.
             logger.debug("reconnect failed: %s", error)
         else:
-            logger.warning("reconnect failed: %s", error)
+            logger.warning("reconnect failed: %s", error, extra=log_kind(kind_of(error)))

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from syncd.liveperson.link_health import LinkHealth
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.rules.outage import (
     OutageChange,
     OutageWatch,
@@ -21,6 +22,8 @@ from syncd.rules.outage import (
 )
 
 log = logging.getLogger("syncd.outage")
+# Every line here is about the link to LivePerson (kept as the route's last error kind).
+_ABOUT_LIVEPERSON = log_kind(ErrorKind.LIVEPERSON)
 
 # During an outage the backlog is counted this often, so the line at its end names the
 # backlog as it was when the link came back, before the first files of it went out.
@@ -55,6 +58,7 @@ class OutageReporter:
                 "retries every few seconds",
                 route,
                 health.last_failure,
+                extra=_ABOUT_LIVEPERSON,
             )
             return
         if notice.change == OutageChange.ENDED:
@@ -70,6 +74,7 @@ class OutageReporter:
                 count_attempts(health.failures),
                 files,
                 health.last_failure,
+                extra=_ABOUT_LIVEPERSON,
             )
         else:
             log.warning(
@@ -77,4 +82,5 @@ class OutageReporter:
                 route,
                 lasted,
                 files,
+                extra=_ABOUT_LIVEPERSON,
             )

@@ -12,9 +12,11 @@ from pathlib import Path
 from syncd.config import RouteConfig
 from syncd.folders import move_without_clobber, remove_entry
 from syncd.folders.route import RouteFolders
+from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.copy_claim import original_left_in_outbox
 from syncd.outbox.preparer import work_entry_name
 from syncd.outbox.uploads import upload_name_of
+from syncd.rules.error_kinds import log_kind
 from syncd.state.model import OutboundRow
 
 log = logging.getLogger("syncd.sender")
@@ -59,5 +61,11 @@ def archive_original(
     try:
         remove_entry(folders.work, upload_name_of(row))
     except OSError as error:
-        log.warning("route=%s: cannot remove the upload of #%d: %s", route.name, row.id, error)
+        log.warning(
+            "route=%s: cannot remove the upload of #%d: %s",
+            route.name,
+            row.id,
+            error,
+            extra=log_kind(kind_of(error)),
+        )
     return final_path, problem

@@ -24,10 +24,12 @@ from syncd.folders import open_entry, remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.imaging.plan import ImageLimits, PreparedImage
 from syncd.imaging.rasteriser import render_pages
+from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.archive import archive_original
 from syncd.outbox.preparer import fail_row
 from syncd.outbox.uploads import page_upload_name, write_named_upload, write_upload
 from syncd.rules import printable_name
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.pages import PreparedPage
 from syncd.state.store import StateStore
@@ -86,7 +88,7 @@ def prepare_document(
                 )
     except PermanentFileError as error:
         _remove_page_uploads(folders, row.id, len(prepared))
-        fail_row(store, route, folders, row, error.reason, clock())
+        fail_row(store, route, folders, row, error.reason, clock(), kind=kind_of(error))
         return False
     store.mark_document_prepared(row.id, prepared, clock())
     crash_point("prepared")
@@ -136,7 +138,8 @@ def finish_document(
     if failed:
         first = failed[0]
         reason = f"page {first.page} of {row.pages} could not be sent: {first.last_error}"
-        fail_row(store, route, folders, row, reason, now)
+        # The page's own failure was recorded with its kind; this is the document's, as a file.
+        fail_row(store, route, folders, row, reason, now, kind=ErrorKind.FILE)
         return
     if any(page.state != OutboundState.DONE for page in pages):
         return  # not reachable in send order; wait rather than archive early
@@ -145,8 +148,15 @@ def finish_document(
     if problem is None:
         store.note_success(route.name, now)
     else:
-        log.error("route=%s file=%s: %s", route.name, printable_name(row.source_name), problem)
-        store.note_error(route.name, f"{row.source_name}: {problem}", now)
+        log.error(
+            "route=%s file=%s: %s",
+            route.name,
+            printable_name(row.source_name),
+            problem,
+            extra=log_kind(ErrorKind.STORAGE),
+        )
+        # The original could not be moved out of the outbox: a local file system problem.
+        store.note_error(route.name, f"{row.source_name}: {problem}", now, kind=ErrorKind.STORAGE)
     crash_point("done")
     log.info(
         "route=%s file=%s: all %d pages published",
@@ -169,7 +179,7 @@ def fail_page_after_a_failed_one(
     for page in store.page_rows(row.document_id):
         if page.page is not None and page.page < row.page and page.state == OutboundState.FAILED:
             reason = f"page {page.page} of this document could not be sent"
-            fail_row(store, route, folders, row, reason, now)
+            fail_row(store, route, folders, row, reason, now, kind=ErrorKind.FILE)
             return True
     return False
 

@@ -21,6 +21,7 @@ from syncd.crashpoints import crash_point
 from syncd.folders.route import RouteFolders
 from syncd.outbox.archive import archive_original
 from syncd.rules import printable_name
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
 
@@ -66,9 +67,19 @@ class Finisher:
             self._store.note_success(self._route.name, self._clock())
         else:
             log.error(
-                "route=%s file=%s: %s", self._route.name, printable_name(row.source_name), problem
+                "route=%s file=%s: %s",
+                self._route.name,
+                printable_name(row.source_name),
+                problem,
+                extra=log_kind(ErrorKind.STORAGE),
             )
-            self._store.note_error(self._route.name, f"{row.source_name}: {problem}", self._clock())
+            # The original could not be moved out of the outbox: a local file system problem.
+            self._store.note_error(
+                self._route.name,
+                f"{row.source_name}: {problem}",
+                self._clock(),
+                kind=ErrorKind.STORAGE,
+            )
         crash_point("done")
 
     def finish_in_background(self, row_id: int) -> None:

@@ -31,6 +31,7 @@ from syncd.outbox.candidates import (
 
 __all__ = ["MAX_SOURCE_BYTES", "Intake", "row_id_from_work_name", "work_name"]
 from syncd.outbox.intake_claims import IntakeClaims
+from syncd.rules.error_kinds import ErrorKind
 from syncd.rules.filecheck import looks_complete, same_file_version, unsafe_entry_reason
 from syncd.state.store import StateStore
 
@@ -147,7 +148,7 @@ class Intake(IntakeClaims):
                 "syncd retry"
             )
         if reason is not None:
-            self._fail_unclaimed(candidate, reason, entry.st_size, now)
+            self._fail_unclaimed(candidate, reason, entry.st_size, now, kind=ErrorKind.FILE)
             return None
         current = rules.SettleObservation(entry.st_size, entry.st_mtime_ns, entry.st_ino, now)
         previous = candidate.stable
@@ -175,7 +176,7 @@ class Intake(IntakeClaims):
             self._forget(candidate)
             return None
         except PermanentFileError as error:
-            self._fail_unclaimed(candidate, error.reason, entry.st_size, now)
+            self._fail_unclaimed(candidate, error.reason, entry.st_size, now, kind=ErrorKind.FILE)
             return None
         try:
             after = self._lstat(name)
@@ -200,6 +201,7 @@ class Intake(IntakeClaims):
                     f"and never got its {marker} (truncated or still being written)",
                     read.size_bytes,
                     now,
+                    kind=ErrorKind.FILE,
                 )
                 return None
             candidate.stable = None

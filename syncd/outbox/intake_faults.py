@@ -19,9 +19,11 @@ from syncd.crashpoints import crash_point
 from syncd.errors import PermanentFileError
 from syncd.folders import FileRead
 from syncd.folders.route import RouteFolders
+from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.candidates import CLAIM_RETRY_SECONDS, MAX_CLAIM_ATTEMPTS, Candidate
 from syncd.outbox.copy_claim import NOT_MOVABLE_ERRNOS, claim_by_copy
 from syncd.outbox.quarantine import quarantine
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import LEFT_IN_OUTBOX
 from syncd.state.store import StateStore
 
@@ -87,6 +89,7 @@ class IntakeFaults:
             self.route.name,
             rules.printable_name(candidate.path.name),
             error.strerror,
+            extra=log_kind(kind_of(error)),
         )
         return True
 
@@ -102,9 +105,10 @@ class IntakeFaults:
             reason,
             candidate.claim_failures,
             MAX_CLAIM_ATTEMPTS,
+            extra=log_kind(kind_of(error)),
         )
         if candidate.claim_failures >= MAX_CLAIM_ATTEMPTS:
-            self._fail_unclaimed(candidate, reason, 0, now)
+            self._fail_unclaimed(candidate, reason, 0, now, kind=kind_of(error))
             return
         candidate.stable = None
         candidate.not_before = now + CLAIM_RETRY_SECONDS * candidate.claim_failures
@@ -124,14 +128,18 @@ class IntakeFaults:
                 attempts=1,
                 now=now,
                 row_id=row_id,
+                kind=ErrorKind.FILE,
             )
         except OSError as error:
             reason += f" (and it could not be moved to failed/: {error.strerror})"
         self._store.mark_failed(row_id, reason, now)
         self._forget(candidate)
 
-    def _fail_unclaimed(self, candidate: Candidate, reason: str, size: int, now: float) -> None:
-        """Journal an entry that will never be sent, then quarantine it with its reason.
+    def _fail_unclaimed(
+        self, candidate: Candidate, reason: str, size: int, now: float, *, kind: ErrorKind
+    ) -> None:
+        """Journal an entry that will never be sent, then quarantine it with its reason and
+        ``kind`` (the file itself, or the folder refusing to let it be moved).
 
         When even the move to failed/ is refused, the entry stays where it is, its row
         says why (``syncd status`` shows it), and it is left alone until it changes.
@@ -156,6 +164,7 @@ class IntakeFaults:
                 attempts=attempts,
                 now=now,
                 row_id=row_id,
+                kind=kind,
             )
         except FileNotFoundError:
             # Gone before it could be moved: nothing to keep, but its row must end.
@@ -167,8 +176,19 @@ class IntakeFaults:
             )
             self._given_up[name] = (entry.st_ino, entry.st_mtime_ns)
             self._taken_sources().add(self._version(candidate.path, entry))
-            log.error("route=%s file=%s: %s", self.route.name, rules.printable_name(name), reason)
-            self._store.note_error(self.route.name, f"{rules.printable_name(name)}: {reason}", now)
+            log.error(
+                "route=%s file=%s: %s",
+                self.route.name,
+                rules.printable_name(name),
+                reason,
+                extra=log_kind(kind_of(error)),
+            )
+            self._store.note_error(
+                self.route.name,
+                f"{rules.printable_name(name)}: {reason}",
+                now,
+                kind=kind_of(error),
+            )
         self._store.mark_failed(row_id, reason, now)
         crash_point("failed")
         self._forget(candidate)

@@ -25,8 +25,10 @@ from syncd.folders import open_entry, remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.imaging.formats import sniff_document_format
+from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.quarantine import quarantine
 from syncd.outbox.uploads import upload_name_of, write_upload
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
 
@@ -64,8 +66,12 @@ def fail_row(
     row: OutboundRow,
     reason: str,
     now: float,
+    *,
+    kind: ErrorKind,
 ) -> None:
     """Quarantine a claimed row's original into ``failed/`` and mark the row failed.
+
+    ``kind`` (the file itself, or LivePerson refusing it) goes into the route's last error.
 
     When the move is refused, the original stays in the work folder and the row's reason
     says so; the route goes on either way.
@@ -83,18 +89,25 @@ def fail_row(
                 attempts=row.attempts + 1,
                 now=now,
                 row_id=row.id,
+                kind=kind,
             )
         except FileNotFoundError:
             pass
         except OSError as error:
             reason = f"{reason}; it could not be moved to failed/ ({error.strerror or error})"
-            store.note_error(route.name, f"{row.source_name}: {reason}", now)
+            store.note_error(route.name, f"{row.source_name}: {reason}", now, kind=kind_of(error))
     store.mark_failed(row.id, reason, now)
     crash_point("failed")
     try:
         remove_entry(folders.work, upload_name_of(row))
     except OSError as error:
-        log.warning("route=%s: cannot remove the upload of #%d: %s", route.name, row.id, error)
+        log.warning(
+            "route=%s: cannot remove the upload of #%d: %s",
+            route.name,
+            row.id,
+            error,
+            extra=log_kind(kind_of(error)),
+        )
 
 
 def document_format(head: bytes) -> str | None:
@@ -166,7 +179,13 @@ class Preparer:
         try:
             self.prepare_now(row, route)
         except FolderChangedError as error:
-            log.error("route=%s file=%s: not prepared: %s", row.route, row.source_name, error)
+            log.error(
+                "route=%s file=%s: not prepared: %s",
+                row.route,
+                row.source_name,
+                error,
+                extra=log_kind(kind_of(error)),
+            )
         except (StateError, OSError) as error:
             # The prepared file or its row cannot be written (a full disk): the row stays
             # claimed and is prepared again a little later; one line, not a traceback.
@@ -176,6 +195,7 @@ class Preparer:
                 row.source_name,
                 STORE_RETRY_SECONDS,
                 error,
+                extra=log_kind(kind_of(error)),
             )
             with self._lock:
                 self._held_until[row_id] = self._clock() + STORE_RETRY_SECONDS
@@ -241,7 +261,9 @@ class Preparer:
                 f"the work folder {route.work_dir}; syncd does not touch it"
             )
             self._store.mark_failed(row.id, reason, now)
-            self._store.note_error(route.name, f"{row.source_name}: {reason}", now)
+            self._store.note_error(
+                route.name, f"{row.source_name}: {reason}", now, kind=ErrorKind.FILE
+            )
             return False
         try:
             if self._is_document(folders, name):
@@ -259,10 +281,10 @@ class Preparer:
             return False
         except StillWritingError as error:
             reason = f"image data is truncated or corrupt: {error}"
-            fail_row(self._store, route, folders, row, reason, now)
+            fail_row(self._store, route, folders, row, reason, now, kind=ErrorKind.FILE)
             return False
         except PermanentFileError as error:
-            fail_row(self._store, route, folders, row, error.reason, now)
+            fail_row(self._store, route, folders, row, error.reason, now, kind=kind_of(error))
             return False
         modified = datetime.fromtimestamp(row.mtime_ns / 1e9, UTC).astimezone()
         caption = rules.render_caption(route.caption, row.source_name, route.name, modified)

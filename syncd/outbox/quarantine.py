@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 
 from syncd.folders import TEMP_PREFIX, move_without_clobber, remove_entry, write_file
 from syncd.folders.handles import Folder, entry_exists
+from syncd.liveperson.error_kinds import kind_of
 from syncd.rules import candidate_names, printable_name
+from syncd.rules.error_kinds import ErrorKind, log_kind
 
 log = logging.getLogger("syncd.quarantine")
 
@@ -53,7 +55,13 @@ def complete_interrupted_quarantine(
             try:
                 remove_entry(failed, entry)
             except OSError as error:  # a planted folder there is left alone
-                log.warning("route=%s: cannot remove %s from failed/: %s", route, entry, error)
+                log.warning(
+                    "route=%s: cannot remove %s from failed/: %s",
+                    route,
+                    entry,
+                    error,
+                    extra=log_kind(kind_of(error)),
+                )
     for name in candidate_names(printable_name(original_name)):
         if not entry_exists(failed.fd, name):
             return None
@@ -82,6 +90,7 @@ def quarantine(
     attempts: int,
     now: float,
     row_id: int | None,
+    kind: ErrorKind,
 ) -> str:
     """Move entry ``name`` of ``source`` to ``failed/original_name`` (shortened to fit,
     numbered if taken; an undecodable name is written out as ``\\xNN`` text) with its report.
@@ -89,6 +98,8 @@ def quarantine(
     Returns the name it got in ``failed``. The move is a rename, which never opens or
     follows the entry, so symlinks and FIFOs are moved safely. Raises OSError when the move
     fails. A report that cannot be written is logged; the row keeps the reason anyway.
+    ``kind`` is what the failure was about (the file itself, or LivePerson refusing it),
+    carried by the warning into the route's last error.
     """
     target = move_without_clobber(source, name, failed, printable_name(original_name))
     report = error_report(
@@ -104,6 +115,18 @@ def quarantine(
     except OSError as error:
         # Something sits at the report's name (a planted folder): the file is safe in
         # failed/ and the reason is on its row, which is what `syncd status` shows.
-        log.error("route=%s file=%s: cannot write its report: %s", route, target, error)
-    log.warning("route=%s file=%s: failed: %s", route, printable_name(original_name), reason)
+        log.error(
+            "route=%s file=%s: cannot write its report: %s",
+            route,
+            target,
+            error,
+            extra=log_kind(kind_of(error)),
+        )
+    log.warning(
+        "route=%s file=%s: failed: %s",
+        route,
+        printable_name(original_name),
+        reason,
+        extra=log_kind(kind),
+    )
     return target

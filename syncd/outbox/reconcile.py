@@ -17,10 +17,12 @@ from syncd.config import RouteConfig
 from syncd.folders import TEMP_PREFIX, move_without_clobber, remove_entry
 from syncd.folders.handles import entry_exists, rename_noreplace
 from syncd.folders.route import RouteFolders
+from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.candidates import row_id_from_work_name, work_name
 from syncd.outbox.quarantine import complete_interrupted_quarantine
 from syncd.outbox.uploads import page_from_upload_name, row_id_from_upload_name
 from syncd.rules import printable_name
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundState, UnknownRowError
 from syncd.state.store import StateStore
 
@@ -54,7 +56,13 @@ def reconcile_route(
         except OSError as error:
             reason = f"could not be claimed at start-up: {error.strerror or error}"
             store.mark_failed(row.id, reason, now)
-            log.error("route=%s file=%s: %s", route.name, row.source_name, reason)
+            log.error(
+                "route=%s file=%s: %s",
+                route.name,
+                row.source_name,
+                reason,
+                extra=log_kind(kind_of(error)),
+            )
     for row in store.outbound_in_states(_NEEDS_ORIGINAL, route=route.name):
         if row.is_page:
             continue  # a page row has no original of its own; its document row has
@@ -68,7 +76,14 @@ def reconcile_route(
         else:
             continue
         store.mark_failed(row.id, reason, now)
-        log.error("route=%s file=%s: %s", route.name, row.source_name, reason)
+        # The row's file is gone from where the state says it is: lost for this row.
+        log.error(
+            "route=%s file=%s: %s",
+            route.name,
+            row.source_name,
+            reason,
+            extra=log_kind(ErrorKind.FILE),
+        )
     for name in os.listdir(folders.work.fd):
         try:
             _adopt_or_return_stray(route, folders, store, name)
@@ -78,6 +93,7 @@ def reconcile_route(
                 route.name,
                 printable_name(name),
                 error,
+                extra=log_kind(kind_of(error)),
             )
 
 
@@ -98,7 +114,12 @@ def _quarantine_was_interrupted(
             now=now,
         )
     except OSError as error:
-        log.error("route=%s: cannot look into failed/: %s", route.name, error)
+        log.error(
+            "route=%s: cannot look into failed/: %s",
+            route.name,
+            error,
+            extra=log_kind(kind_of(error)),
+        )
         return False
     return name is not None
 

@@ -24,9 +24,11 @@ from syncd.errors import PermanentFileError, SyncdError, UploadUrlExpiredError
 from syncd.folders import remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.storage import SwiftStorage
 from syncd.outbox.preparer import Preparer, fail_row
 from syncd.outbox.uploads import read_named_upload, upload_name_of
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
 
@@ -72,7 +74,15 @@ class RowUploader:
                 # Pages are written durably before their rows exist: only outside hands
                 # remove one. The document then fails as a whole when its turn comes.
                 reason = f"the prepared page {row.page} of {row.source_name} disappeared"
-                fail_row(self._store, self._route, self._folders, row, reason, self._clock())
+                fail_row(
+                    self._store,
+                    self._route,
+                    self._folders,
+                    row,
+                    reason,
+                    self._clock(),
+                    kind=ErrorKind.FILE,
+                )
                 return
             # Lost in a crash (written without fsync on purpose): prepare it again.
             self._preparer.prepare_now(row, self._route)
@@ -81,13 +91,22 @@ class RowUploader:
             if row.is_page:
                 # A page cannot be prepared alone: it fails, and with it the document.
                 reason = f"the prepared page {row.page} of {row.source_name} is unusable: {error}"
-                fail_row(self._store, self._route, self._folders, row, reason, self._clock())
+                fail_row(
+                    self._store,
+                    self._route,
+                    self._folders,
+                    row,
+                    reason,
+                    self._clock(),
+                    kind=kind_of(error),
+                )
                 return
             log.error(
                 "route=%s file=%s: prepared upload refused (%s); preparing it again",
                 self._route.name,
                 row.source_name,
                 error,
+                extra=log_kind(kind_of(error)),
             )
             remove_entry(self._folders.work, upload_name_of(row))
             self._preparer.prepare_now(row, self._route)

@@ -26,8 +26,10 @@ from syncd.errors import (
     SyncdError,
 )
 from syncd.folders.route import RouteFolders
+from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.link_health import LinkWaiter
 from syncd.outbox.preparer import fail_row
+from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
 
@@ -68,12 +70,13 @@ class SendFaults:
         wait_seconds = self._link_waiter.failed(error, now)
         if self._link_waiter.failures_in_a_row == 1:
             # Once per wait: during an outage the daemon reports the link, not every file.
-            self._store.note_error(self._route.name, str(error), now)
+            self._store.note_error(self._route.name, str(error), now, kind=kind_of(error))
             log.warning(
                 "route=%s file=%s: waiting for LivePerson (%s); the file keeps its place",
                 self._route.name,
                 row.source_name,
                 error,
+                extra=log_kind(kind_of(error)),
             )
         else:
             log.debug("route=%s: still waiting for LivePerson: %s", self._route.name, error)
@@ -87,16 +90,32 @@ class SendFaults:
             self.retry_later(row, error, now, minimum_seconds=60)
             return
         if row.attempts + 1 >= ROW_FAULTS_BEFORE_FAILING:
-            fail_row(self._store, self._route, self._folders, row, f"not sent: {error}", now)
-            self._store.note_error(self._route.name, f"{row.source_name}: not sent: {error}", now)
+            kind = kind_of(error)
+            fail_row(
+                self._store, self._route, self._folders, row, f"not sent: {error}", now, kind=kind
+            )
+            self._store.note_error(
+                self._route.name,
+                f"{row.source_name}: not sent: {error}",
+                now,
+                kind=kind,
+            )
             return
         self.retry_later(row, error, now)
 
     def retry_later(
-        self, row: OutboundRow, error: Exception, now: float, minimum_seconds: float = 0.0
+        self,
+        row: OutboundRow,
+        error: Exception,
+        now: float,
+        minimum_seconds: float = 0.0,
+        *,
+        kind: ErrorKind | None = None,
     ) -> None:
         """Schedule the row's next attempt on its durable schedule (at least
-        ``minimum_seconds`` away, or the server's ``Retry-After``) and record the error."""
+        ``minimum_seconds`` away, or the server's ``Retry-After``) and record the error, as
+        ``kind`` when the caller knows better than the error's class (``kind_of``)."""
+        kind = kind or kind_of(error)
         if isinstance(error, ConnectionLostError | RequestTimeoutError | ProtocolError) and (
             row.state in (OutboundState.UPLOADED, OutboundState.PUBLISHING)
         ):
@@ -105,13 +124,14 @@ class SendFaults:
         retry_after = getattr(error, "retry_after_seconds", None)
         when = max(rules.next_attempt_at(row.attempts + 1, now, retry_after), now + minimum_seconds)
         self._store.schedule_retry(row.id, str(error), when, now)
-        self._store.note_error(self._route.name, str(error), now)
+        self._store.note_error(self._route.name, str(error), now, kind=kind)
         log.warning(
             "route=%s file=%s: %s; retrying in %.0f s",
             self._route.name,
             row.source_name,
             error,
             when - now,
+            extra=log_kind(kind),
         )
 
     def rejected(self, row: OutboundRow, error: RequestRejectedError, now: float) -> None:
@@ -124,8 +144,9 @@ class SendFaults:
                 "(syncd enable-file-sharing)",
                 self._route.name,
                 error.body,
+                extra=log_kind(ErrorKind.ACCOUNT),
             )
-            self.retry_later(row, error, now, minimum_seconds=60)
+            self.retry_later(row, error, now, minimum_seconds=60, kind=ErrorKind.ACCOUNT)
             return
         current = self._store.get_outbound(row.id)
         if current.state == OutboundState.PUBLISHING and (
@@ -139,7 +160,13 @@ class SendFaults:
             return
         if row.attempts + 1 >= PUBLISH_REJECTIONS_BEFORE_FAILING:
             fail_row(
-                self._store, self._route, self._folders, row, f"LivePerson refused it: {error}", now
+                self._store,
+                self._route,
+                self._folders,
+                row,
+                f"LivePerson refused it: {error}",
+                now,
+                kind=kind_of(error),
             )
             return
         # A refused publish into the current conversation stays in publishing for its next

@@ -40,6 +40,7 @@ from syncd.errors import (
 )
 from syncd.folders.route import RouteFolders
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.http_answers import HttpStatusError
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import SwiftStorage
@@ -128,7 +129,7 @@ class RouteSender:
         try:
             self._folders.verify()
         except FolderChangedError as error:
-            self._store.note_error(self.route.name, str(error), now)
+            self._store.note_error(self.route.name, str(error), now, kind=kind_of(error))
             return 60.0
         # Read before the rows: a row not busy now cannot be changed behind our back.
         busy_ids = self._window.busy_ids()
@@ -178,7 +179,7 @@ class RouteSender:
             # malformed answer): keep the file, record why, and do not hammer the server.
             self._faults.retry_later(head, error, now, minimum_seconds=300)
         except FolderChangedError as error:
-            self._store.note_error(self.route.name, str(error), now)
+            self._store.note_error(self.route.name, str(error), now, kind=kind_of(error))
             return 60.0
         except (HttpStatusError, UploadUrlExpiredError, PermanentFileError, OSError) as error:
             # About this row only (storage refusing its upload, its file unusable): a few

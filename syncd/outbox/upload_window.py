@@ -24,7 +24,9 @@ import logging
 import threading
 from collections.abc import Callable
 
+from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.row_upload import RowUploader
+from syncd.rules.error_kinds import log_kind
 from syncd.state.model import OutboundRow, OutboundState
 
 log = logging.getLogger("syncd.sender")
@@ -88,7 +90,9 @@ class UploadWindow:
         try:
             self._uploader.upload_ahead(row)
         except Exception as error:  # e.g. the state closed under a stopping daemon
-            log.warning("upload ahead of row %d stopped: %s", row.id, error)
+            log.warning(
+                "upload ahead of row %d stopped: %s", row.id, error, extra=log_kind(kind_of(error))
+            )
         finally:
             with self._lock:
                 self._in_flight.discard(row.id)

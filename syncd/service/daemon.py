@@ -25,10 +25,12 @@ from syncd.config import Config
 from syncd.errors import ConfigError, FolderChangedError, StateCorruptError, StateError
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
+from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.preparer import Preparer
 from syncd.outbox.reconcile import reconcile_route
 from syncd.outbox.sender import ACTIVE_STATES
 from syncd.outbox.watcher import PathSeen
+from syncd.rules.error_kinds import log_kind
 from syncd.service.log_route import install_route_labels
 from syncd.service.notify import Notifier
 from syncd.service.reporting import StatusReporter, connection_states
@@ -189,12 +191,17 @@ class Daemon:
                 raise  # every route shares the state: run_until_stopped waits and retries
             except FolderChangedError as error:
                 # A route folder was swapped under syncd: this route stops; the others go on.
-                self.store.note_error(state.config.name, str(error), now)
+                self.store.note_error(state.config.name, str(error), now, kind=kind_of(error))
                 state.paused_until = now + ROUTE_STOPPED_RECHECK_SECONDS
             except OSError as error:
                 # A folder or file problem (a full disk, a file where a folder must be): the
                 # error names the path and the cause; the route tries again after a pause.
-                log.error("route=%s: intake step failed: %s", state.config.name, error)
+                log.error(
+                    "route=%s: intake step failed: %s",
+                    state.config.name,
+                    error,
+                    extra=log_kind(kind_of(error)),
+                )
                 state.paused_until = now + ROUTE_ERROR_DELAY_SECONDS
             except Exception:
                 # One route's surprise (an I/O error in its folders, a bug) must not stop

@@ -15,7 +15,9 @@ Per route (label ``route``):
 * ``syncd_connection_up`` (1 when connected) and ``syncd_connection_state{state}``;
 * ``syncd_last_success_timestamp_seconds``;
 * ``syncd_inbound_files{state}``, ``syncd_inbound_files_total`` (received into the inbox);
-* ``syncd_last_error_info{kind}`` and ``syncd_last_error_timestamp_seconds``.
+* ``syncd_last_error_info{kind}`` and ``syncd_last_error_timestamp_seconds``. ``kind`` is
+  the one the code that recorded the error stored with it (``rules.error_kinds``); for an
+  error stored without one (before schema 7) it is guessed from the message's words.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from syncd.errors import ConfigError
-from syncd.state.model import PENDING_OUTBOUND_STATES, InboundState, OutboundState
+from syncd.rules.error_kinds import ErrorKind
+from syncd.state.model import PENDING_OUTBOUND_STATES, InboundState, OutboundState, RouteSummary
 from syncd.state.store import StateStore
 
-# Words in a logged problem → the kind an alert or dashboard can group by.
+# Words in a logged problem → the kind an alert or dashboard can group by. Only for a last
+# error recorded without its kind (before schema 7, or a log line that named none): the code
+# that records an error states its kind (``rules.error_kinds``).
 _ERROR_KINDS = (
     ("account", ("liveperson.account",)),
     ("permission", ("Permission denied", "Operation not permitted", "not writable")),
@@ -45,12 +50,21 @@ _ERROR_KINDS = (
 
 
 def error_kind(message: str) -> str:
-    """Classify a logged problem: account, permission, storage, file, inbound, liveperson,
-    or other. Pure; raises nothing."""
+    """Guess the kind of a problem from its words: account, permission, storage, file,
+    inbound, liveperson, or other. The fallback for a last error stored without its kind.
+    Pure; raises nothing."""
     for kind, words in _ERROR_KINDS:
         if any(word in message for word in words):
             return kind
-    return "other"
+    return str(ErrorKind.OTHER)
+
+
+def last_error_kind(summary: RouteSummary) -> str:
+    """The ``kind`` label of ``summary``'s last error: the kind stored with it, or the guess
+    from its words when none was stored. Call only when it has a last error."""
+    if summary.last_error_kind is not None:
+        return str(summary.last_error_kind)
+    return error_kind(summary.last_error or "")
 
 
 class StateCollector(Collector):
@@ -162,7 +176,7 @@ class StateCollector(Collector):
                 inbound.add_metric([route, inbound_state.value], count)
             inbound_total.add_metric([route], summary.inbound_counts.get(InboundState.DONE, 0))
             if summary.last_error is not None and summary.last_error_at is not None:
-                error_info.add_metric([route, error_kind(summary.last_error)], 1.0)
+                error_info.add_metric([route, last_error_kind(summary)], 1.0)
                 error_time.add_metric([route], summary.last_error_at)
         yield from (files, published, failed, bytes_in, bytes_out, queue, queue_age, up)
         yield from (connection, last_success, inbound, inbound_total, error_info, error_time)

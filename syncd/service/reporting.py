@@ -10,7 +10,9 @@ from collections.abc import Callable, Mapping
 
 from syncd.config import Config
 from syncd.errors import StateError
+from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.outage_report import OutageReporter
+from syncd.rules.error_kinds import log_kind
 from syncd.service.notify import Notifier, watchdog_interval_seconds
 from syncd.service.route import RouteParts
 from syncd.service.route_errors import RouteErrorCollector
@@ -86,16 +88,23 @@ class StatusReporter:
             try:
                 self._store().note_connection_state(route, connection_state, now)
             except StateError as error:
-                log.warning("route=%s: cannot record the connection state: %s", route, error)
+                log.warning(
+                    "route=%s: cannot record the connection state: %s",
+                    route,
+                    error,
+                    extra=log_kind(kind_of(error)),
+                )
 
     def record_route_errors(self, routes: Mapping[str, RouteParts]) -> None:
         """Write the problems logged about each route of ``routes`` since the last call to
         the state (a failing write is logged, not raised)."""
-        for route, (message, logged_at) in self.route_errors.drain().items():
+        for route, problem in self.route_errors.drain().items():
             if route not in routes:
                 continue
             try:
-                self._store().note_error(route, message, logged_at)
+                self._store().note_error(
+                    route, problem.message, problem.logged_at, kind=problem.kind
+                )
             except StateError as error:
                 # Worded without "route=", so this line is not collected in turn.
                 log.warning("cannot record the last error of route %s: %s", route, error)

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from syncd.config import RouteConfig
 from syncd.inbox.receiver import RouteReceiver
 from syncd.liveperson.consumer import ConsumerClient
+from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.intake import Intake
 from syncd.outbox.sender import RouteSender
 from syncd.outbox.watcher import OutboxWatcher, PathSeen
+from syncd.rules.error_kinds import log_kind
 
 log = logging.getLogger("syncd.daemon")
 
@@ -56,7 +58,11 @@ class RouteParts:
             watcher.start()
         except OSError as error:
             log.warning(
-                "route=%s: cannot watch %s: %s", self.config.name, self.config.outbox, error
+                "route=%s: cannot watch %s: %s",
+                self.config.name,
+                self.config.outbox,
+                error,
+                extra=log_kind(kind_of(error)),
             )
             return
         self.watcher = watcher

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from syncd.errors import StateError, UnsafeFileError
+from syncd.rules.error_kinds import ErrorKind
 
 # LivePerson's limit on the base64 preview of a hosted file (protocol.md §5.5). The store
 # refuses longer ones so that a restart can publish the persisted preview as it is.
@@ -223,6 +224,9 @@ class RouteSummary:
     last_success_at: float | None
     last_error: str | None
     last_error_at: float | None
+    # What the last error was about; None when it was recorded before kinds were stored
+    # (schema 7) or by a caller that could not tell.
+    last_error_kind: ErrorKind | None = None
 
     def oldest_pending_age_seconds(self, now: float) -> float | None:
         """How long the oldest unfinished outbound file has waited at ``now``, if any."""

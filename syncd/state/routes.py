@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syncd.errors import StateError
+from syncd.rules.error_kinds import ErrorKind
 from syncd.state import decode
 from syncd.state.base import RecordsBase
 from syncd.state.model import ConversationRow, ConversationState, Identity
@@ -203,13 +204,21 @@ class RouteRecords(RecordsBase):
         with self._transaction(f"note a success of route {route}") as transaction:
             transaction.upsert("route_status", {"route": route, "last_success_at": now}, "route")
 
-    def note_error(self, route: str, message: str, now: float) -> None:
-        """Records the latest error of ``route``.
+    def note_error(self, route: str, message: str, now: float, *, kind: ErrorKind | None) -> None:
+        """Records the latest error of ``route`` and its ``kind``.
 
         ``message`` is shown to operators as is, so callers pass text already free of tokens
-        and URL signatures.
+        and URL signatures. ``kind`` is what the error is about, decided by the caller (from
+        the exception's class with ``liveperson.error_kinds.kind_of``, or stated where only
+        a message exists); None only where nobody can tell (a logged line that named no
+        kind): the metrics then guess from the words. Raises StateError.
         """
-        record = {"route": route, "last_error": message, "last_error_at": now}
+        record = {
+            "route": route,
+            "last_error": message,
+            "last_error_at": now,
+            "last_error_kind": None if kind is None else str(kind),
+        }
         with self._transaction(f"note an error of route {route}") as transaction:
             transaction.upsert("route_status", record, "route")
 

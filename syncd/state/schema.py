@@ -180,6 +180,16 @@ _DOCUMENT_PAGES = Migration(
     ),
 )
 
+# The kind of a route's last error (``rules.error_kinds.ErrorKind``: account, permission,
+# storage, file, inbound, liveperson, other), stored by the code that recorded the error so
+# the metrics need not guess it from the wording. Rows written before stay NULL: readers
+# fall back to the old guess for them.
+_LAST_ERROR_KIND = Migration(
+    version=7,
+    summary="the kind of each route's last error",
+    statements=("ALTER TABLE route_status ADD COLUMN last_error_kind TEXT",),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _CONVERSATIONS,
     _OUTBOUND,
@@ -187,4 +197,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _CONNECTION_STATE,
     _IDENTITY_FLOWS,
     _DOCUMENT_PAGES,
+    _LAST_ERROR_KIND,
 )

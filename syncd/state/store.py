@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from syncd.errors import StateConfigError, StateCorruptError, StateError
+from syncd.rules.error_kinds import parse_error_kind
 from syncd.state.base import Transaction
 from syncd.state.connection import SqliteConnection, StatementObserver
 from syncd.state.files import create_private_file, take_lock
@@ -153,6 +154,7 @@ class StateStore(RouteRecords, OutboundRecords, OutboundQueries, PageRecords, In
                 last_success_at=outcome.get("last_success_at"),
                 last_error=outcome.get("last_error"),
                 last_error_at=outcome.get("last_error_at"),
+                last_error_kind=parse_error_kind(outcome.get("last_error_kind")),
             )
 
     def integrity_problems(self) -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from syncd.emulator.server import RunningEmulator
+from syncd.rules.error_kinds import ErrorKind
 from tests.helpers.harness import RunningDaemon, running_daemon, write_config
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.waiting import wait_until
@@ -75,6 +76,70 @@ def test_a_published_file_shows_in_the_metrics(with_metrics: tuple[RunningDaemon
     assert (_value(text, 'syncd_last_success_timestamp_seconds{route="scans"}') or 0) > 0
     assert (_value(text, 'syncd_last_error_timestamp_seconds{route="scans"}') or 0) > 0
     assert _value(text, 'syncd_inbound_files_total{route="scans"}') == 0
+
+
+def _error_kinds(text: str) -> list[str]:
+    return [
+        line.split('kind="', 1)[1].split('"', 1)[0]
+        for line in text.splitlines()
+        if line.startswith("syncd_last_error_info{")
+    ]
+
+
+def test_a_file_storage_refused_is_a_liveperson_problem_not_a_file_one(
+    with_metrics: tuple[RunningDaemon, int], emulator: RunningEmulator
+) -> None:
+    """LivePerson's storage refuses every upload: the file fails after its tries, and the
+    last error is filed under ``liveperson`` (the old guess read "failed:" and said ``file``)."""
+    running, port = with_metrics
+    running.conversation("scans")  # connected, with a conversation, before storage refuses
+    emulator.set_faults(swift_error_rate=1.0, swift_error_code=403)
+    outbox = running.config.routes[0].outbox
+    (outbox.parent / "refused.jpg").write_bytes(jpeg_bytes(seed=11))
+    os.rename(outbox.parent / "refused.jpg", outbox / "refused.jpg")
+
+    def failed_and_recorded() -> str | None:
+        text = _scrape(port)
+        if _value(text, 'syncd_files_failed_total{route="scans"}') != 1:
+            return None
+        summary = running.daemon.store.route_summary("scans")
+        # The quarantine's warning is the last word about the file: wait until it is stored.
+        last = summary.last_error or ""
+        return text if "refused.jpg: failed: not sent: HTTP 403" in last else None
+
+    text = wait_until(failed_and_recorded, 90, "the refused file failed and its error recorded")
+    assert _error_kinds(text) == ["liveperson"]
+    summary = running.daemon.store.route_summary("scans")
+    assert summary.last_error_kind == ErrorKind.LIVEPERSON
+    assert (running.config.routes[0].failed_dir / "refused.jpg").exists()
+
+
+def test_a_refused_connection_while_a_file_waits_is_a_liveperson_problem(
+    with_metrics: tuple[RunningDaemon, int], emulator: RunningEmulator
+) -> None:
+    """LivePerson closes the socket and refuses new ones while a file is to be sent: every
+    line about it is filed under ``liveperson`` (the old guess read "refused" and said
+    ``inbound``)."""
+    running, port = with_metrics
+    running.conversation("scans")
+    emulator.set_faults(ws_close_rate=1.0, ws_connect_error_rate=1.0)
+    outbox = running.config.routes[0].outbox
+    (outbox.parent / "waiting.jpg").write_bytes(jpeg_bytes(seed=12))
+    os.rename(outbox.parent / "waiting.jpg", outbox / "waiting.jpg")
+
+    def refusal_recorded() -> str | None:
+        text = _scrape(port)
+        summary = running.daemon.store.route_summary("scans")
+        scraped_at = _value(text, 'syncd_last_error_timestamp_seconds{route="scans"}')
+        # The scrape and the summary show the same record, and it is about the refusal.
+        if scraped_at is None or scraped_at != summary.last_error_at:
+            return None
+        return text if "refused with HTTP 503" in (summary.last_error or "") else None
+
+    text = wait_until(refusal_recorded, 90, "the refused connection recorded as the last error")
+    summary = running.daemon.store.route_summary("scans")
+    assert _error_kinds(text) == ["liveperson"], summary.last_error
+    assert _value(text, 'syncd_connection_up{route="scans"}') == 0
 
 
 @pytest.mark.skipif(

@@ -78,7 +78,7 @@ def test_the_collector_keeps_the_newest_problem_of_each_route_redacted() -> None
         logger.removeHandler(collector)
 
     assert set(latest) == {"a", "b"}
-    assert latest["a"][0].startswith("route=a: second problem")
-    assert "abc.def.ghi" not in latest["a"][0]
-    assert latest["b"][0] == "route=b: line one\\nline two"
+    assert latest["a"].message.startswith("route=a: second problem")
+    assert "abc.def.ghi" not in latest["a"].message
+    assert latest["b"].message == "route=b: line one\\nline two"
     assert collector.drain() == {}

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from syncd.errors import AlreadyRunningError, StateError, UnsafeFileError
+from syncd.rules.error_kinds import ErrorKind
 from syncd.state.model import (
     MAX_PREVIEW_CHARS,
     DatabaseMissingError,
@@ -813,7 +814,7 @@ def test_route_summary_shows_counts_ages_and_outcomes(store: StateStore) -> None
     journal(store, "waiting.jpg", now=NOW + 30)
     store.record_inbound(ROUTE, "conversation-1", 2, "/f/a.png", "PNG", "", "agent", NOW)
     store.note_success(ROUTE, NOW + 40)
-    store.note_error(ROUTE, "storage answered 503", NOW + 50)
+    store.note_error(ROUTE, "storage answered 503", NOW + 50, kind=ErrorKind.LIVEPERSON)
 
     summary = store.route_summary(ROUTE)
     assert summary.conversation_id == "conversation-1"
@@ -828,6 +829,7 @@ def test_route_summary_shows_counts_ages_and_outcomes(store: StateStore) -> None
         "storage answered 503",
         NOW + 50,
     )
+    assert summary.last_error_kind == ErrorKind.LIVEPERSON
 
 
 def test_route_summary_of_a_route_never_seen_is_empty(store: StateStore) -> None:

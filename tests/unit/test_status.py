@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from syncd.errors import StateError
+from syncd.rules.error_kinds import ErrorKind
 from syncd.service.status import daemon_running, status_line
 from syncd.state.routes import RouteConnection
 from syncd.state.schema import MIGRATIONS
@@ -84,11 +85,12 @@ def test_connection_states_and_transfer_results_do_not_overwrite_each_other(
 ) -> None:
     store.note_success(ROUTE, NOW)
     store.note_connection_state(ROUTE, "connected", NOW + 1)
-    store.note_error(ROUTE, "LivePerson refused it", NOW + 2)
+    store.note_error(ROUTE, "LivePerson refused it", NOW + 2, kind=ErrorKind.LIVEPERSON)
     store.note_connection_state(ROUTE, "connecting", NOW + 3)
     summary = store.route_summary(ROUTE)
     assert summary.last_success_at == NOW
     assert (summary.last_error, summary.last_error_at) == ("LivePerson refused it", NOW + 2)
+    assert summary.last_error_kind == ErrorKind.LIVEPERSON
     assert store.connection_of(ROUTE) == RouteConnection("connecting", NOW + 3)
 
 
@@ -118,7 +120,13 @@ def test_a_reader_of_a_not_yet_upgraded_database_is_told_to_start_the_daemon(
 def test_migration_4_adds_the_columns_to_a_database_with_rows(database: Path) -> None:
     with StateStore.open(database, migrations=MIGRATIONS[:3]) as old:
         old.note_success(ROUTE, NOW)
-        old.note_error(ROUTE, "timed out", NOW + 1)
+    # The error as a syncd of schema 3 wrote it (today's note_error writes a later column).
+    with sqlite3.connect(database) as plain:
+        plain.execute(
+            "UPDATE route_status SET last_error = ?, last_error_at = ? WHERE route = ?",
+            ["timed out", NOW + 1, ROUTE],
+        )
+    plain.close()
     with StateStore.open(database) as upgraded:
         assert upgraded.connection_of(ROUTE) == RouteConnection(None, None)
         summary = upgraded.route_summary(ROUTE)
@@ -128,9 +136,9 @@ def test_migration_4_adds_the_columns_to_a_database_with_rows(database: Path) ->
         columns = [row[1] for row in plain.execute("PRAGMA table_info(route_status)")]
         versions = [row[0] for row in plain.execute("SELECT version FROM schema_version")]
     plain.close()
-    assert columns[-2:] == ["connection_state", "connection_changed_at"]
-    # Migration 5 (identity flows) and 6 (document pages) follow it, in order.
-    assert versions == [1, 2, 3, 4, 5, 6]
+    assert columns[-3:-1] == ["connection_state", "connection_changed_at"]
+    # Migration 5 (identity flows), 6 (document pages) and 7 (last error kind) follow it.
+    assert versions == [1, 2, 3, 4, 5, 6, 7]
     assert versions == [migration.version for migration in MIGRATIONS]
 
 
