@@ -14,7 +14,7 @@ from syncd.folders import move_without_clobber, remove_entry
 from syncd.folders.route import RouteFolders
 from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.copy_claim import original_left_in_outbox
-from syncd.outbox.preparer import work_entry_name
+from syncd.outbox.failing import work_entry_name
 from syncd.outbox.uploads import upload_name_of
 from syncd.rules.error_kinds import log_kind
 from syncd.state.model import OutboundRow

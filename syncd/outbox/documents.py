@@ -26,7 +26,7 @@ from syncd.imaging.plan import ImageLimits, PreparedImage
 from syncd.imaging.rasteriser import render_pages
 from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.archive import archive_original
-from syncd.outbox.preparer import fail_row
+from syncd.outbox.failing import fail_row
 from syncd.outbox.uploads import page_upload_name, write_named_upload, write_upload
 from syncd.rules import printable_name
 from syncd.rules.error_kinds import ErrorKind, log_kind

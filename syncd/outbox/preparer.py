@@ -15,19 +15,18 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 from syncd import rules
 from syncd.config import RouteConfig
 from syncd.crashpoints import crash_point
 from syncd.errors import FolderChangedError, PermanentFileError, StateError, StillWritingError
-from syncd.folders import open_entry, remove_entry
+from syncd.folders import open_entry
 from syncd.folders.route import RouteFolders
 from syncd.imaging import pipeline as imaging
 from syncd.imaging.formats import sniff_document_format
 from syncd.liveperson.error_kinds import kind_of
-from syncd.outbox.quarantine import quarantine
-from syncd.outbox.uploads import upload_name_of, write_upload
+from syncd.outbox.failing import fail_row, work_entry_name
+from syncd.outbox.uploads import write_upload
 from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
@@ -46,68 +45,6 @@ STORE_RETRY_SECONDS = 15.0
 # How long a row waits after an unexpected error (a bug) before it is prepared again: long
 # enough not to spin on a deterministic failure, short enough that a transient one heals.
 INTERNAL_ERROR_RETRY_SECONDS = 60.0
-
-
-def work_entry_name(route: RouteConfig, row: OutboundRow) -> str | None:
-    """The name of ``row``'s claimed file in the work folder, or None when the recorded
-    ``work_path`` does not lie directly inside it (then syncd must not touch that path)."""
-    if row.work_path is None:
-        return None
-    path = Path(row.work_path)
-    if path.parent != route.work_dir or path.name in ("", ".", ".."):
-        return None
-    return path.name
-
-
-def fail_row(
-    store: StateStore,
-    route: RouteConfig,
-    folders: RouteFolders,
-    row: OutboundRow,
-    reason: str,
-    now: float,
-    *,
-    kind: ErrorKind,
-) -> None:
-    """Quarantine a claimed row's original into ``failed/`` and mark the row failed.
-
-    ``kind`` (the file itself, or LivePerson refusing it) goes into the route's last error.
-
-    When the move is refused, the original stays in the work folder and the row's reason
-    says so; the route goes on either way.
-    """
-    name = work_entry_name(route, row)
-    if name is not None:
-        try:
-            quarantine(
-                folders.work,
-                name,
-                folders.failed,
-                route=route.name,
-                original_name=row.source_name,
-                reason=reason,
-                attempts=row.attempts + 1,
-                now=now,
-                row_id=row.id,
-                kind=kind,
-            )
-        except FileNotFoundError:
-            pass
-        except OSError as error:
-            reason = f"{reason}; it could not be moved to failed/ ({error.strerror or error})"
-            store.note_error(route.name, f"{row.source_name}: {reason}", now, kind=kind_of(error))
-    store.mark_failed(row.id, reason, now)
-    crash_point("failed")
-    try:
-        remove_entry(folders.work, upload_name_of(row))
-    except OSError as error:
-        log.warning(
-            "route=%s: cannot remove the upload of #%d: %s",
-            route.name,
-            row.id,
-            error,
-            extra=log_kind(kind_of(error)),
-        )
 
 
 def document_format(head: bytes) -> str | None:

@@ -26,7 +26,8 @@ from syncd.folders.route import RouteFolders
 from syncd.liveperson.consumer import ConsumerClient
 from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.storage import SwiftStorage
-from syncd.outbox.preparer import Preparer, fail_row
+from syncd.outbox.failing import fail_row
+from syncd.outbox.preparer import Preparer
 from syncd.outbox.uploads import read_named_upload, upload_name_of
 from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow

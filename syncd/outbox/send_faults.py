@@ -28,7 +28,7 @@ from syncd.errors import (
 from syncd.folders.route import RouteFolders
 from syncd.liveperson.error_kinds import kind_of
 from syncd.liveperson.link_health import LinkWaiter
-from syncd.outbox.preparer import fail_row
+from syncd.outbox.failing import fail_row
 from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow, OutboundState
 from syncd.state.store import StateStore
