@@ -19,10 +19,10 @@ from collections.abc import Callable
 from syncd.config import Config
 from syncd.errors import AuthenticationError, ConfigError, SyncdError, TlsVerificationError
 from syncd.liveperson import protocol
-from syncd.liveperson.consumer_link import MESSAGING_SERVICE, consumer_socket_url
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity_setup import build_identity_flow
+from syncd.liveperson.link_sockets import MESSAGING_SERVICE, consumer_socket_url
 from syncd.liveperson.session import MessagingConnection
 from syncd.service.wiring import USER_AGENT
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from syncd.errors import SyncdError
 from syncd.liveperson import notifications, protocol, request_bodies, response_bodies
-from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings
+from syncd.liveperson.consumer_link import ConsumerLink
 from syncd.liveperson.consumer_notifications import NotificationHandler
 from syncd.liveperson.conversation_history import ConversationHistory
 from syncd.liveperson.conversation_tracker import ConversationTracker
@@ -32,6 +32,7 @@ from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_flows import IdentityFlow
 from syncd.liveperson.identity_keeper import IdentityStore
 from syncd.liveperson.link_health import LinkHealth, LinkWaiter
+from syncd.liveperson.link_sockets import ConsumerSettings
 from syncd.liveperson.retrying import RetryPolicy, is_rate_limited, retry_transient
 
 __all__ = ["ConsumerClient", "ConsumerSettings"]

@@ -34,20 +34,16 @@ from collections.abc import Callable
 from syncd.errors import AuthenticationError, ClientClosedError, LinkDownError, SyncdError
 from syncd.liveperson.conversation_tracker import ConversationTracker
 from syncd.liveperson.domains import DomainResolver
-from syncd.liveperson.error_kinds import kind_of
+from syncd.liveperson.error_kinds import log_kind_of
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_flows import IdentityFlow, SignupFlow
 from syncd.liveperson.identity_keeper import IdentityKeeper, IdentityStore, TokenRefusals
 from syncd.liveperson.link_health import LinkHealth
-from syncd.liveperson.link_sockets import MESSAGING_SERVICE as MESSAGING_SERVICE
-from syncd.liveperson.link_sockets import ConsumerSettings as ConsumerSettings
-from syncd.liveperson.link_sockets import LinkSockets
-from syncd.liveperson.link_sockets import consumer_socket_url as consumer_socket_url
+from syncd.liveperson.link_sockets import ConsumerSettings, LinkSockets
 from syncd.liveperson.link_supervisor import LinkSupervisor
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.session import MessagingConnection, NotificationHandler
-from syncd.rules.error_kinds import log_kind
 
 logger = logging.getLogger(__name__)
 
@@ -254,15 +250,15 @@ class ConsumerLink:
         # Runs on the dead connection's reader thread: only flags, no waiting.
         if connection is not self._connection and connection is not self._sockets.candidate:
             return  # a retired socket (its token may well have expired): nothing to do
-        if isinstance(error, AuthenticationError):
-            consumer_id = self.consumer_id
-            if self._refusals.closed(consumer_id, self._keeper.flow.renewable):
-                logger.warning(
-                    "LivePerson closed the connection of consumer %s (%s); reconnecting with "
-                    "the same token once before signing up a new consumer",
-                    consumer_id,
-                    error,
-                )
+        if isinstance(error, AuthenticationError) and self._refusals.closed(
+            self.consumer_id, self._keeper.flow.renewable
+        ):
+            logger.warning(
+                "LivePerson closed the connection of consumer %s (%s); reconnecting with "
+                "the same token once before signing up a new consumer",
+                self.consumer_id,
+                error,
+            )
         self._state = "disconnected"
         # A peer that broke a limit asks for a pause (retry_after): it may do so again.
         self._supervisor.pause_seconds = getattr(error, "retry_after_seconds", None) or 0.0
@@ -299,4 +295,4 @@ class ConsumerLink:
             # The outage is reported by whoever watches offline_since.
             logger.debug("reconnect failed: %s", error)
         else:
-            logger.warning("reconnect failed: %s", error, extra=log_kind(kind_of(error)))
+            logger.warning("reconnect failed: %s", error, extra=log_kind_of(error))

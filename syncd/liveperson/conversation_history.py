@@ -12,8 +12,9 @@ import contextlib
 
 from syncd.errors import ProtocolError, RequestTimeoutError, SyncdError
 from syncd.liveperson import notifications, protocol, request_bodies, response_bodies
-from syncd.liveperson.consumer_link import ConsumerLink, ConsumerSettings
+from syncd.liveperson.consumer_link import ConsumerLink
 from syncd.liveperson.conversation_tracker import ConversationTracker
+from syncd.liveperson.link_sockets import ConsumerSettings
 
 
 class ConversationHistory:

@@ -29,7 +29,7 @@ from syncd.errors import (
 from syncd.liveperson.http_answers import HttpStatusError
 from syncd.liveperson.retrying import is_link_failure
 from syncd.liveperson.storage import DownloadUrlExpiredError, StoredFileMissingError
-from syncd.rules.error_kinds import ErrorKind
+from syncd.rules.error_kinds import ErrorKind, log_kind
 
 _CONTENT_TOO_LARGE = 413
 _PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
@@ -82,3 +82,8 @@ def kind_of(error: BaseException) -> ErrorKind:
         # ENOSPC, EDQUOT, EIO and the rest: the local file system, not one file's content.
         return ErrorKind.PERMISSION if error.errno in _PERMISSION_ERRNOS else ErrorKind.STORAGE
     return ErrorKind.OTHER
+
+
+def log_kind_of(error: BaseException) -> dict[str, ErrorKind]:
+    """The ``extra`` of a log call about ``error``: its kind (``kind_of``). Raises nothing."""
+    return log_kind(kind_of(error))

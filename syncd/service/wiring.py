@@ -14,12 +14,12 @@ from collections.abc import Callable
 from syncd import __version__
 from syncd.config import Config, RouteConfig
 from syncd.liveperson.consumer import ConsumerClient
-from syncd.liveperson.consumer_link import ConsumerSettings
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_setup import build_identity_flow, read_private_key
 from syncd.liveperson.jwt_codec import PrivateKey
+from syncd.liveperson.link_sockets import ConsumerSettings
 from syncd.liveperson.notifications import ConversationChange, MessagingEvent
 from syncd.liveperson.storage import SwiftStorage
 from syncd.state.store import StateStore

@@ -13,12 +13,12 @@ import pytest
 
 from syncd.emulator.server import EmulatorSettings, RunningEmulator, start_emulator
 from syncd.liveperson.consumer import ConsumerClient
-from syncd.liveperson.consumer_link import ConsumerSettings
 from syncd.liveperson.domains import DomainResolver
 from syncd.liveperson.http import HttpClient
 from syncd.liveperson.identity import ConsumerIdentity
 from syncd.liveperson.identity_flows import AuthenticatedFlow, IdentityFlow, UnauthenticatedFlow
 from syncd.liveperson.identity_setup import read_private_key
+from syncd.liveperson.link_sockets import ConsumerSettings
 from syncd.liveperson.retrying import RetryPolicy
 from tests.helpers.identity import (
     CONNECTOR_ID,
