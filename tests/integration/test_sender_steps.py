@@ -31,6 +31,7 @@ from syncd.outbox.preparer import Preparer
 from syncd.outbox.send_faults import PUBLISH_REJECTIONS_BEFORE_FAILING, ROW_FAULTS_BEFORE_FAILING
 from syncd.outbox.sender import RouteSender
 from syncd.outbox.uploads import upload_name_of
+from syncd.rules.error_kinds import LOG_RECORD_KIND, ErrorKind
 from syncd.rules.retry import DEFAULT_RETRY_POLICY
 from syncd.service.wiring import LivePersonServices
 from syncd.state.model import OutboundRow, OutboundState
@@ -153,6 +154,11 @@ def _step(parts: Parts, times: int = 1) -> None:
         parts.sender.step(parts.clock.now)
 
 
+def _kinds(caplog: pytest.LogCaptureFixture, logger: str) -> list[object]:
+    """The kind (``extra=log_kind(...)``) each captured line of ``logger`` states."""
+    return [getattr(r, LOG_RECORD_KIND, None) for r in caplog.records if r.name == logger]
+
+
 def _row(parts: Parts, row_id: int) -> OutboundRow:
     return parts.store.get_outbound(row_id)
 
@@ -192,10 +198,15 @@ def test_storage_refusing_every_upload_fails_the_row_after_its_tries_and_the_rou
         assert wait <= 1.2 * DEFAULT_RETRY_POLICY.first_delays_seconds[attempt - 1]
         summary = parts.store.route_summary("scans")
         assert (summary.last_error, summary.last_error_at) == (current.last_error, parts.clock.now)
+        # Storage refusing the upload is LivePerson's side, not the file's.
+        assert summary.last_error_kind == ErrorKind.LIVEPERSON
         (line,) = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
         assert line == f"route=scans file=scan.jpg: {current.last_error}; retrying in {wait:.0f} s"
+        assert _kinds(caplog, "syncd.sender") == [ErrorKind.LIVEPERSON]
         caplog.clear()
-    _step(parts)
+    with caplog.at_level(logging.WARNING, logger="syncd.quarantine"):
+        _step(parts)
+    assert _kinds(caplog, "syncd.quarantine") == [ErrorKind.LIVEPERSON]
     failed = _row(parts, row.id)
     assert failed.state == OutboundState.FAILED
     assert (failed.last_error or "").startswith("not sent: ")
@@ -204,6 +215,7 @@ def test_storage_refusing_every_upload_fails_the_row_after_its_tries_and_the_rou
     summary = parts.store.route_summary("scans")
     assert summary.last_error == f"scan.jpg: {failed.last_error}"
     assert summary.last_error_at == parts.clock.now
+    assert summary.last_error_kind == ErrorKind.LIVEPERSON
     emulator.reset_faults()
     second = _prepared_row(parts, "next.jpg", seed=1)
     _step(parts, 3)
@@ -212,7 +224,7 @@ def test_storage_refusing_every_upload_fails_the_row_after_its_tries_and_the_rou
 
 
 def test_a_refused_publish_is_retried_on_its_schedule_then_fails_with_liveperson_s_reason(
-    parts: Parts, emulator: RunningEmulator
+    parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     row = _prepared_row(parts)
     _step(parts)
@@ -221,11 +233,17 @@ def test_a_refused_publish_is_retried_on_its_schedule_then_fails_with_liveperson
         request_error_rate=1.0, request_error_code=400, request_error_types=["ms.PublishEvent"]
     )
     for attempt in range(1, PUBLISH_REJECTIONS_BEFORE_FAILING):
-        _step(parts)
+        with caplog.at_level(logging.WARNING, logger="syncd.sender"):
+            _step(parts)
         current = _row(parts, row.id)
         assert (current.state, current.attempts) == (OutboundState.PUBLISHING, attempt)
         assert "400" in (current.last_error or "")
-    _step(parts)
+        assert parts.store.route_summary("scans").last_error_kind == ErrorKind.LIVEPERSON
+        assert _kinds(caplog, "syncd.sender") == [ErrorKind.LIVEPERSON]
+        caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="syncd.quarantine"):
+        _step(parts)
+    assert _kinds(caplog, "syncd.quarantine") == [ErrorKind.LIVEPERSON]
     failed = _row(parts, row.id)
     assert failed.state == OutboundState.FAILED
     assert (failed.last_error or "").startswith("LivePerson refused it: ")
@@ -254,6 +272,9 @@ def test_a_refused_upload_url_keeps_the_file_and_asks_about_file_sharing(
         "route=scans: LivePerson refused an upload URL (Injected fault); is file sharing "
         "enabled? (syncd enable-file-sharing)"
     ]
+    # The account is wrong (file sharing off), not the file and not the link.
+    assert _kinds(caplog, "syncd.sender") == [ErrorKind.ACCOUNT]
+    assert parts.store.route_summary("scans").last_error_kind == ErrorKind.ACCOUNT
     emulator.reset_faults()
     _step(parts, 3)
     assert _row(parts, row.id).state == OutboundState.DONE
@@ -268,6 +289,7 @@ def test_a_link_failure_leaves_the_row_untouched_and_waits_for_the_link(
         _step(parts)
         first_step_at = parts.clock.now
         lines = [r.getMessage() for r in caplog.records if r.name == "syncd.sender"]
+        first_kinds = _kinds(caplog, "syncd.sender")
         caplog.clear()
         _step(parts)
         later = [r.getMessage() for r in caplog.records if r.name == "syncd.sender"]
@@ -281,6 +303,8 @@ def test_a_link_failure_leaves_the_row_untouched_and_waits_for_the_link(
     summary = parts.store.route_summary("scans")
     assert summary.last_error is not None and "503" in summary.last_error
     assert summary.last_error_at == first_step_at
+    assert summary.last_error_kind == ErrorKind.LIVEPERSON
+    assert first_kinds == [ErrorKind.LIVEPERSON]
     assert lines == [
         f"route=scans file=scan.jpg: waiting for LivePerson ({summary.last_error}); "
         "the file keeps its place"
@@ -423,6 +447,7 @@ def test_a_swapped_route_folder_stops_sending_and_says_why(
     summary = parts.store.route_summary("scans")
     assert summary.last_error_at == parts.clock.now
     assert summary.last_error is not None and str(parts.route.inbox) in summary.last_error
+    assert summary.last_error_kind == ErrorKind.STORAGE
     assert _row(parts, row.id).state == OutboundState.PREPARED
     assert hosted_file_events(emulator) == []
 
@@ -548,6 +573,7 @@ def test_a_lost_or_damaged_prepared_upload_is_prepared_again_and_sent_once(
         assert message.startswith("route=scans file=scan.jpg: prepared upload refused (")
         assert upload_name_of(row) in message  # what was wrong, with the upload's name
         assert message.endswith("); preparing it again")
+        assert _kinds(caplog, "syncd.sender") == [ErrorKind.FILE]
     else:
         assert messages == []
     _step(parts, 3)
