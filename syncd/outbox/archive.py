@@ -6,20 +6,14 @@ the route: they become a note on the row (``syncd status`` shows it) instead.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from syncd.config import RouteConfig
 from syncd.folders import move_without_clobber, remove_entry
 from syncd.folders.route import RouteFolders
-from syncd.liveperson.error_kinds import kind_of
 from syncd.outbox.copy_claim import original_left_in_outbox
-from syncd.outbox.failing import work_entry_name
-from syncd.outbox.uploads import upload_name_of
-from syncd.rules.error_kinds import log_kind
+from syncd.outbox.failing import discard_upload, work_entry_name
 from syncd.state.model import OutboundRow
-
-log = logging.getLogger("syncd.sender")
 
 
 def archive_original(
@@ -58,14 +52,5 @@ def archive_original(
                 "sent, but the original could not be moved out of the outbox (not syncd's "
                 f"to move); {kept}. Remove the original from the outbox by hand"
             )
-    try:
-        remove_entry(folders.work, upload_name_of(row))
-    except OSError as error:
-        log.warning(
-            "route=%s: cannot remove the upload of #%d: %s",
-            route.name,
-            row.id,
-            error,
-            extra=log_kind(kind_of(error)),
-        )
+    discard_upload(route, folders, row)
     return final_path, problem

@@ -2,7 +2,7 @@
 folder with a report, its row marked failed, its prepared upload removed.
 
 Used by every step that gives up on a file (preparing, uploading, publishing, documents);
-``work_entry_name`` is also how the archive finds a row's claimed original.
+``work_entry_name`` and ``discard_upload`` also serve the archive of a sent file.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from syncd.rules.error_kinds import ErrorKind, log_kind
 from syncd.state.model import OutboundRow
 from syncd.state.store import StateStore
 
-# The preparer's logger: these lines were its own before this module was split from it.
+# The preparer's logger (these lines were its own before this module was split from it);
+# the archive's one line, about an upload it could not remove, comes here too.
 log = logging.getLogger("syncd.preparer")
 
 
@@ -75,6 +76,13 @@ def fail_row(
             store.note_error(route.name, f"{row.source_name}: {reason}", now, kind=kind_of(error))
     store.mark_failed(row.id, reason, now)
     crash_point("failed")
+    discard_upload(route, folders, row)
+
+
+def discard_upload(route: RouteConfig, folders: RouteFolders, row: OutboundRow) -> None:
+    """Remove ``row``'s prepared upload from the work folder once it is not needed (the row
+    was sent or failed). A refusal is logged with its kind, not raised: the file only takes
+    space, and the operator is told."""
     try:
         remove_entry(folders.work, upload_name_of(row))
     except OSError as error:
