@@ -132,10 +132,13 @@ def parts(tmp_path: Path, emulator: RunningEmulator) -> Iterator[Parts]:
             folders.close()
 
 
-def _prepared_row(parts: Parts, name: str = "scan.jpg", seed: int = 0) -> OutboundRow:
-    """Drop a photo, claim it and prepare it; returns its row (prepared)."""
+def _prepared_row(
+    parts: Parts, name: str = "scan.jpg", seed: int = 0, data: bytes | None = None
+) -> OutboundRow:
+    """Drop a file (``data``, else a photo made from ``seed``), claim it and prepare it;
+    returns its row (prepared; a document's row, with its pages prepared beside it)."""
     path = parts.route.outbox / name
-    path.write_bytes(jpeg_bytes(320, 240, seed=seed))
+    path.write_bytes(jpeg_bytes(320, 240, seed=seed) if data is None else data)
     now = parts.clock.now
     parts.intake.note_seen(path, close_write=True, now=now)
     for offset in (0.0, 60.0, 120.0):
@@ -146,6 +149,14 @@ def _prepared_row(parts: Parts, name: str = "scan.jpg", seed: int = 0) -> Outbou
     ]
     assert parts.preparer.prepare_now(row, parts.route)
     return parts.store.get_outbound(row.id)
+
+
+def _damage(upload: Path, damage: str) -> None:
+    """Remove a prepared upload (``missing``) or overwrite it with other bytes."""
+    if damage == "missing":
+        upload.unlink()
+    else:
+        upload.write_bytes(b"not the prepared bytes")
 
 
 def _step(parts: Parts, times: int = 1) -> None:
@@ -527,15 +538,7 @@ def test_an_original_that_cannot_be_archived_leaves_the_row_done_with_the_reason
 def test_a_two_page_document_is_sent_page_by_page_in_order(
     parts: Parts, emulator: RunningEmulator
 ) -> None:
-    path = parts.route.outbox / "contract.pdf"
-    path.write_bytes(pdf_document(2))
-    now = parts.clock.now
-    parts.intake.note_seen(path, close_write=True, now=now)
-    for offset in (0.0, 60.0, 120.0):
-        if parts.intake.step(now + offset):
-            break
-    (row,) = parts.store.outbound_in_states([OutboundState.CLAIMED])
-    assert parts.preparer.prepare_now(row, parts.route)
+    _prepared_row(parts, "contract.pdf", data=pdf_document(2))
     for _ in range(12):
         _step(parts)
         rows = parts.store.outbound_in_states(tuple(OutboundState))
@@ -548,10 +551,9 @@ def test_a_two_page_document_is_sent_page_by_page_in_order(
     assert [event["sequence"] for event in events] == sorted(e["sequence"] for e in events)
 
 
-# Found by this test: RouteSender._upload hands the row, still ``prepared``, to
-# Preparer.prepare_now, whose mark_prepared accepts only ``claimed`` rows, so the step raises
-# IllegalTransitionError every time and the file is never sent (start-up reconciliation is
-# what recovers it today). Strict: it fails loudly once the sender is fixed.
+# Found by this test (and fixed): the sender handed the row, still ``prepared``, to
+# Preparer.prepare_now, whose mark_prepared accepted only ``claimed`` rows, so every step
+# raised IllegalTransitionError and the file was never sent until a restart.
 @pytest.mark.parametrize("damage", ["missing", "unusable"])
 def test_a_lost_or_damaged_prepared_upload_is_prepared_again_and_sent_once(
     parts: Parts, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture, damage: str
@@ -559,10 +561,7 @@ def test_a_lost_or_damaged_prepared_upload_is_prepared_again_and_sent_once(
     row = _prepared_row(parts)
     upload = parts.route.work_dir / upload_name_of(row)
     original = upload.read_bytes()
-    if damage == "missing":
-        upload.unlink()
-    else:
-        upload.write_bytes(b"not the prepared bytes")
+    _damage(upload, damage)
     with caplog.at_level(logging.ERROR, logger="syncd.sender"):
         _step(parts)
     assert _row(parts, row.id).state == OutboundState.PREPARED
@@ -591,22 +590,11 @@ def test_a_lost_or_damaged_prepared_upload_is_prepared_again_and_sent_once(
 def test_a_lost_or_damaged_page_fails_its_document_unsent(
     parts: Parts, emulator: RunningEmulator, damage: str, reason: str
 ) -> None:
-    path = parts.route.outbox / "contract.pdf"
-    path.write_bytes(pdf_document(2))
-    now = parts.clock.now
-    parts.intake.note_seen(path, close_write=True, now=now)
-    for offset in (0.0, 60.0, 120.0):
-        if parts.intake.step(now + offset):
-            break
-    (row,) = parts.store.outbound_in_states([OutboundState.CLAIMED])
-    assert parts.preparer.prepare_now(row, parts.route)
+    _prepared_row(parts, "contract.pdf", data=pdf_document(2))
     pages = [r for r in parts.store.outbound_in_states(tuple(OutboundState)) if r.is_page]
     first = min(pages, key=lambda r: r.page or 0)
     upload = parts.route.work_dir / upload_name_of(first)
-    if damage == "missing":
-        upload.unlink()
-    else:
-        upload.write_bytes(b"not the prepared bytes")
+    _damage(upload, damage)
     _step(parts, 4)
     failed = _row(parts, first.id)
     assert failed.state == OutboundState.FAILED
