@@ -7,41 +7,14 @@ so claiming one too early would send a file that is still being written.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from syncd.config import RouteConfig
 from syncd.folders.route import RouteFolders
 from syncd.outbox.intake import Intake
 from syncd.state.model import OutboundState
 from syncd.state.store import StateStore
-
-SETTLE_SECONDS = 2.0
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    with StateStore.open(tmp_path / "state.sqlite3") as opened:
-        yield opened
-
-
-@pytest.fixture
-def route(tmp_path: Path) -> RouteConfig:
-    outbox = tmp_path / "outbox"
-    outbox.mkdir()
-    (tmp_path / "inbox").mkdir()
-    return RouteConfig("scans", outbox, tmp_path / "inbox", settle_seconds=SETTLE_SECONDS)
-
-
-@pytest.fixture
-def folders(route: RouteConfig) -> Iterator[RouteFolders]:
-    opened = RouteFolders(route.name, route.outbox, route.inbox)
-    try:
-        yield opened
-    finally:
-        opened.close()
+from tests.unit.intake.conftest import SETTLE_SECONDS
 
 
 def _claimed_bytes(store: StateStore) -> list[bytes]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,35 +24,12 @@ from syncd.state.model import LEFT_IN_OUTBOX, OutboundRow, OutboundState
 from syncd.state.store import StateStore
 from tests.helpers.images import jpeg_bytes, png_bytes
 from tests.helpers.immutable import set_immutable
+from tests.unit.intake.conftest import SETTLE_SECONDS
 
-SETTLE_SECONDS = 2.0
 # Not 0, so that a time counted from the wrong origin shows.
 FIRST_SEEN = 100.0
 # A user other than the one running the tests, owning files the tests give away.
 OTHER_UID = 54_321
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    with StateStore.open(tmp_path / "state.sqlite3") as opened:
-        yield opened
-
-
-@pytest.fixture
-def route(tmp_path: Path) -> RouteConfig:
-    outbox = tmp_path / "outbox"
-    outbox.mkdir()
-    (tmp_path / "inbox").mkdir()
-    return RouteConfig("scans", outbox, tmp_path / "inbox", settle_seconds=SETTLE_SECONDS)
-
-
-@pytest.fixture
-def folders(route: RouteConfig) -> Iterator[RouteFolders]:
-    opened = RouteFolders(route.name, route.outbox, route.inbox)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 @pytest.fixture
