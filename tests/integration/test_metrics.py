@@ -15,6 +15,7 @@ import pytest
 from syncd.emulator.server import RunningEmulator
 from syncd.rules.error_kinds import ErrorKind
 from tests.helpers.harness import RunningDaemon, running_daemon, write_config
+from tests.helpers.identity import drop_scan
 from tests.helpers.images import jpeg_bytes
 from tests.helpers.waiting import wait_until
 
@@ -95,8 +96,7 @@ def test_a_file_storage_refused_is_a_liveperson_problem_not_a_file_one(
     running.conversation("scans")  # connected, with a conversation, before storage refuses
     emulator.set_faults(swift_error_rate=1.0, swift_error_code=403)
     outbox = running.config.routes[0].outbox
-    (outbox.parent / "refused.jpg").write_bytes(jpeg_bytes(seed=11))
-    os.rename(outbox.parent / "refused.jpg", outbox / "refused.jpg")
+    drop_scan(outbox, "refused.jpg", seed=11)
 
     def failed_and_recorded() -> str | None:
         text = _scrape(port)
@@ -124,8 +124,7 @@ def test_a_refused_connection_while_a_file_waits_is_a_liveperson_problem(
     running.conversation("scans")
     emulator.set_faults(ws_close_rate=1.0, ws_connect_error_rate=1.0)
     outbox = running.config.routes[0].outbox
-    (outbox.parent / "waiting.jpg").write_bytes(jpeg_bytes(seed=12))
-    os.rename(outbox.parent / "waiting.jpg", outbox / "waiting.jpg")
+    drop_scan(outbox, "waiting.jpg", seed=12)
 
     def refusal_recorded() -> str | None:
         text = _scrape(port)
