@@ -43,8 +43,10 @@ GOOD_FILES = 3
 AGENT_FILES = 2
 RANDOM_ROUNDS = 3
 SOAK_RANDOM_ROUNDS = 30
-# How long the emulator holds each publish in the uploads-ahead test (publish_delay_ms).
-PUBLISH_HELD_MS = 20_000
+# How long the emulator holds each publish in the uploads-ahead test (publish_delay_ms):
+# longer than the test can last, so the first file is still publishing at the kill however
+# slowly the machine prepares the others (20 s was not enough on CI's loaded machine).
+PUBLISH_HELD_MS = 600_000
 # Every WebSocket and storage request waits this long, so a random kill lands mid-upload.
 UPLOAD_LATENCY_MS = 300
 
